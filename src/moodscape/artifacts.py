@@ -1,0 +1,247 @@
+"""The artifacts contract: file names, schemas, atomic writes and the run manifest.
+
+Only this module and ``cli.py`` know where things are stored. Every write goes to a
+temporary file in the destination directory and is moved into place with
+:func:`os.replace`, so a killed run leaves either the old artifact or the new one, never
+half of one. ``manifest.json`` records, per artifact, the stage, its settings, the hashes
+of its inputs and the package versions that produced it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import hashlib
+import json
+import os
+import platform
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .errors import ArtifactError
+
+FEATURES = "features.parquet"
+CLUSTERS = "clusters.csv"
+CLUSTER_SELECTION = "cluster_selection.json"
+CLUSTER_PROFILES = "cluster_profiles.json"
+TRACK_LABELS = "tracks_with_cluster_names.csv"
+LABEL_TO_IDX = "label_to_idx.json"
+MANIFEST = "manifest.json"
+
+_VERSIONED_PACKAGES = ("moodscape", "numpy", "librosa", "soundfile", "scikit-learn", "pandas", "dask")
+
+
+@dataclass(frozen=True)
+class Workdir:
+    """The directory holding every artifact of one run.
+
+    Parameters
+    ----------
+    root : Path
+        The run directory (``data/`` by default on the command line).
+    """
+
+    root: Path
+
+    def path(self, name: str) -> Path:
+        """Absolute path of the artifact called ``name``."""
+        return self.root / name
+
+    @property
+    def features(self) -> Path:
+        return self.path(FEATURES)
+
+    @property
+    def clusters(self) -> Path:
+        return self.path(CLUSTERS)
+
+    @property
+    def cluster_selection(self) -> Path:
+        return self.path(CLUSTER_SELECTION)
+
+    @property
+    def cluster_profiles(self) -> Path:
+        return self.path(CLUSTER_PROFILES)
+
+    @property
+    def track_labels(self) -> Path:
+        return self.path(TRACK_LABELS)
+
+    @property
+    def label_to_idx(self) -> Path:
+        return self.path(LABEL_TO_IDX)
+
+    @property
+    def manifest(self) -> Path:
+        return self.path(MANIFEST)
+
+    def chunk_dir(self, stage: str) -> Path:
+        """Where a per-track map keeps its finished chunks until the stage completes."""
+        return self.root / ".chunks" / stage
+
+    def skipped_report(self, stage: str) -> Path:
+        """CSV listing the tracks a stage skipped, and why."""
+        return self.root / "reports" / f"skipped_{stage}.csv"
+
+
+@contextlib.contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; move it into place only on success.
+
+    Examples
+    --------
+    >>> with atomic_path(Path("out.csv")) as tmp:  # doctest: +SKIP
+    ...     table.to_csv(tmp, index=False)
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_json(path: Path, obj: Any) -> None:
+    """Write ``obj`` as indented UTF-8 JSON, atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=2, ensure_ascii=False, allow_nan=False) + "\n", encoding="utf-8")
+
+
+def read_json(path: Path) -> Any:
+    """Read a JSON artifact, with an :class:`ArtifactError` that names a missing or bad file."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ArtifactError(f"missing artifact {path}: run the stage that writes it first") from None
+    except json.JSONDecodeError as exc:
+        raise ArtifactError(f"{path} is not valid JSON: {exc}") from None
+
+
+def write_table(path: Path, table: pd.DataFrame) -> None:
+    """Write a table atomically as Parquet or CSV, chosen by the file suffix."""
+    with atomic_path(path) as tmp:
+        if Path(path).suffix == ".parquet":
+            table.to_parquet(tmp, index=False)
+        else:
+            table.to_csv(tmp, index=False)
+
+
+def read_table(path: Path, required_columns: Sequence[str] = ("track_id",)) -> pd.DataFrame:
+    """Read a Parquet or CSV artifact and check it has ``required_columns``.
+
+    Raises
+    ------
+    ArtifactError
+        When the file is missing, unreadable or lacks a required column.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise ArtifactError(f"missing artifact {path}: run the stage that writes it first")
+    try:
+        if path.suffix == ".parquet":
+            table = pd.read_parquet(path)
+        else:
+            table = pd.read_csv(path, dtype={"track_id": str}, keep_default_na=False, na_values=[""])
+    except Exception as exc:  # pyarrow and the CSV parser raise many unrelated types
+        raise ArtifactError(f"cannot read {path}: {exc}") from None
+    missing = [column for column in required_columns if column not in table.columns]
+    if missing:
+        raise ArtifactError(f"{path} lacks column(s) {', '.join(missing)}")
+    if "track_id" in table.columns:
+        table["track_id"] = table["track_id"].astype(str)
+    return table
+
+
+def write_skipped(path: Path, skipped: Sequence[tuple[str, str]]) -> None:
+    """Write the ``track_id,reason`` list of skipped tracks (an empty file when none)."""
+    write_table(path, pd.DataFrame(list(skipped), columns=["track_id", "reason"]))
+
+
+def file_hash(path: Path) -> str:
+    """SHA-256 of a file's bytes, in hex."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def settings_hash(settings: Mapping[str, Any]) -> str:
+    """A stable hash of JSON-ready settings (key order does not matter)."""
+    return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of Python and of the packages whose behaviour shapes the artifacts."""
+    versions = {"python": platform.python_version()}
+    for name in _VERSIONED_PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def record_stage(
+    workdir: Workdir,
+    stage: str,
+    outputs: Sequence[Path],
+    settings: Mapping[str, Any],
+    inputs: Sequence[Path] = (),
+) -> dict[str, Any]:
+    """Record in ``manifest.json`` what produced each output of ``stage``.
+
+    Parameters
+    ----------
+    workdir : Workdir
+    stage : str
+        The stage name, e.g. ``"cluster"``.
+    outputs : sequence of Path
+        The artifacts just written (each must exist).
+    settings : mapping
+        The JSON-ready settings the stage used.
+    inputs : sequence of Path
+        The files the stage read; their hashes decide later whether the stage is stale.
+
+    Returns
+    -------
+    dict
+        The manifest entry of the stage.
+    """
+    entry = {
+        "stage": stage,
+        "finished": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "settings": dict(settings),
+        "settings_hash": settings_hash(settings),
+        "inputs": {str(path): file_hash(path) for path in inputs if Path(path).is_file()},
+        "outputs": {_relative(workdir, path): file_hash(path) for path in outputs},
+        "versions": package_versions(),
+    }
+    manifest = read_manifest(workdir)
+    manifest.setdefault("stages", {})[stage] = entry
+    write_json(workdir.manifest, manifest)
+    return entry
+
+
+def read_manifest(workdir: Workdir) -> dict[str, Any]:
+    """The run's manifest, or an empty one for a new work directory."""
+    if not workdir.manifest.exists():
+        return {"stages": {}}
+    return read_json(workdir.manifest)
+
+
+def _relative(workdir: Workdir, path: Path) -> str:
+    try:
+        return str(Path(path).resolve().relative_to(workdir.root.resolve()))
+    except ValueError:
+        return str(path)

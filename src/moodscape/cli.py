@@ -1,0 +1,190 @@
+"""The ``moodscape`` command line: one command per pipeline stage.
+
+Each command parses its options, loads the settings (``--config`` TOML plus overrides),
+calls one stage runner of :mod:`moodscape.pipeline` and prints a short summary. Expected
+failures (bad config, bad data, missing artifacts) end with a one-line message and exit
+status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from . import artifacts
+from .artifacts import Workdir
+from .config import Settings
+from .errors import MoodscapeError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Acoustically coherent mood labels for a music collection. One command per pipeline stage.",
+)
+console = Console(stderr=True)
+F = TypeVar("F", bound=Callable[..., Any])
+
+ConfigOption = Annotated[Path | None, typer.Option("--config", "-c", help="TOML settings file (dataset locations and stage settings).")]
+WorkdirOption = Annotated[Path, typer.Option("--workdir", "-w", help="Directory of this run's artifacts.")]
+SetOption = Annotated[list[str] | None, typer.Option("--set", help="Override a setting, e.g. --set cluster.k=6 (repeatable).")]
+DEFAULT_WORKDIR = Path("data")
+
+
+def _fail_cleanly(command: F) -> F:
+    """Turn a :class:`MoodscapeError` into a red one-line message and exit status 2."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except MoodscapeError as exc:
+            console.print(f"[bold red]error:[/] {exc}")
+            raise typer.Exit(2) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _settings(config: Path | None, overrides: list[str] | None, **named: Any) -> Settings:
+    values: dict[str, Any] = {key.replace("__", "."): value for key, value in named.items() if value is not None}
+    for item in overrides or []:
+        key, sep, raw = item.partition("=")
+        if not sep:
+            raise MoodscapeError(f"--set expects key=value, got {item!r}")
+        values[key.strip()] = _parse_value(raw.strip())
+    return Settings.load(config, values)
+
+
+def _parse_value(raw: str) -> Any:
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError:
+        return raw
+
+
+def _print_summary(title: str, rows: dict[str, Any]) -> None:
+    table = Table(title=title, show_header=False, title_justify="left")
+    for key, value in rows.items():
+        table.add_row(key, str(value))
+    Console().print(table)
+
+
+@app.command("demo-data")
+@_fail_cleanly
+def demo_data(
+    out: Annotated[Path, typer.Option(help="Directory for the corpus.")] = Path("demo"),
+    tracks: Annotated[int, typer.Option(min=12, help="MTG-Jamendo-style tracks.")] = 300,
+    musav_tracks: Annotated[int, typer.Option(min=6, help="MusAV-style previews.")] = 200,
+    seconds: Annotated[float, typer.Option(min=2.0, help="Length of each track.")] = 30.0,
+    seed: Annotated[int, typer.Option(help="Random seed; the corpus is deterministic for a seed.")] = 0,
+    sample_rate: Annotated[int, typer.Option(help="Sample rate of the MP3 files.")] = 22050,
+    channels: Annotated[int, typer.Option(min=1, max=2)] = 1,
+) -> None:
+    """Stage 0: synthesise a demo corpus with planted structure, in the real dataset formats."""
+    from .datasets.demo import generate_demo_corpus
+
+    columns = (TextColumn("demo corpus"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=console) as progress:
+        task = progress.add_task("render", total=tracks + musav_tracks)
+        corpus = generate_demo_corpus(
+            out, n_tracks=tracks, n_musav=musav_tracks, seconds=seconds, seed=seed,
+            sample_rate=sample_rate, channels=channels,
+            progress=lambda done, total: progress.update(task, completed=done, total=total),
+        )
+    config_path = Path(out) / "moodscape.toml"
+    with artifacts.atomic_path(config_path) as tmp:
+        tmp.write_text(_demo_config(corpus, Path(out), seed), encoding="utf-8")
+    _print_summary("demo corpus", {"tracks": tracks, "musav previews": musav_tracks, "archetypes": corpus.n_archetypes, "config": config_path})
+
+
+def _demo_config(corpus: Any, out: Path, seed: int) -> str:
+    def rel(path: Path) -> str:
+        return Path(path).resolve().relative_to(out.resolve()).as_posix()
+
+    return "\n".join([
+        "# Written by `moodscape demo-data`; paths are relative to this file.",
+        f"seed = {seed}",
+        "",
+        "[data]",
+        'source = "jamendo"',
+        "",
+        "[jamendo]",
+        f'root = "{rel(corpus.jamendo_root)}"',
+        f'audio_root = "{rel(corpus.jamendo_audio_root)}"',
+        "split = 0",
+        "",
+        "[musav]",
+        f'root = "{rel(corpus.musav_root)}"',
+        f'audio_root = "{rel(corpus.musav_audio_root)}"',
+        f'metadata_root = "{rel(corpus.musav_metadata_root)}"',
+        "",
+    ])
+
+
+@app.command()
+@_fail_cleanly
+def features(
+    config: ConfigOption = None,
+    workdir: WorkdirOption = DEFAULT_WORKDIR,
+    scheduler: Annotated[str | None, typer.Option(help="'local' (default), 'synchronous', or a Dask scheduler address.")] = None,
+    workers: Annotated[int | None, typer.Option(min=1, help="Workers of the local Dask cluster (default: one per core).")] = None,
+    source: Annotated[str | None, typer.Option(help="auto, audio, mel or essentia.")] = None,
+    set_: SetOption = None,
+) -> None:
+    """Stage 1a: low-level audio features per track → features.parquet."""
+    from .pipeline import run_features
+
+    settings = _settings(config, set_, features__scheduler=scheduler, features__n_workers=workers, features__source=source)
+    summary = run_features(settings, Workdir(workdir))
+    _print_summary("features", {**summary, "output": Workdir(workdir).features})
+
+
+@app.command()
+@_fail_cleanly
+def cluster(
+    config: ConfigOption = None,
+    workdir: WorkdirOption = DEFAULT_WORKDIR,
+    k: Annotated[str | None, typer.Option(help="Number of clusters, or 'auto' to scan k_range.")] = None,
+    set_: SetOption = None,
+) -> None:
+    """Stage 1b: standardise features, K-Means fitted on the training split → clusters.csv."""
+    from .pipeline import run_cluster
+
+    k_value = None if k is None else (k if k == "auto" else _parse_value(k))
+    settings = _settings(config, set_, cluster__k=k_value)
+    summary = run_cluster(settings, Workdir(workdir))
+    _print_summary("cluster", {**summary, "output": Workdir(workdir).clusters})
+
+
+@app.command()
+@_fail_cleanly
+def label(
+    config: ConfigOption = None,
+    workdir: WorkdirOption = DEFAULT_WORKDIR,
+    min_size: Annotated[int | None, typer.Option(min=1, help="Drop clusters with fewer training tracks.")] = None,
+    set_: SetOption = None,
+) -> None:
+    """Stage 2: name each cluster from its most distinctive original tags."""
+    from .pipeline import run_label
+
+    settings = _settings(config, set_, label__min_size=min_size)
+    summary = run_label(settings, Workdir(workdir))
+    names = Table("cluster", "new acoustic label", title="labels", title_justify="left")
+    for cluster_id, name in summary["names"].items():
+        names.add_row(str(cluster_id), name)
+    for cluster_id, reason in summary["dropped"].items():
+        names.add_row(str(cluster_id), f"[dim]dropped: {reason}[/]")
+    Console().print(names)
+    _print_summary("label", {"labelled tracks": summary["labelled"], "unlabelled": summary["unlabelled"], "output": Workdir(workdir).track_labels})
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    sys.exit(app())

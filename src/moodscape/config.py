@@ -1,0 +1,210 @@
+"""Settings of a moodscape run: a TOML file validated by pydantic, with CLI overrides.
+
+A config file has one table per concern; every key is optional except the location of
+the data. Relative paths are resolved against the directory of the config file, so a
+corpus and its ``moodscape.toml`` can be moved together.
+
+Examples
+--------
+A minimal config for MTG-Jamendo::
+
+    [data]
+    source = "jamendo"
+
+    [jamendo]
+    root = "/data/mtg-jamendo-dataset/data"
+    audio_root = "/data/mtg-jamendo/audio"
+
+    [cluster]
+    k = "auto"
+    k_range = [5, 10]
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .errors import ConfigError
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class DataSettings(_Section):
+    """Which collection to read."""
+
+    source: Literal["jamendo", "folder"] = "jamendo"
+
+
+class JamendoSettings(_Section):
+    """Where the MTG-Jamendo files are (``root`` holds the TSV, the tag list and splits/)."""
+
+    root: Path | None = None
+    audio_root: Path | None = None
+    melspec_root: Path | None = None
+    split: int = Field(0, ge=0, le=4)
+
+
+class FolderSettings(_Section):
+    """Any folder of audio files, with an optional ``track_id,tags`` CSV."""
+
+    root: Path | None = None
+    tags_csv: Path | None = None
+    split_fractions: tuple[float, float, float] = (0.7, 0.15, 0.15)
+
+    @field_validator("split_fractions")
+    @classmethod
+    def _fractions_sum_to_one(cls, value: tuple[float, float, float]) -> tuple[float, float, float]:
+        if any(f < 0 for f in value) or abs(sum(value) - 1.0) > 1e-6:
+            raise ValueError("split_fractions must be three non-negative numbers summing to 1")
+        return value
+
+
+class MusavSettings(_Section):
+    """Where the MusAV annotations, previews and Spotify metadata are."""
+
+    root: Path | None = None
+    audio_root: Path | None = None
+    metadata_root: Path | None = None
+
+
+class FeatureSettings(_Section):
+    """Stage 1a: where features come from and how the per-track map runs."""
+
+    source: Literal["auto", "audio", "mel", "essentia"] = "auto"
+    essentia_json_root: Path | None = None
+    scheduler: str = "local"
+    n_workers: int | None = Field(None, ge=1)
+    chunk_size: int = Field(32, ge=1)
+
+
+class ClusterSettings(_Section):
+    """Stage 1b: K-Means on standardised features, K fixed or scanned."""
+
+    k: int | Literal["auto"] = "auto"
+    k_range: tuple[int, int] = (5, 10)
+    algorithm: Literal["kmeans", "minibatch"] = "kmeans"
+    n_init: int = Field(10, ge=1)
+    silhouette_sample: int = Field(5000, ge=100)
+
+    @field_validator("k")
+    @classmethod
+    def _k_at_least_two(cls, value: int | str) -> int | str:
+        if isinstance(value, int) and value < 2:
+            raise ValueError("k must be 'auto' or an integer >= 2")
+        return value
+
+    @field_validator("k_range")
+    @classmethod
+    def _range_ordered(cls, value: tuple[int, int]) -> tuple[int, int]:
+        if not 2 <= value[0] <= value[1]:
+            raise ValueError("k_range must be [low, high] with 2 <= low <= high")
+        return value
+
+
+class LabelSettings(_Section):
+    """Stage 2: naming clusters from their distinctive original tags."""
+
+    min_size: int = Field(5, ge=1)
+    min_lift: float = Field(1.2, ge=1.0)
+    min_tag_count: int = Field(3, ge=1)
+    max_tags_in_name: int = Field(2, ge=1, le=4)
+    prior: float = Field(1.0, gt=0)
+    manual_names: dict[int, str] = Field(default_factory=dict)
+
+
+class Settings(_Section):
+    """Every setting of a run; ``Settings.load(path)`` reads a TOML file."""
+
+    seed: int = 0
+    data: DataSettings = Field(default_factory=DataSettings)
+    jamendo: JamendoSettings = Field(default_factory=JamendoSettings)
+    folder: FolderSettings = Field(default_factory=FolderSettings)
+    musav: MusavSettings = Field(default_factory=MusavSettings)
+    features: FeatureSettings = Field(default_factory=FeatureSettings)
+    cluster: ClusterSettings = Field(default_factory=ClusterSettings)
+    label: LabelSettings = Field(default_factory=LabelSettings)
+
+    @model_validator(mode="after")
+    def _source_has_root(self) -> Settings:
+        section = self.jamendo if self.data.source == "jamendo" else self.folder
+        if section.root is None:
+            raise ValueError(f"[{self.data.source}] root is required when data.source = '{self.data.source}'")
+        return self
+
+    @classmethod
+    def load(cls, path: Path | str | None, overrides: dict[str, Any] | None = None) -> Settings:
+        """Read a TOML config, apply dotted-key overrides, resolve paths and validate.
+
+        Parameters
+        ----------
+        path : Path or str or None
+            The TOML file. ``None`` starts from defaults (then ``overrides`` must say
+            where the data are).
+        overrides : dict, optional
+            ``{"cluster.k": 6, ...}``: values from the command line, applied on top.
+
+        Returns
+        -------
+        Settings
+
+        Raises
+        ------
+        ConfigError
+            When the file is missing or not TOML, or a value fails validation; the
+            message names the setting.
+        """
+        raw: dict[str, Any] = {}
+        base = Path.cwd()
+        if path is not None:
+            path = Path(path)
+            try:
+                raw = tomllib.loads(path.read_text(encoding="utf-8"))
+            except FileNotFoundError:
+                raise ConfigError(f"config file not found: {path}") from None
+            except tomllib.TOMLDecodeError as exc:
+                raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+            base = path.resolve().parent
+        for dotted, value in (overrides or {}).items():
+            if value is not None:
+                _set_dotted(raw, dotted, value)
+        try:
+            settings = cls.model_validate(raw)
+        except ValidationError as exc:
+            raise ConfigError(_describe(exc, path)) from None
+        return settings._resolved(base)
+
+    def _resolved(self, base: Path) -> Settings:
+        data = self.model_dump()
+        for section in ("jamendo", "folder", "musav", "features"):
+            for key, value in data[section].items():
+                if isinstance(value, Path) and not value.is_absolute():
+                    data[section][key] = (base / value).resolve()
+        return type(self).model_validate(data)
+
+    def stage_settings(self, *sections: str) -> dict[str, Any]:
+        """JSON-ready settings of the given sections, as recorded in the manifest."""
+        dumped = self.model_dump(mode="json")
+        return {name: dumped[name] for name in sections}
+
+
+def _set_dotted(raw: dict[str, Any], dotted: str, value: Any) -> None:
+    *parents, leaf = dotted.split(".")
+    node = raw
+    for key in parents:
+        node = node.setdefault(key, {})
+    node[leaf] = value
+
+
+def _describe(exc: ValidationError, path: Path | None) -> str:
+    where = f"{path}: " if path else ""
+    problems = []
+    for error in exc.errors():
+        location = ".".join(str(part) for part in error["loc"]) or "config"
+        problems.append(f"{location}: {error['msg']}")
+    return where + "; ".join(problems)

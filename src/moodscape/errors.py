@@ -1,0 +1,25 @@
+"""One exception hierarchy for the whole package.
+
+Every module raises a subclass of :class:`MoodscapeError`, so the CLI can turn any
+expected failure into a one-line message instead of a traceback.
+"""
+
+
+class MoodscapeError(Exception):
+    """Base class of every error moodscape raises on purpose."""
+
+
+class ConfigError(MoodscapeError):
+    """A setting is missing, of the wrong type, or out of range."""
+
+
+class DataError(MoodscapeError):
+    """An input table, annotation file or track is malformed."""
+
+
+class AudioError(DataError):
+    """An audio file is missing, unreadable, empty, silent or too short."""
+
+
+class ArtifactError(MoodscapeError):
+    """An artifact of a previous stage is missing or does not match its schema."""

@@ -1,0 +1,221 @@
+"""Stage runners: read a run's artifacts, call one stage's estimators, write its artifacts.
+
+Each ``run_<stage>`` function is what one CLI command (and ``moodscape run``) calls. It
+knows artifacts only through :class:`~moodscape.artifacts.Workdir`, never by file name, and
+returns a small summary dict the CLI prints. The modelling itself lives in the stage
+modules (``features``, ``clustering``, ``labeling``), which take and return arrays and
+tables.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from . import artifacts
+from .artifacts import Workdir
+from .clustering import AcousticClusterer
+from .config import Settings
+from .datasets import folder, jamendo
+from .errors import ArtifactError, ConfigError, DataError
+from .features import FEATURE_NAMES, extract_features, features_from_mel
+from .labeling import ClusterNamer
+from .parallel import clear_chunks, map_tracks
+
+
+@dataclass(frozen=True)
+class Collection:
+    """The tracks of a run and the tag vocabulary they are labelled with."""
+
+    tracks: pd.DataFrame
+    vocabulary: list[str]
+    problems: list[str]
+    source_files: list[Path]
+
+
+def load_collection(settings: Settings) -> Collection:
+    """Read the track table of the configured dataset (MTG-Jamendo or an audio folder)."""
+    if settings.data.source == "jamendo":
+        cfg = settings.jamendo
+        tracks, problems = jamendo.load_jamendo(
+            cfg.root, audio_root=cfg.audio_root, melspec_root=cfg.melspec_root, split=cfg.split
+        )
+        vocabulary = jamendo.read_tag_vocabulary(Path(cfg.root) / jamendo.VOCABULARY_FILE)
+        sources = [Path(cfg.root) / jamendo.TRACKS_FILE, *jamendo.split_files(cfg.root, cfg.split)]
+    else:
+        cfg = settings.folder
+        tracks, problems = folder.load_folder(cfg.root, tags_csv=cfg.tags_csv, split_fractions=cfg.split_fractions)
+        vocabulary = sorted({tag for tags in tracks["tags"] for tag in tags})
+        sources = [cfg.tags_csv] if cfg.tags_csv else []
+    return Collection(tracks, vocabulary, [str(problem) for problem in problems], sources)
+
+
+# --------------------------------------------------------------------------- stage 1a
+
+
+def track_features(task: tuple[str, str]) -> dict[str, float]:
+    """Features of one track from its audio file or its MTG-Jamendo mel ``.npy`` file.
+
+    Top-level so that Dask can send it to worker processes.
+    """
+    kind, path = task
+    if kind == "mel":
+        from .audio import load_mel
+
+        return features_from_mel(load_mel(path))
+    return extract_features(path)
+
+
+def feature_tasks(tracks: pd.DataFrame, source: str) -> tuple[dict[str, tuple[str, str]], list[tuple[str, str]], str]:
+    """Decide, per track, which file stage 1a reads; list the tracks that have none.
+
+    ``source="auto"`` uses audio when any track has an audio path, else mel files.
+    """
+    if source == "auto":
+        source = "audio" if (tracks["audio_path"] != "").any() else "mel"
+    column = "audio_path" if source == "audio" else "mel_path"
+    tasks, missing = {}, []
+    for track_id, path in zip(tracks["track_id"], tracks[column]):
+        if path:
+            tasks[track_id] = (source, path)
+        else:
+            missing.append((track_id, f"no {source} file configured for this track"))
+    return tasks, missing, source
+
+
+def run_features(settings: Settings, workdir: Workdir, *, show_progress: bool = True) -> dict[str, Any]:
+    """Stage 1a: one row of low-level features per track → ``features.parquet``."""
+    collection = load_collection(settings)
+    cfg = settings.features
+    if cfg.source == "essentia":
+        table, skipped, source = _essentia_features(collection.tracks, cfg.essentia_json_root)
+    else:
+        tasks, skipped, source = feature_tasks(collection.tracks, cfg.source)
+        fingerprint = {"source": source, "features": list(FEATURE_NAMES), "version": artifacts.package_versions()}
+        outcome = map_tracks(
+            track_features,
+            tasks,
+            chunk_dir=workdir.chunk_dir("features"),
+            fingerprint=fingerprint,
+            scheduler=cfg.scheduler,
+            n_workers=cfg.n_workers,
+            chunk_size=cfg.chunk_size,
+            description="features",
+            show_progress=show_progress,
+        )
+        table, skipped = outcome.rows, skipped + outcome.failures
+    if table.empty:
+        raise DataError(f"no track gave features ({len(skipped)} skipped, see {workdir.skipped_report('features')})")
+    artifacts.write_table(workdir.features, table)
+    artifacts.write_skipped(workdir.skipped_report("features"), skipped)
+    artifacts.record_stage(
+        workdir, "features", [workdir.features], {**settings.stage_settings("data", "features"), "source": source},
+        collection.source_files,
+    )
+    clear_chunks(workdir.chunk_dir("features"))
+    return {"tracks": len(table), "skipped": len(skipped), "source": source, "problems": len(collection.problems)}
+
+
+def _essentia_features(tracks: pd.DataFrame, json_root: Path | None) -> tuple[pd.DataFrame, list[tuple[str, str]], str]:
+    from .essentia_import import import_essentia_features
+
+    if json_root is None:
+        raise ConfigError("features.source = 'essentia' needs features.essentia_json_root")
+    paths, skipped = {}, []
+    for track_id in tracks["track_id"]:
+        path = Path(json_root) / f"{track_id}.json"
+        if path.exists():
+            paths[track_id] = path
+        else:
+            skipped.append((track_id, f"no Essentia JSON at {path}"))
+    return import_essentia_features(paths), skipped, "essentia"
+
+
+# --------------------------------------------------------------------------- stage 1b
+
+
+def run_cluster(settings: Settings, workdir: Workdir) -> dict[str, Any]:
+    """Stage 1b: fit scaler + K-Means on the training split, assign every track."""
+    collection = load_collection(settings)
+    features = artifacts.read_table(workdir.features)
+    split = features["track_id"].map(dict(zip(collection.tracks["track_id"], collection.tracks["split"])))
+    train = features[split == "train"]
+    if train.empty:
+        raise DataError("no track of the training split has features: cannot fit the clusters")
+    cfg = settings.cluster
+    clusterer = AcousticClusterer(
+        k=cfg.k,
+        k_range=tuple(cfg.k_range),
+        algorithm=cfg.algorithm,
+        n_init=cfg.n_init,
+        silhouette_sample=cfg.silhouette_sample,
+        random_state=settings.seed,
+    )
+    feature_columns = [column for column in features.columns if column != "track_id"]
+    clusterer.fit(train[feature_columns])
+    cluster_ids = clusterer.predict(features[feature_columns])
+    clusters = pd.DataFrame({"track_id": features["track_id"], "cluster_id": cluster_ids.astype(int)})
+    selection = {
+        **clusterer.selection_,
+        "n_train": int(len(train)),
+        "n_assigned": int(len(clusters)),
+        "features_used": list(clusterer.features_used_),
+    }
+    artifacts.write_table(workdir.clusters, clusters)
+    artifacts.write_json(workdir.cluster_selection, selection)
+    artifacts.record_stage(
+        workdir, "cluster", [workdir.clusters, workdir.cluster_selection],
+        {**settings.stage_settings("cluster"), "seed": settings.seed}, [workdir.features, *collection.source_files],
+    )
+    sizes = clusters["cluster_id"].value_counts().sort_index()
+    return {"k": int(clusterer.n_clusters_), "n_train": len(train), "sizes": sizes.to_dict(), "rule": selection.get("reason", "")}
+
+
+# --------------------------------------------------------------------------- stage 2
+
+
+def run_label(settings: Settings, workdir: Workdir) -> dict[str, Any]:
+    """Stage 2: name clusters from their distinctive tags (fitted on the training split)."""
+    collection = load_collection(settings)
+    clusters = artifacts.read_table(workdir.clusters, ["track_id", "cluster_id"])
+    tracks = collection.tracks.set_index("track_id")
+    unknown = clusters.loc[~clusters["track_id"].isin(tracks.index), "track_id"]
+    if len(unknown):
+        raise ArtifactError(f"{workdir.clusters} has {len(unknown)} track(s) not in the dataset, e.g. {unknown.iloc[0]}")
+    in_train = tracks.loc[clusters["track_id"], "split"].to_numpy() == "train"
+    tags, tag_names = jamendo.tag_matrix(tracks.loc[clusters["track_id"]].reset_index(), collection.vocabulary)
+    cfg = settings.label
+    namer = ClusterNamer(
+        min_size=cfg.min_size,
+        min_lift=cfg.min_lift,
+        min_tag_count=cfg.min_tag_count,
+        max_tags_in_name=cfg.max_tags_in_name,
+        prior=cfg.prior,
+        manual_names=dict(cfg.manual_names) or None,
+    )
+    cluster_ids = clusters["cluster_id"].to_numpy()
+    namer.fit(cluster_ids[in_train], tags[in_train], tag_names)
+    names = namer.transform(cluster_ids)
+    kept = np.array([name is not None for name in names])
+    track_labels = pd.DataFrame({"track_id": clusters["track_id"][kept], "new_acoustic_label": names[kept]})
+    artifacts.write_json(workdir.cluster_profiles, _profiles_document(namer, int(in_train.sum())))
+    artifacts.write_table(workdir.track_labels, track_labels)
+    artifacts.write_json(workdir.label_to_idx, namer.label_to_idx_)
+    artifacts.write_skipped(
+        workdir.skipped_report("label"),
+        [(track_id, f"cluster {cid} dropped: {namer.dropped_[cid]}") for track_id, cid in zip(clusters["track_id"][~kept], cluster_ids[~kept])],
+    )
+    artifacts.record_stage(
+        workdir, "label", [workdir.cluster_profiles, workdir.track_labels, workdir.label_to_idx],
+        settings.stage_settings("label"), [workdir.clusters, *collection.source_files],
+    )
+    return {"names": dict(namer.names_), "dropped": dict(namer.dropped_), "labelled": int(kept.sum()), "unlabelled": int((~kept).sum())}
+
+
+def _profiles_document(namer: ClusterNamer, n_fitted: int) -> Mapping[str, Any]:
+    return {"fitted_on": "train", "n_tracks": n_fitted, "clusters": namer.profiles_, "dropped": {str(k): v for k, v in namer.dropped_.items()}}

@@ -1,0 +1,54 @@
+"""The artifacts contract: atomic writes, schema checks and the manifest."""
+
+import json
+
+import pandas as pd
+import pytest
+
+from moodscape import artifacts
+from moodscape.artifacts import Workdir
+from moodscape.errors import ArtifactError
+
+
+def test_atomic_write_keeps_the_old_file_when_the_writer_fails(tmp_path):
+    target = tmp_path / "table.csv"
+    artifacts.write_table(target, pd.DataFrame({"track_id": ["a"], "x": [1]}))
+    with pytest.raises(RuntimeError):
+        with artifacts.atomic_path(target) as tmp:
+            tmp.write_text("half a fi")
+            raise RuntimeError("killed")
+    assert pd.read_csv(target)["track_id"].tolist() == ["a"]
+    assert [p.name for p in tmp_path.iterdir()] == ["table.csv"]
+
+
+def test_read_table_names_missing_files_and_columns(tmp_path):
+    with pytest.raises(ArtifactError, match="missing artifact"):
+        artifacts.read_table(tmp_path / "clusters.csv")
+    artifacts.write_table(tmp_path / "clusters.csv", pd.DataFrame({"track_id": ["1"]}))
+    with pytest.raises(ArtifactError, match="cluster_id"):
+        artifacts.read_table(tmp_path / "clusters.csv", ["track_id", "cluster_id"])
+
+
+def test_track_ids_stay_strings(tmp_path):
+    artifacts.write_table(tmp_path / "t.csv", pd.DataFrame({"track_id": ["007", "10"], "cluster_id": [1, 2]}))
+    assert artifacts.read_table(tmp_path / "t.csv")["track_id"].tolist() == ["007", "10"]
+
+
+def test_manifest_records_settings_inputs_outputs_and_versions(tmp_path):
+    workdir = Workdir(tmp_path)
+    source = tmp_path / "input.tsv"
+    source.write_text("x")
+    artifacts.write_json(workdir.cluster_selection, {"k": 3})
+    entry = artifacts.record_stage(workdir, "cluster", [workdir.cluster_selection], {"k": 3}, [source])
+    manifest = json.loads(workdir.manifest.read_text())
+    assert manifest["stages"]["cluster"] == entry
+    assert entry["inputs"][str(source)] == artifacts.file_hash(source)
+    assert "cluster_selection.json" in entry["outputs"]
+    assert entry["settings_hash"] == artifacts.settings_hash({"k": 3})
+    assert "numpy" in entry["versions"]
+
+
+def test_json_refuses_nan(tmp_path):
+    with pytest.raises(ValueError):
+        artifacts.write_json(tmp_path / "x.json", {"a": float("nan")})
+    assert not (tmp_path / "x.json").exists()
