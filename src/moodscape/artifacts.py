@@ -85,6 +85,11 @@ class Workdir:
         """Where a per-track map keeps its finished chunks until the stage completes."""
         return self.root / ".chunks" / stage
 
+    @property
+    def dataset_problems(self) -> Path:
+        """Text file listing the rows and files the dataset loader skipped, one per line."""
+        return self.root / "reports" / "dataset_problems.txt"
+
     def skipped_report(self, stage: str) -> Path:
         """CSV listing the tracks a stage skipped, and why."""
         return self.root / "reports" / f"skipped_{stage}.csv"
@@ -165,6 +170,12 @@ def read_table(path: Path, required_columns: Sequence[str] = ("track_id",)) -> p
 def write_skipped(path: Path, skipped: Sequence[tuple[str, str]]) -> None:
     """Write the ``track_id,reason`` list of skipped tracks (an empty file when none)."""
     write_table(path, pd.DataFrame(list(skipped), columns=["track_id", "reason"]))
+
+
+def write_lines(path: Path, lines: Sequence[str]) -> None:
+    """Write one message per line, atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
 
 
 def file_hash(path: Path) -> str:

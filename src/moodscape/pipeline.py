@@ -21,7 +21,7 @@ from . import artifacts
 from .artifacts import Workdir
 from .clustering import AcousticClusterer
 from .config import Settings
-from .datasets import folder, jamendo
+from .datasets import SPLITS, folder, jamendo
 from .errors import ArtifactError, ConfigError, DataError
 from .features import FEATURE_NAMES, extract_features, features_from_mel
 from .labeling import ClusterNamer
@@ -45,8 +45,10 @@ def load_collection(settings: Settings) -> Collection:
         tracks, problems = jamendo.load_jamendo(
             cfg.root, audio_root=cfg.audio_root, melspec_root=cfg.melspec_root, split=cfg.split
         )
-        vocabulary = jamendo.read_tag_vocabulary(Path(cfg.root) / jamendo.VOCABULARY_FILE)
-        sources = [Path(cfg.root) / jamendo.TRACKS_FILE, *jamendo.split_files(cfg.root, cfg.split)]
+        root = Path(cfg.root)
+        vocabulary = jamendo.read_tag_vocabulary(root / jamendo.VOCABULARY_TXT)
+        splits = [root / jamendo.SPLIT_TSV.format(split=cfg.split, name=name) for name in SPLITS]
+        sources = [root / jamendo.TRACKS_TSV, root / jamendo.VOCABULARY_TXT, *splits]
     else:
         cfg = settings.folder
         tracks, problems = folder.load_folder(cfg.root, tags_csv=cfg.tags_csv, split_fractions=cfg.split_fractions)
@@ -92,6 +94,7 @@ def run_features(settings: Settings, workdir: Workdir, *, show_progress: bool = 
     """Stage 1a: one row of low-level features per track → ``features.parquet``."""
     collection = load_collection(settings)
     cfg = settings.features
+    resumed = 0
     if cfg.source == "essentia":
         table, skipped, source = _essentia_features(collection.tracks, cfg.essentia_json_root)
     else:
@@ -108,17 +111,18 @@ def run_features(settings: Settings, workdir: Workdir, *, show_progress: bool = 
             description="features",
             show_progress=show_progress,
         )
-        table, skipped = outcome.rows, skipped + outcome.failures
+        table, skipped, resumed = outcome.rows, skipped + outcome.failures, outcome.resumed
     if table.empty:
         raise DataError(f"no track gave features ({len(skipped)} skipped, see {workdir.skipped_report('features')})")
     artifacts.write_table(workdir.features, table)
     artifacts.write_skipped(workdir.skipped_report("features"), skipped)
+    artifacts.write_lines(workdir.dataset_problems, collection.problems)
     artifacts.record_stage(
         workdir, "features", [workdir.features], {**settings.stage_settings("data", "features"), "source": source},
         collection.source_files,
     )
     clear_chunks(workdir.chunk_dir("features"))
-    return {"tracks": len(table), "skipped": len(skipped), "source": source, "problems": len(collection.problems)}
+    return {"tracks": len(table), "skipped": len(skipped), "resumed": resumed, "source": source, "problems": len(collection.problems)}
 
 
 def _essentia_features(tracks: pd.DataFrame, json_root: Path | None) -> tuple[pd.DataFrame, list[tuple[str, str]], str]:
