@@ -114,6 +114,7 @@ class LabelSettings(_Section):
     min_lift: float = Field(1.2, ge=1.0)
     min_tag_count: int = Field(3, ge=1)
     max_tags_in_name: int = Field(2, ge=1, le=4)
+    min_score: float = Field(3.0, ge=0)
     prior: float = Field(1.0, gt=0)
     manual_names: dict[int, str] = Field(default_factory=dict)
 

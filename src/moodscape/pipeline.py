@@ -164,12 +164,7 @@ def run_cluster(settings: Settings, workdir: Workdir) -> dict[str, Any]:
     clusterer.fit(train[feature_columns])
     cluster_ids = clusterer.predict(features[feature_columns])
     clusters = pd.DataFrame({"track_id": features["track_id"], "cluster_id": cluster_ids.astype(int)})
-    selection = {
-        **clusterer.selection_,
-        "n_train": int(len(train)),
-        "n_assigned": int(len(clusters)),
-        "features_used": list(clusterer.features_used_),
-    }
+    selection = {**clusterer.selection_, "n_train": int(len(train)), "n_assigned": int(len(clusters))}
     artifacts.write_table(workdir.clusters, clusters)
     artifacts.write_json(workdir.cluster_selection, selection)
     artifacts.record_stage(
@@ -199,6 +194,7 @@ def run_label(settings: Settings, workdir: Workdir) -> dict[str, Any]:
         min_lift=cfg.min_lift,
         min_tag_count=cfg.min_tag_count,
         max_tags_in_name=cfg.max_tags_in_name,
+        min_score=cfg.min_score,
         prior=cfg.prior,
         manual_names=dict(cfg.manual_names) or None,
     )
