@@ -142,3 +142,18 @@ def test_log_mel_matches_essentia(tmp_path):
     mel_db = audio.log_mel_spectrogram(ours, sr)
     assert mel_db.shape == expected.shape == (96, -(-n // 256) + 1)
     np.testing.assert_allclose(mel_db, expected, atol=0.05)
+
+
+def test_load_mel_checks_shape_and_values(tmp_path):
+    from moodscape.audio import load_mel
+
+    good = tmp_path / "good.npy"
+    np.save(good, np.full((96, 64), -40.0))
+    assert load_mel(good).dtype == np.float32
+    cases = {"shape": np.zeros((40, 64)), "frames": np.zeros((96, 8)), "NaN": np.full((96, 64), np.nan)}
+    for reason, array in cases.items():
+        np.save(tmp_path / "bad.npy", array)
+        with pytest.raises(AudioError, match=reason):
+            load_mel(tmp_path / "bad.npy")
+    with pytest.raises(AudioError, match="not found"):
+        load_mel(tmp_path / "absent.npy")

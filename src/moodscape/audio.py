@@ -323,3 +323,53 @@ def log_mel_spectrogram(
 def power_to_db(power: np.ndarray, *, scale: float = 10.0, amin: float = MEL_AMIN) -> np.ndarray:
     """``scale * log10(max(power, amin))`` in float32 (Essentia's ``lin2db`` times scale/10)."""
     return (scale * np.log10(np.maximum(power, np.float32(amin)))).astype(np.float32, copy=False)
+
+
+def load_mel(path: str | os.PathLike, *, n_mels: int = MEL_N_BANDS, min_frames: int = 32) -> np.ndarray:
+    """Read a precomputed MTG-Jamendo mel-spectrogram ``.npy`` file.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A ``.npy`` file holding a float array of shape (n_mels, frames).
+    n_mels : int
+        Expected number of mel bands.
+    min_frames : int
+        Fewest frames accepted (32 frames are 0.7 s at 12 kHz, hop 256).
+
+    Returns
+    -------
+    mel_db : np.ndarray [shape=(n_mels, frames), dtype=float32]
+
+    Raises
+    ------
+    AudioError
+        When the file is missing or unreadable, has another shape, too few frames, or
+        non-finite values.
+    """
+    path = Path(path)
+    try:
+        mel_db = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise AudioError(f"{path}: mel file not found") from None
+    except (OSError, ValueError) as exc:
+        raise AudioError(f"{path}: cannot read mel file ({exc})") from None
+    if mel_db.ndim != 2 or mel_db.shape[0] != n_mels:
+        raise AudioError(f"{path}: expected a ({n_mels}, frames) mel array, got shape {mel_db.shape}")
+    if mel_db.shape[1] < min_frames:
+        raise AudioError(f"{path}: only {mel_db.shape[1]} frames, fewer than {min_frames}")
+    if not np.isfinite(mel_db).all():
+        raise AudioError(f"{path}: mel array has NaN or infinite values")
+    return mel_db.astype(np.float32, copy=False)
+
+
+def mel_from_audio(path: str | os.PathLike, *, min_duration: float = 1.0) -> np.ndarray:
+    """Decode an audio file and compute its MTG-Jamendo-style log-mel spectrogram.
+
+    Returns
+    -------
+    mel_db : np.ndarray [shape=(96, frames), dtype=float32]
+        Equal, for the same audio, to the dataset's own ``.npy`` files (see module docstring).
+    """
+    y, sr = load_audio(path, sr=MEL_SR, min_duration=min_duration)
+    return log_mel_spectrogram(y, sr)
