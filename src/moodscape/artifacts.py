@@ -34,6 +34,15 @@ TRACK_LABELS = "tracks_with_cluster_names.csv"
 LABEL_TO_IDX = "label_to_idx.json"
 MANIFEST = "manifest.json"
 
+PRODUCED_BY = {
+    FEATURES: "features",
+    CLUSTERS: "cluster",
+    CLUSTER_SELECTION: "cluster",
+    CLUSTER_PROFILES: "label",
+    TRACK_LABELS: "label",
+    LABEL_TO_IDX: "label",
+}
+
 _VERSIONED_PACKAGES = ("moodscape", "numpy", "librosa", "soundfile", "scikit-learn", "pandas", "dask")
 
 
@@ -127,7 +136,7 @@ def read_json(path: Path) -> Any:
     try:
         return json.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ArtifactError(f"missing artifact {path}: run the stage that writes it first") from None
+        raise ArtifactError(_missing(path)) from None
     except json.JSONDecodeError as exc:
         raise ArtifactError(f"{path} is not valid JSON: {exc}") from None
 
@@ -151,7 +160,7 @@ def read_table(path: Path, required_columns: Sequence[str] = ("track_id",)) -> p
     """
     path = Path(path)
     if not path.exists():
-        raise ArtifactError(f"missing artifact {path}: run the stage that writes it first")
+        raise ArtifactError(_missing(path))
     try:
         if path.suffix == ".parquet":
             table = pd.read_parquet(path)
@@ -249,6 +258,12 @@ def read_manifest(workdir: Workdir) -> dict[str, Any]:
     if not workdir.manifest.exists():
         return {"stages": {}}
     return read_json(workdir.manifest)
+
+
+def _missing(path: Path) -> str:
+    stage = PRODUCED_BY.get(Path(path).name)
+    remedy = f"run `moodscape {stage}` first" if stage else "run the stage that writes it first"
+    return f"missing artifact {path}: {remedy}"
 
 
 def _relative(workdir: Workdir, path: Path) -> str:

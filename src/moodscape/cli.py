@@ -17,6 +17,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -47,7 +48,7 @@ def _fail_cleanly(command: F) -> F:
         try:
             return command(*args, **kwargs)
         except MoodscapeError as exc:
-            console.print(f"[bold red]error:[/] {exc}")
+            console.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True, highlight=False)
             raise typer.Exit(2) from None
 
     return wrapper  # type: ignore[return-value]
@@ -81,9 +82,9 @@ def _print_summary(title: str, rows: dict[str, Any]) -> None:
 @_fail_cleanly
 def demo_data(
     out: Annotated[Path, typer.Option(help="Directory for the corpus.")] = Path("demo"),
-    tracks: Annotated[int, typer.Option(min=12, help="MTG-Jamendo-style tracks.")] = 300,
-    musav_tracks: Annotated[int, typer.Option(min=6, help="MusAV-style previews.")] = 200,
-    seconds: Annotated[float, typer.Option(min=2.0, help="Length of each track.")] = 30.0,
+    tracks: Annotated[int, typer.Option(min=15, help="MTG-Jamendo-style tracks.")] = 240,
+    musav_tracks: Annotated[int, typer.Option(min=3, help="MusAV-style previews.")] = 160,
+    seconds: Annotated[float, typer.Option(min=2.0, help="Length of each track.")] = 20.0,
     seed: Annotated[int, typer.Option(help="Random seed; the corpus is deterministic for a seed.")] = 0,
     sample_rate: Annotated[int, typer.Option(help="Sample rate of the MP3 files.")] = 22050,
     channels: Annotated[int, typer.Option(min=1, max=2)] = 1,
