@@ -1,0 +1,71 @@
+"""Stage 1a–2 from the other sources: MTG-Jamendo mel .npy files and a plain audio folder."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import adjusted_rand_score
+
+from cli_runner import invoke
+from moodscape.audio import mel_from_audio
+
+pytestmark = pytest.mark.slow
+
+
+def planted(demo_corpus):
+    truth = json.loads((demo_corpus / "truth.json").read_text())["tracks"]
+    return {track_id: t["archetype"] for track_id, t in truth.items() if t["dataset"] == "jamendo"}
+
+
+def test_features_from_mel_files_when_there_is_no_audio(demo_corpus, tmp_path):
+    audio_root = demo_corpus / "mtg-jamendo" / "audio"
+    mel_root = tmp_path / "melspecs"
+    for mp3 in audio_root.rglob("*.mp3"):
+        target = mel_root / mp3.relative_to(audio_root).with_suffix(".npy")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        np.save(target, mel_from_audio(mp3))
+    config = tmp_path / "mel.toml"
+    config.write_text(
+        f'[jamendo]\nroot = "{demo_corpus / "mtg-jamendo"}"\nmelspec_root = "{mel_root}"\n', encoding="utf-8"
+    )
+    workdir = tmp_path / "run"
+    archetypes = planted(demo_corpus)
+    k = len(set(archetypes.values()))
+    for command in (["features", "--scheduler", "synchronous"], ["cluster", "--k", str(k)], ["label"]):
+        result = invoke(*command, "--config", config, "--workdir", workdir)
+        assert result.exit_code == 0, result.output
+    manifest = json.loads((workdir / "manifest.json").read_text())
+    assert manifest["stages"]["features"]["settings"]["source"] == "mel"
+    features = pd.read_parquet(workdir / "features.parquet")
+    assert features["chroma_mean_0"].isna().all() and features["bpm"].notna().all()
+    clusters = pd.read_csv(workdir / "clusters.csv", dtype={"track_id": str})
+    assert adjusted_rand_score([archetypes[t] for t in clusters["track_id"]], clusters["cluster_id"]) >= 0.7
+
+
+def test_an_audio_folder_with_a_tags_csv_runs_every_stage(demo_corpus, tmp_path):
+    tsv = demo_corpus / "mtg-jamendo" / "autotagging_moodtheme.tsv"
+    music = tmp_path / "music"
+    rows = []
+    for line in tsv.read_text().splitlines()[1:]:
+        fields = line.split("\t")
+        target = music / f"{fields[0]}.mp3"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(demo_corpus / "mtg-jamendo" / "audio" / fields[3], target)
+        rows.append({"track_id": fields[0], "tags": "|".join(tag.split("---")[1] for tag in fields[5:])})
+    pd.DataFrame(rows).to_csv(tmp_path / "tags.csv", index=False)
+    config = tmp_path / "folder.toml"
+    config.write_text(f'[data]\nsource = "folder"\n[folder]\nroot = "{music}"\ntags_csv = "{tmp_path / "tags.csv"}"\n')
+    workdir = tmp_path / "run"
+    archetypes = planted(demo_corpus)
+    for command in (["features", "--workers", "2"], ["cluster", "--k", str(len(set(archetypes.values())))], ["label"]):
+        result = invoke(*command, "--config", config, "--workdir", workdir)
+        assert result.exit_code == 0, result.output
+    clusters = pd.read_csv(workdir / "clusters.csv", dtype={"track_id": str})
+    assert len(clusters) == len(rows)
+    assert adjusted_rand_score([archetypes[t] for t in clusters["track_id"]], clusters["cluster_id"]) >= 0.8
+    names = json.loads((workdir / "label_to_idx.json").read_text())
+    assert len(names) >= 4
