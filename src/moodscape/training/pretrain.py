@@ -1,0 +1,156 @@
+"""Stage 3a: pretrain the backbone on the original tags (multi-label).
+
+:func:`pretrain_backbone` trains an :class:`~moodscape.models.backbone.AudioResNet`
+with one logit per tag and binary cross-entropy on random crops of the training tracks,
+scores the validation tracks after every epoch with the tagging ROC-AUC macro
+(:func:`moodscape.evaluation.tagging_metrics`, crop-averaged logits) and returns the
+best epoch's model (early stopping after ``patience`` epochs without improvement). The
+caller saves it with :func:`moodscape.models.backbone.backbone_checkpoint`. It runs in
+one process, on CUDA with mixed precision when available.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from moodscape.errors import DataError
+from moodscape.evaluation import tagging_metrics
+from moodscape.models.backbone import AudioResNet
+from moodscape.training.data import Mel, MelCrops, predict_tracks
+from moodscape.training.loop import TrainingConfig, resolve_device, seed_everything, train_epoch
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class PretrainConfig(TrainingConfig):
+    """Settings of :func:`pretrain_backbone` (see :class:`~moodscape.training.loop.TrainingConfig`).
+
+    ``patience`` counts epochs without a better validation ROC-AUC macro.
+    """
+
+
+def pretrain_backbone(
+    mels_train: Mapping[str, Mel],
+    tag_targets_train: np.ndarray,
+    mels_val: Mapping[str, Mel],
+    tag_targets_val: np.ndarray,
+    config: PretrainConfig | None = None,
+) -> tuple[AudioResNet, dict]:
+    """Train a backbone to predict the original tags.
+
+    Parameters
+    ----------
+    mels_train, mels_val : mapping of str to Mel
+        Log-mels ``(96, T)`` (arrays or ``.npy`` paths) of the training and validation
+        tracks; the rows of the tag targets follow the mappings' key order.
+    tag_targets_train, tag_targets_val : np.ndarray [shape=(n, n_tags), dtype=bool]
+        Tags of each track.
+    config : PretrainConfig, optional
+
+    Returns
+    -------
+    model : AudioResNet
+        The best epoch's model with an ``n_tags``-logit head, on CPU, in eval mode.
+    history : dict
+        ``best_epoch``, ``best_val_roc_auc_macro``, ``epochs_run``,
+        ``train_seconds_per_epoch``, ``config`` and ``epochs``: per epoch ``train_loss``,
+        ``train_seconds``, ``val_loss``, ``val_roc_auc_macro``, ``val_pr_auc_macro``.
+    """
+    config = config or PretrainConfig()
+    device = resolve_device(config.device)
+
+    # -- data
+    train_ids, val_ids = list(mels_train), list(mels_val)
+    tag_targets_train = np.asarray(tag_targets_train, bool)  # (n_train, n_tags)
+    tag_targets_val = np.asarray(tag_targets_val, bool)  # (n_val, n_tags)
+    if tag_targets_train.shape[1:] != tag_targets_val.shape[1:] or tag_targets_train.ndim != 2:
+        shapes = f"{tag_targets_train.shape}, {tag_targets_val.shape}"
+        raise DataError(f"tag targets must be (n, n_tags) for both splits, got {shapes}")
+    if tagging_metrics(tag_targets_val, np.zeros(tag_targets_val.shape))["n_tags_scored"] == 0:
+        raise DataError("no tag has positive and negative validation tracks: ROC-AUC cannot select epochs")
+    n_tags = tag_targets_train.shape[1]
+    train_set = MelCrops(
+        mels_train, train_ids, tag_targets_train, crop_frames=config.crop_frames, seed=config.seed
+    )
+    loader = DataLoader(
+        train_set,
+        batch_size=config.batch_size,
+        shuffle=True,
+        generator=torch.Generator().manual_seed(config.seed),
+        num_workers=config.num_workers,
+        pin_memory=device.type == "cuda",
+    )
+
+    # -- model
+    seed_everything(config.seed)
+    model = AudioResNet(n_outputs=n_tags).to(device)
+
+    # -- optimiser and loss
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    scaler = torch.amp.GradScaler(device.type, enabled=config.amp and device.type == "cuda")
+    loss_fn = nn.BCEWithLogitsLoss()
+
+    # -- loop: train, score validation tags, keep the best epoch
+    epochs, best_epoch, best_score, best_state = [], 0, -1.0, copy.deepcopy(model.state_dict())
+    for epoch in range(config.epochs):
+        train_set.set_epoch(epoch)
+        started = time.perf_counter()
+        train_loss = train_epoch(
+            model,
+            loader,
+            loss_fn,
+            optimizer,
+            scaler,
+            device=device,
+            description=f"pretrain {epoch + 1}/{config.epochs}",
+            show_progress=config.progress,
+        )
+        train_seconds = time.perf_counter() - started
+        logits = predict_tracks(
+            model,
+            mels_val,
+            val_ids,
+            crop_frames=config.crop_frames,
+            n_eval_crops=config.n_eval_crops,
+            batch_size=config.batch_size,
+        )  # (n_val, n_tags)
+        scores = tagging_metrics(tag_targets_val, logits)
+        val_loss = loss_fn(torch.from_numpy(logits), torch.from_numpy(tag_targets_val).float()).item()
+        epochs.append(
+            {
+                "epoch": epoch + 1,
+                "train_loss": train_loss,
+                "train_seconds": train_seconds,
+                "val_loss": val_loss,
+                "val_roc_auc_macro": scores["roc_auc_macro"],
+                "val_pr_auc_macro": scores["pr_auc_macro"],
+            }
+        )
+        logger.info("pretrain epoch %d: %s", epoch + 1, epochs[-1])
+        if scores["roc_auc_macro"] > best_score:
+            best_epoch, best_score = epoch + 1, scores["roc_auc_macro"]
+            best_state = copy.deepcopy(model.state_dict())
+        elif epoch + 1 - best_epoch >= config.patience:
+            break
+
+    # -- the best epoch's model
+    model.load_state_dict(best_state)
+    history = {
+        "best_epoch": best_epoch,
+        "best_val_roc_auc_macro": best_score,
+        "epochs_run": len(epochs),
+        "train_seconds_per_epoch": float(np.mean([epoch["train_seconds"] for epoch in epochs])),
+        "config": asdict(config),
+        "epochs": epochs,
+    }
+    return model.cpu().eval(), history
