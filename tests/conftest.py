@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
 from cli_runner import invoke
 
 SMALL_DEMO = {"tracks": 150, "musav_tracks": 12, "seconds": 8.0, "seed": 0}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread(request):
+    """Tiny networks run faster on one thread than with threads fighting for shared cores."""
+    if "torch" not in sys.modules:
+        yield
+        return
+    torch = sys.modules["torch"]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="session")

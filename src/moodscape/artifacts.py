@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pandas as pd
 
@@ -43,6 +44,8 @@ PRODUCED_BY = {
     LABEL_TO_IDX: "label",
 }
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
 _VERSIONED_PACKAGES = ("moodscape", "numpy", "librosa", "soundfile", "scikit-learn", "pandas", "dask")
 
 
@@ -90,6 +93,15 @@ class Workdir:
     def manifest(self) -> Path:
         return self.path(MANIFEST)
 
+    @property
+    def mel_cache(self) -> Path:
+        """Directory of cached log-mel spectrograms, one ``.npy`` per track."""
+        return self.root / "mels"
+
+    def mel_path(self, track_id: str) -> Path:
+        """Cache file of one track's log-mel spectrogram (track ids may contain ``/``)."""
+        return self.mel_cache / f"{quote(track_id, safe='')}.npy"
+
     def chunk_dir(self, stage: str) -> Path:
         """Where a per-track map keeps its finished chunks until the stage completes."""
         return self.root / ".chunks" / stage
@@ -120,9 +132,18 @@ def atomic_path(path: Path) -> Iterator[Path]:
     tmp = Path(tmp_name)
     try:
         yield tmp
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp creates 0600; artifacts are ordinary files
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def write_array(path: Path, array: Any) -> None:
+    """Save a numpy array as ``.npy``, atomically."""
+    import numpy as np
+
+    with atomic_path(path) as tmp, open(tmp, "wb") as stream:
+        np.save(stream, array)
 
 
 def write_json(path: Path, obj: Any) -> None:

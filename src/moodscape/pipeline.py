@@ -219,3 +219,41 @@ def run_label(settings: Settings, workdir: Workdir) -> dict[str, Any]:
 
 def _profiles_document(namer: ClusterNamer, n_fitted: int) -> Mapping[str, Any]:
     return {"fitted_on": "train", "n_tracks": n_fitted, "clusters": namer.profiles_, "dropped": {str(k): v for k, v in namer.dropped_.items()}}
+
+
+# --------------------------------------------------------------------------- mel cache
+
+
+def cache_mel(task: tuple[str, str, str]) -> dict[str, int]:
+    """Compute one track's log-mel spectrogram and store it (float16) in the cache.
+
+    Top-level so that Dask can send it to worker processes.
+    """
+    from .audio import load_mel, mel_from_audio
+
+    kind, source, target = task
+    mel_db = load_mel(source) if kind == "mel" else mel_from_audio(source)
+    artifacts.write_array(Path(target), mel_db.astype(np.float16))
+    return {"frames": int(mel_db.shape[1])}
+
+
+def prepare_mels(settings: Settings, workdir: Workdir, tracks: pd.DataFrame, *, show_progress: bool = True) -> tuple[dict[str, Path], list[tuple[str, str]]]:
+    """Log-mel spectrograms of ``tracks``, decoded once and cached in the work directory.
+
+    Tracks already cached are not recomputed, so every training stage and epoch reads the
+    same files. Returns ``{track_id: cache path}`` and the ``(track_id, reason)`` list of
+    tracks that have no usable audio or mel file.
+    """
+    tasks, missing, _ = feature_tasks(tracks, settings.features.source if settings.features.source != "essentia" else "auto")
+    cached = {track_id: workdir.mel_path(track_id) for track_id in tasks}
+    todo = {track_id: (kind, source, str(cached[track_id])) for track_id, (kind, source) in tasks.items() if not cached[track_id].exists()}
+    cfg = settings.features
+    outcome = map_tracks(
+        cache_mel, todo, chunk_dir=workdir.chunk_dir("mels"), fingerprint={"mel": "v1"},
+        scheduler=cfg.scheduler, n_workers=cfg.n_workers, chunk_size=cfg.chunk_size,
+        description="mel-spectrograms", show_progress=show_progress,
+    )
+    clear_chunks(workdir.chunk_dir("mels"))
+    failed = {track_id for track_id, _ in outcome.failures}
+    mels = {track_id: path for track_id, path in cached.items() if track_id not in failed and path.exists()}
+    return mels, missing + outcome.failures

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from mel_fixtures import log_mels
 from moodscape.errors import ArtifactError, DataError
 from moodscape.models.backbone import (
     AudioResNet,
@@ -17,25 +18,11 @@ from moodscape.models.backbone import (
 N_MELS = 96
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """Tiny convolutions run faster on one thread than fighting for shared cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def log_mels(batch: int = 2, frames: int = 64) -> torch.Tensor:
-    """Random dB log-mels in the range real ones live in."""
-    return torch.randn(batch, 1, N_MELS, frames) * 20 - 40  # (B, 1, F, T)
-
-
 @pytest.mark.parametrize("frames", [64, 200])
 def test_embedding_is_512_for_any_number_of_frames(frames):
     model = build_backbone(n_outputs=7).eval()
     with torch.no_grad():
-        embedding = model.embed(log_mels(frames=frames))
+        embedding = model.embed(log_mels(batch=2, frames=frames))
     assert embedding.shape == (2, 512)
     assert model.head(embedding).shape == (2, 7)
 

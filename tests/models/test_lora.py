@@ -8,6 +8,7 @@ import pytest
 import torch
 from torch import nn
 
+from mel_fixtures import log_mels
 from moodscape.errors import ArtifactError, ConfigError
 from moodscape.models.backbone import AudioResNet, state_fingerprint
 from moodscape.models.lora import (
@@ -19,19 +20,6 @@ from moodscape.models.lora import (
 )
 
 N_LABELS = 5
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """Tiny convolutions run faster on one thread than fighting for shared cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def log_mels(batch: int = 4, frames: int = 64) -> torch.Tensor:
-    return torch.randn(batch, 1, 96, frames) * 20 - 40  # (B, 1, F, T)
 
 
 @pytest.fixture(scope="module")

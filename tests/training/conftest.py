@@ -13,15 +13,6 @@ N_MELS, N_FRAMES, CROP = 96, 128, 64
 N_CLASSES = 3
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """Tiny convolutions run faster on one thread than fighting for shared cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def band_mels(n_tracks: int, seed: int = 0) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Mels whose class c is loud in the c-th third of the mel bands, plus noise.
 
