@@ -34,6 +34,11 @@ CLUSTER_PROFILES = "cluster_profiles.json"
 TRACK_LABELS = "tracks_with_cluster_names.csv"
 LABEL_TO_IDX = "label_to_idx.json"
 MANIFEST = "manifest.json"
+BACKBONE = "models/backbone.pt"
+CLASSIFIER = "models/classifier.pt"
+PRETRAIN_METRICS = "metrics/pretrain.json"
+CLASSIFIER_METRICS = "metrics/classifier.json"
+ABLATION_METRICS = "metrics/ablation.json"
 
 PRODUCED_BY = {
     FEATURES: "features",
@@ -42,6 +47,8 @@ PRODUCED_BY = {
     CLUSTER_PROFILES: "label",
     TRACK_LABELS: "label",
     LABEL_TO_IDX: "label",
+    "backbone.pt": "pretrain",
+    "classifier.pt": "train",
 }
 
 _UMASK = os.umask(0)
@@ -92,6 +99,34 @@ class Workdir:
     @property
     def manifest(self) -> Path:
         return self.path(MANIFEST)
+
+    @property
+    def backbone(self) -> Path:
+        return self.path(BACKBONE)
+
+    @property
+    def classifier(self) -> Path:
+        return self.path(CLASSIFIER)
+
+    @property
+    def pretrain_metrics(self) -> Path:
+        return self.path(PRETRAIN_METRICS)
+
+    @property
+    def classifier_metrics(self) -> Path:
+        return self.path(CLASSIFIER_METRICS)
+
+    @property
+    def ablation_metrics(self) -> Path:
+        return self.path(ABLATION_METRICS)
+
+    def ablation_checkpoint(self, variant: str) -> Path:
+        """Checkpoint of one ablation variant (kept apart from the run's own models)."""
+        return self.root / "ablation" / f"{variant}.pt"
+
+    def training_job(self, stage: str) -> Path:
+        """Job file (JSON) that ``torchrun`` workers of a stage read."""
+        return self.root / "jobs" / f"{stage}.json"
 
     @property
     def mel_cache(self) -> Path:

@@ -187,5 +187,55 @@ def label(
     _print_summary("label", {"labelled tracks": summary["labelled"], "unlabelled": summary["unlabelled"], "output": Workdir(workdir).track_labels})
 
 
+@app.command()
+@_fail_cleanly
+def pretrain(
+    config: ConfigOption = None,
+    workdir: WorkdirOption = DEFAULT_WORKDIR,
+    backbone: Annotated[Path | None, typer.Option(help="Use this backbone checkpoint (a state_dict) instead of pretraining.")] = None,
+    epochs: Annotated[int | None, typer.Option(min=1)] = None,
+    set_: SetOption = None,
+) -> None:
+    """Stage 3a: ResNet-18 backbone pretrained on the original tags → models/backbone.pt."""
+    from .pipeline_network import run_pretrain
+
+    settings = _settings(config, set_, pretrain__epochs=epochs)
+    summary = run_pretrain(settings, Workdir(workdir), backbone_file=backbone)
+    _print_summary("pretrain", {**summary, "output": Workdir(workdir).backbone})
+
+
+@app.command()
+@_fail_cleanly
+def train(
+    config: ConfigOption = None,
+    workdir: WorkdirOption = DEFAULT_WORKDIR,
+    mode: Annotated[str | None, typer.Option(help="lora (default), full or probe.")] = None,
+    rank: Annotated[int | None, typer.Option("--rank", "-r", min=1, help="LoRA rank r.")] = None,
+    epochs: Annotated[int | None, typer.Option(min=1)] = None,
+    nproc: Annotated[int | None, typer.Option(min=1, help="Processes for DDP training through torchrun.")] = None,
+    set_: SetOption = None,
+) -> None:
+    """Stage 3b: LoRA adapters + head on the frozen backbone for the new labels → models/classifier.pt."""
+    from .pipeline_network import run_train
+
+    settings = _settings(config, set_, train__mode=mode, train__r=rank, train__epochs=epochs, train__nproc=nproc)
+    summary = run_train(settings, Workdir(workdir))
+    _print_summary("train", {**summary, "metrics": Workdir(workdir).classifier_metrics})
+
+
+@app.command()
+@_fail_cleanly
+def ablate(
+    config: ConfigOption = None,
+    workdir: WorkdirOption = DEFAULT_WORKDIR,
+    set_: SetOption = None,
+) -> None:
+    """Compare LoRA ranks, full fine-tuning, a linear probe and the tag-trained backbone."""
+    from .pipeline_network import run_ablate
+
+    summary = run_ablate(_settings(config, set_), Workdir(workdir))
+    _print_summary("ablation", {**summary, "metrics": Workdir(workdir).ablation_metrics})
+
+
 def main() -> None:  # pragma: no cover - console entry point
     sys.exit(app())

@@ -119,6 +119,44 @@ class LabelSettings(_Section):
     manual_names: dict[int, str] = Field(default_factory=dict)
 
 
+class _TrainingSection(_Section):
+    """Settings every training stage shares (see ``moodscape.training.loop.TrainingConfig``)."""
+
+    epochs: int = Field(30, ge=1)
+    batch_size: int = Field(32, ge=1)
+    lr: float = Field(1e-3, gt=0)
+    weight_decay: float = Field(1e-4, ge=0)
+    patience: int = Field(5, ge=1)
+    crop_frames: int = Field(256, ge=16)
+    n_eval_crops: int = Field(4, ge=1)
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    amp: bool = True
+    num_workers: int = Field(0, ge=0)
+
+
+class PretrainSettings(_TrainingSection):
+    """Stage 3a: multi-label pretraining of the backbone on the original tags."""
+
+
+class TrainSettings(_TrainingSection):
+    """Stage 3b: the classifier of the new labels (LoRA adapters + head by default)."""
+
+    mode: Literal["lora", "full", "probe"] = "lora"
+    r: int = Field(8, ge=1)
+    alpha: float = Field(16.0, gt=0)
+    dropout: float = Field(0.0, ge=0, lt=1)
+    target_modules: str | list[str] | None = None
+    class_weighting: bool = True
+    nproc: int = Field(1, ge=1)
+
+
+class AblationSettings(_Section):
+    """``moodscape ablate``: the variants compared on the same splits and budget."""
+
+    ranks: list[int] = Field(default_factory=lambda: [1, 4, 8, 16])
+    include: list[Literal["lora", "full", "probe", "tags"]] = Field(default_factory=lambda: ["lora", "full", "probe", "tags"])
+
+
 class Settings(_Section):
     """Every setting of a run; ``Settings.load(path)`` reads a TOML file."""
 
@@ -130,6 +168,9 @@ class Settings(_Section):
     features: FeatureSettings = Field(default_factory=FeatureSettings)
     cluster: ClusterSettings = Field(default_factory=ClusterSettings)
     label: LabelSettings = Field(default_factory=LabelSettings)
+    pretrain: PretrainSettings = Field(default_factory=PretrainSettings)
+    train: TrainSettings = Field(default_factory=TrainSettings)
+    ablate: AblationSettings = Field(default_factory=AblationSettings)
 
     @model_validator(mode="after")
     def _source_has_root(self) -> Settings:
