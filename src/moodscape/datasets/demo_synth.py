@@ -3,24 +3,39 @@
 A track is drums (kick, snare, hi-hat from shaped noise and pitch sweeps), a bass line, a
 chord pad and a melody, each voice a band-limited wavetable oscillator under note
 envelopes. An :class:`Archetype` fixes the centre of six musical controls (tempo,
-brightness, percussiveness, mode, note density, loudness); :func:`draw_track_params`
-scatters one track around that centre, in a random key, and :func:`render_track` turns the
-parameters into audio. The true valence and arousal of a track are functions of its
-parameters (:func:`valence_arousal`), so they can be learned from the audio.
+brightness, percussiveness, mode, note density, loudness) and its timbre (waveform,
+formant, drive, noise); :func:`draw_track_params` scatters one track around that centre,
+in a random key, along two latent controls ("energy": tempo, loudness, density, drums;
+"mood": brightness), and :func:`render_track` turns the parameters into audio. The true
+valence and arousal of a track are functions of its audible parameters
+(:func:`valence_arousal`), so they vary within an archetype and can be learned from the
+audio, while the timbre keeps the archetypes apart. Minor-mode tracks use minor-key
+harmony (tonic triad on every other bar, the dominant with its leading tone, the minor
+third voiced loudest) so that key-profile mode estimation hears them as minor.
 """
 
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.signal import butter, lfilter, sosfilt
+from scipy.signal import butter, sosfilt
 
 _TABLE_SIZE = 4096
 _MAJOR_SCALE = (0, 2, 4, 5, 7, 9, 11)
 _MINOR_SCALE = (0, 2, 3, 5, 7, 8, 10)
 # chord roots as scale degrees (0-based), one chord per bar
-_MAJOR_PROGRESSIONS = ((0, 4, 5, 3), (0, 3, 4, 4), (0, 5, 3, 4), (0, 3, 0, 4))
-_MINOR_PROGRESSIONS = ((0, 5, 2, 6), (0, 3, 4, 0), (0, 6, 5, 6), (0, 3, 6, 2))
+# major: I, IV, V and ii only (vi would sound like the relative minor)
+_MAJOR_PROGRESSIONS = ((0, 3, 4, 0), (0, 4, 0, 3), (0, 3, 0, 4), (0, 1, 4, 0))
+# minor: the tonic triad on every other bar, the dominant with the raised (leading) seventh
+# of harmonic minor, no VII or III, which would sound like the relative major
+_MINOR_PROGRESSIONS = ((0, 3, 0, 4), (0, 5, 0, 4), (0, 3, 4, 0), (0, 0, 3, 4))
 _FADE_SECONDS = 0.3
+# root, third and fifth of the pad's triads; in minor the (minor) third stands out
+_PAD_LEVELS = {True: (1.2, 0.9, 1.0), False: (1.0, 1.4, 0.8)}
+# per-track spread of the parameters driven by the latent "energy" (tempo: log scale,
+# note density: log scale) and "mood" (brightness), per standard deviation of the latent
+_SPREAD = {"tempo": 0.11, "loudness_db": 3.0, "note_density": 0.35, "percussiveness": 0.08, "brightness": 0.13}
+_UNDRUMMED_SCALE = 1.4
+_LOUDEST_DB = -7.0
 
 
 @dataclass(frozen=True)
@@ -70,17 +85,17 @@ class Archetype:
 
 
 ARCHETYPES = (
-    Archetype("upbeat pop", 124, 0.75, 0.70, 0.92, 2.0, -13, "saw", 2000, 1.0, 0.0,
+    Archetype("upbeat pop", 124, 0.80, 0.70, 0.92, 2.0, -13, "saw", 2000, 1.0, 0.0,
               ("energetic", "party", "upbeat", "fun")),
     Archetype("heavy action", 160, 0.45, 0.95, 0.08, 3.0, -10, "saw", 700, 4.0, 0.0,
               ("action", "heavy", "powerful", "sport")),
-    Archetype("sad ballad", 68, 0.15, 0.00, 0.08, 0.75, -26, "soft", 450, 1.0, 0.0,
+    Archetype("sad ballad", 68, 0.18, 0.00, 0.08, 0.75, -26, "soft", 450, 1.0, 0.0,
               ("sad", "melancholic", "emotional")),
-    Archetype("relaxing", 88, 0.60, 0.35, 0.92, 1.0, -20, "soft", 3000, 1.0, 0.0,
+    Archetype("relaxing", 88, 0.45, 0.35, 0.92, 1.0, -20, "soft", 3000, 1.0, 0.0,
               ("relaxing", "calm", "soft", "romantic")),
-    Archetype("dark groove", 100, 0.00, 0.60, 0.08, 1.0, -15, "saw", 250, 2.0, 0.0,
+    Archetype("dark groove", 100, 0.12, 0.60, 0.08, 1.0, -15, "saw", 250, 2.0, 0.0,
               ("dark", "deep", "cool")),
-    Archetype("epic", 140, 0.95, 0.40, 0.08, 4.0, -11, "saw", 1200, 1.5, 0.0,
+    Archetype("epic", 140, 0.85, 0.40, 0.08, 4.0, -11, "saw", 1200, 1.5, 0.0,
               ("epic", "dramatic", "trailer", "adventure")),
     Archetype("meditative", 60, 0.30, 0.00, 0.60, 0.25, -30, "soft", 900, 1.0, 0.6,
               ("meditative", "space", "soundscape", "dream")),
@@ -114,8 +129,16 @@ class TrackParams:
     seed: int
 
 
-def draw_track_params(archetype_index: int, rng: np.random.Generator) -> TrackParams:
+def draw_track_params(archetype_index: int, rng: np.random.Generator, major: bool | None = None) -> TrackParams:
     """Draw the parameters of one track around the centre of its archetype.
+
+    Two latent per-track controls move several parameters together, as a calmer or more
+    driven, a darker or brighter rendition of the same kind of music would: ``energy``
+    shifts tempo, loudness, note density and (where the archetype has drums) the drum
+    level; ``mood`` shifts brightness. Each parameter also gets a little noise of its
+    own. The spread is wide enough that valence and arousal vary within an archetype
+    (so pairs of tracks of one archetype can be ranked by ear), and narrow enough that
+    the archetypes stay apart in feature space.
 
     Parameters
     ----------
@@ -123,6 +146,8 @@ def draw_track_params(archetype_index: int, rng: np.random.Generator) -> TrackPa
         Index into :data:`ARCHETYPES`.
     rng : numpy.random.Generator
         Source of the per-track variation.
+    major : bool, optional
+        Force the mode; by default it is major with the archetype's ``major_probability``.
 
     Returns
     -------
@@ -131,18 +156,25 @@ def draw_track_params(archetype_index: int, rng: np.random.Generator) -> TrackPa
         loudness scattered around the archetype's values.
     """
     centre = ARCHETYPES[archetype_index]
-    major = bool(rng.random() < centre.major_probability)
+    drawn_major = bool(rng.random() < centre.major_probability)
+    major = drawn_major if major is None else bool(major)
     progressions = _MAJOR_PROGRESSIONS if major else _MINOR_PROGRESSIONS
+    energy, mood = np.clip(rng.normal(size=2), -2, 2)
+    drummed = centre.percussiveness > 0
+    # without drums to vary, tempo, level and density vary more
+    spread = _SPREAD if drummed else {**_SPREAD, **{k: _UNDRUMMED_SCALE * _SPREAD[k]
+                                                    for k in ("tempo", "loudness_db", "note_density")}}
     return TrackParams(
         archetype=archetype_index,
-        tempo_bpm=round(float(centre.tempo_bpm * np.exp(rng.normal(0, 0.03))), 2),
-        brightness=float(np.clip(centre.brightness + rng.normal(0, 0.05), 0, 1)),
-        percussiveness=float(np.clip(centre.percussiveness + rng.normal(0, 0.05), 0, 1)),
+        tempo_bpm=round(float(centre.tempo_bpm * np.exp(spread["tempo"] * energy + rng.normal(0, 0.02))), 2),
+        brightness=float(np.clip(centre.brightness + spread["brightness"] * mood + rng.normal(0, 0.02), 0, 1)),
+        percussiveness=float(np.clip(centre.percussiveness + drummed * (spread["percussiveness"] * energy
+                                                                        + rng.normal(0, 0.02)), 0, 1)),
         major=major,
-        note_density=float(centre.note_density * np.exp(rng.normal(0, 0.12))),
-        loudness_db=float(centre.loudness_db + rng.normal(0, 1.2)),
+        note_density=float(centre.note_density * np.exp(spread["note_density"] * energy + rng.normal(0, 0.05))),
+        loudness_db=float(min(_LOUDEST_DB, centre.loudness_db + spread["loudness_db"] * energy + rng.normal(0, 0.5))),
         waveform=centre.waveform,
-        formant_hz=float(centre.formant_hz * np.exp(rng.normal(0, 0.08))),
+        formant_hz=float(centre.formant_hz * np.exp(rng.normal(0, 0.04))),
         drive=centre.drive,
         air=centre.air,
         key=int(rng.integers(12)),
@@ -155,7 +187,8 @@ def valence_arousal(params: TrackParams) -> tuple[float, float]:
     """The true valence and arousal of a track, from its musical parameters.
 
     Arousal rises with tempo, loudness, percussiveness and note density; valence with the
-    major mode, brightness and (a little) tempo.
+    major mode, brightness and (a little) tempo. Every term is something a listener (or
+    a model) hears in the rendered audio.
 
     Parameters
     ----------
@@ -168,10 +201,10 @@ def valence_arousal(params: TrackParams) -> tuple[float, float]:
         Both in [0, 1].
     """
     tempo = np.clip((params.tempo_bpm - 55) / 120, 0, 1)
-    loudness = np.clip((params.loudness_db + 30) / 22, 0, 1)
-    density = np.clip(np.log2(params.note_density / 0.25) / 4, 0, 1)
-    arousal = 0.35 * tempo + 0.25 * loudness + 0.25 * params.percussiveness + 0.15 * density
-    valence = 0.5 * params.major + 0.3 * params.brightness + 0.2 * tempo
+    loudness = np.clip((params.loudness_db + 31) / 22, 0, 1)
+    density = np.clip(np.log2(params.note_density / 0.2) / 4.5, 0, 1)
+    arousal = 0.3 * tempo + 0.3 * loudness + 0.25 * params.percussiveness + 0.15 * density
+    valence = 0.25 * params.major + 0.6 * params.brightness + 0.15 * tempo
     return round(float(np.clip(valence, 0, 1)), 4), round(float(np.clip(arousal, 0, 1)), 4)
 
 
@@ -202,23 +235,30 @@ def render_track(params: TrackParams, seconds: float, sample_rate: int, channels
     pad = _pad(params, chords, beat, n_samples, sample_rate)
     melody = _melody(params, beat, n_samples, sample_rate, rng)
     pans = (0.5,) if channels == 1 else (0.35, 0.65)
-    pitched = np.stack([bass + 2 * ((1 - pan) * pad + pan * melody) for pan in pans], axis=1)
+    # channels first, float32: every filter runs along contiguous rows
+    pitched = np.stack([bass + 2 * ((1 - pan) * pad + pan * melody) for pan in pans])
     pitched = _resonance(pitched, params.formant_hz, sample_rate)
     if params.drive > 1:
-        pitched = np.tanh(params.drive * pitched) / params.drive
+        pitched = np.tanh(params.drive * pitched) / np.float32(params.drive)
     mix = pitched + (_drums(params, beat, n_samples, sample_rate, rng)
-                     + _air(params.air, n_samples, sample_rate, rng))[:, None]
-    return _master(mix, params, sample_rate).astype(np.float32)
+                     + _air(params.air, n_samples, sample_rate, rng)).astype(np.float32)
+    return np.ascontiguousarray(_master(mix, params, sample_rate).T)
+
+
+def _pitch(params: TrackParams, degree: int, octave_midi: int, leading_tone: bool = False) -> int:
+    """MIDI note of a scale degree (0-based, may exceed 6) above ``octave_midi`` + key."""
+    scale = _MAJOR_SCALE if params.major else _MINOR_SCALE
+    semitone = scale[degree % 7] + (leading_tone and not params.major and degree % 7 == 6)
+    return octave_midi + params.key + semitone + 12 * (degree // 7)
 
 
 def _chords(params: TrackParams, n_bars: int) -> list[tuple[int, int, int]]:
-    """MIDI notes of the triad of each bar, around C3 + key."""
-    scale = _MAJOR_SCALE if params.major else _MINOR_SCALE
+    """MIDI notes of the triad of each bar, around C3 + key (minor: V is major)."""
     chords = []
     for bar in range(n_bars):
         degree = params.progression[bar % len(params.progression)]
-        steps = (degree, degree + 2, degree + 4)
-        chords.append(tuple(48 + params.key + scale[s % 7] + 12 * (s // 7) for s in steps))
+        chords.append(tuple(_pitch(params, step, 48, leading_tone=degree == 4)
+                            for step in (degree, degree + 2, degree + 4)))
     return chords
 
 
@@ -242,23 +282,30 @@ def _midi_hz(midi: float) -> float:
 
 
 def _voice(notes, table, attack, decay, n_samples, sample_rate) -> np.ndarray:
-    """Play ``(onset s, length s, midi, velocity)`` notes monophonically on a wavetable."""
-    frequency = np.zeros(n_samples)
-    envelope = np.zeros(n_samples)
+    """Play ``(onset s, length s, midi, velocity)`` notes monophonically on a wavetable.
+
+    Each note is rendered on its own span only (its phase starting at zero), under an
+    attack/decay envelope with a 10 ms taper at its end.
+    """
+    out = np.zeros(n_samples, dtype=np.float32)
     longest = int(max((length for _, length, _, _ in notes), default=0) * sample_rate) + 1
-    since_onset = np.arange(longest) / sample_rate
-    shape = (1 - np.exp(-since_onset / attack)) * np.exp(-since_onset / decay)
-    taper = np.linspace(1, 0, max(2, int(0.01 * sample_rate)))
+    since_onset = np.arange(longest, dtype=np.float64)
+    shape = ((1 - np.exp(-since_onset / (attack * sample_rate)))
+             * np.exp(-since_onset / (decay * sample_rate))).astype(np.float32)
+    taper = np.linspace(1, 0, max(2, int(0.01 * sample_rate)), dtype=np.float32)
+    table = table.astype(np.float32)
     for onset, length, midi, velocity in notes:
         start = int(onset * sample_rate)
         stop = min(n_samples, start + int(length * sample_rate))
-        if stop - start <= len(taper):
+        n = stop - start
+        if n <= len(taper):
             continue
-        frequency[start:stop] = _midi_hz(midi)
-        envelope[start:stop] = velocity * shape[:stop - start]
-        envelope[stop - len(taper):stop] *= taper
-    table_index = (np.cumsum(frequency) * (_TABLE_SIZE / sample_rate)).astype(np.int64) & (_TABLE_SIZE - 1)
-    return table[table_index] * envelope
+        index = (since_onset[:n] * (_midi_hz(midi) * _TABLE_SIZE / sample_rate)).astype(np.int64)
+        segment = table[index & (_TABLE_SIZE - 1)]
+        segment *= shape[:n]
+        segment[n - len(taper):] *= taper
+        out[start:stop] += np.float32(velocity) * segment
+    return out
 
 
 def _pad(params, chords, beat, n_samples, sample_rate) -> np.ndarray:
@@ -266,16 +313,16 @@ def _pad(params, chords, beat, n_samples, sample_rate) -> np.ndarray:
     table = _wavetable(params.waveform, params.brightness, _midi_hz(max(map(max, chords))), sample_rate)
     attack = 0.02 + 0.3 * (1 - params.percussiveness)
     voices = [
-        _voice([(4 * beat * bar, 4 * beat, chord[i], 1.0) for bar, chord in enumerate(chords)],
+        _voice([(4 * beat * bar, 4 * beat, chord[i], level) for bar, chord in enumerate(chords)],
                table, attack, 8 * beat, n_samples, sample_rate)
-        for i in range(3)
+        for i, level in enumerate(_PAD_LEVELS[params.major])
     ]
     return 0.12 * sum(voices)
 
 
 def _bass(params, chords, beat, n_samples, sample_rate) -> np.ndarray:
     """The chord root two octaves down, plucked on every beat (every half bar when calm)."""
-    step = beat if params.percussiveness > 0.2 else 2 * beat
+    step = beat if ARCHETYPES[params.archetype].percussiveness > 0.2 else 2 * beat
     notes = []
     for bar, chord in enumerate(chords):
         for onset in np.arange(4 * beat * bar, 4 * beat * (bar + 1) - 1e-9, step):
@@ -285,15 +332,25 @@ def _bass(params, chords, beat, n_samples, sample_rate) -> np.ndarray:
 
 
 def _melody(params, beat, n_samples, sample_rate, rng) -> np.ndarray:
-    """A random walk on the scale, ``note_density`` notes per beat on a sixteenth grid."""
-    scale = _MAJOR_SCALE if params.major else _MINOR_SCALE
+    """A random walk on the scale, ``note_density`` notes per beat on a sixteenth grid.
+
+    Steps prefer the tones of the bar's chord and of the tonic triad, and the walk is
+    pulled towards the tonic, so the melody states the key (and, in minor, its minor third).
+    """
     step = beat * max(0.25, round(4 / params.note_density) / 4)
+    moves = np.arange(-2, 3)
     degree = 7
     notes = []
     for onset in np.arange(0.0, n_samples / sample_rate, step):
-        degree = int(np.clip(degree + rng.choice((-2, -1, 0, 1, 2)), 0, 13))
+        chord = params.progression[int(onset / (4 * beat)) % len(params.progression)]
+        candidates = np.clip(degree + moves, 0, 13)
+        in_chord, in_tonic_triad = (candidates - chord) % 7, candidates % 7
+        weight = (1.0 + 2.0 * ((in_chord % 2 == 0) & (in_chord <= 4))
+                  + 1.0 * ((in_tonic_triad % 2 == 0) & (in_tonic_triad <= 4)) + 1.5 * (in_tonic_triad == 0))
+        weight *= np.exp(-np.abs(candidates - 7) / 4)
+        degree = int(candidates[rng.choice(len(moves), p=weight / weight.sum())])
         if rng.random() < 0.85:
-            midi = 60 + params.key + scale[degree % 7] + 12 * (degree // 7)
+            midi = _pitch(params, degree, 60, leading_tone=chord == 4)
             notes.append((onset, step * (1 - 0.5 * params.percussiveness), midi, rng.uniform(0.7, 1.0)))
     table = _wavetable(params.waveform, params.brightness, _midi_hz(params.key + 60 + 26), sample_rate)
     decay = 0.15 + 1.2 * (1 - params.percussiveness)
@@ -301,9 +358,13 @@ def _melody(params, beat, n_samples, sample_rate, rng) -> np.ndarray:
 
 
 def _drums(params, beat, n_samples, sample_rate, rng) -> np.ndarray:
-    """Kick, snare and hi-hat patterns whose density and level follow percussiveness."""
+    """Kick, snare and hi-hat patterns: the pattern is the archetype's, the level the track's.
+
+    The pattern follows the archetype's percussiveness (so it does not jump between
+    tracks of one archetype) and the level the track's own percussiveness.
+    """
     drums = np.zeros(n_samples)
-    perc = params.percussiveness
+    perc = ARCHETYPES[params.archetype].percussiveness
     if perc < 0.12:
         return drums
     n_beats = int(n_samples / sample_rate / beat) + 1
@@ -318,7 +379,7 @@ def _drums(params, beat, n_samples, sample_rate, rng) -> np.ndarray:
                                 (_snare(sample_rate, rng), snares, 0.6),
                                 (_hat(sample_rate, rng), hats, 0.25)):
         _place(drums, sound, times * beat * sample_rate, level * rng.uniform(0.8, 1.0, len(times)))
-    return 0.8 * perc * drums
+    return 0.8 * params.percussiveness * drums
 
 
 def _place(track: np.ndarray, sound: np.ndarray, starts: np.ndarray, velocities: np.ndarray) -> None:
@@ -368,18 +429,23 @@ def _resonance(audio: np.ndarray, centre_hz: float, sample_rate: int) -> np.ndar
     omega = 2 * np.pi * min(centre_hz, 0.4 * sample_rate) / sample_rate
     alpha = np.sin(omega) / (2 * 1.5)
     gain = 10 ** (12 / 40)
-    b = [1 + alpha * gain, -2 * np.cos(omega), 1 - alpha * gain]
-    a = [1 + alpha / gain, -2 * np.cos(omega), 1 - alpha / gain]
-    return lfilter(b, a, audio, axis=0)
+    b = np.array([1 + alpha * gain, -2 * np.cos(omega), 1 - alpha * gain])
+    a = np.array([1 + alpha / gain, -2 * np.cos(omega), 1 - alpha / gain])
+    sos = np.concatenate([b, a])[None] / a[0]
+    return sosfilt(sos.astype(audio.dtype), audio, axis=-1)
 
 
 def _master(mix: np.ndarray, params: TrackParams, sample_rate: int) -> np.ndarray:
-    """Low-pass by brightness, set the loudness, soft-clip, and fade in and out."""
+    """Low-pass by brightness, set the loudness, soft-clip, and fade in and out.
+
+    ``mix`` and the result are float32, shaped ``(channels, n_samples)``.
+    """
     cutoff = min(800 * 2 ** (4 * params.brightness), 0.45 * sample_rate)
-    mix = sosfilt(butter(2, cutoff, fs=sample_rate, output="sos"), mix, axis=0)
-    mix *= 10 ** (params.loudness_db / 20) / max(np.sqrt(np.mean(mix**2)), 1e-9)
-    mix = np.tanh(mix)
-    fade = np.linspace(0, 1, min(int(_FADE_SECONDS * sample_rate), len(mix) // 2))[:, None]
-    mix[:len(fade)] *= fade
-    mix[len(mix) - len(fade):] *= fade[::-1]
+    mix = sosfilt(butter(2, cutoff, fs=sample_rate, output="sos").astype(np.float32), mix, axis=-1)
+    mix *= np.float32(10 ** (params.loudness_db / 20) / max(np.sqrt(np.mean(np.square(mix, dtype=np.float64))), 1e-9))
+    np.tanh(mix, out=mix)
+    n_samples = mix.shape[-1]
+    fade = np.linspace(0, 1, min(int(_FADE_SECONDS * sample_rate), n_samples // 2), dtype=np.float32)
+    mix[:, :len(fade)] *= fade
+    mix[:, n_samples - len(fade):] *= fade[::-1]
     return mix
