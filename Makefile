@@ -27,10 +27,13 @@ demo: $(STAMP) $(CONFIG)
 	$(BIN)/moodscape features --config $(CONFIG) --workdir $(WORKDIR)
 	$(BIN)/moodscape cluster --config $(CONFIG) --workdir $(WORKDIR)
 	$(BIN)/moodscape label --config $(CONFIG) --workdir $(WORKDIR)
+	$(BIN)/moodscape pretrain --config $(CONFIG) --workdir $(WORKDIR)
+	$(BIN)/moodscape train --config $(CONFIG) --workdir $(WORKDIR)
 	@echo
 	@echo "Demo corpus:      $(DEMO_DIR)/ (settings in $(CONFIG), planted truth in $(DEMO_DIR)/truth.json)"
 	@echo "Run artifacts:    $(WORKDIR)/ (features.parquet, clusters.csv, cluster_selection.json,"
-	@echo "                  cluster_profiles.json, tracks_with_cluster_names.csv, label_to_idx.json, manifest.json)"
+	@echo "                  cluster_profiles.json, tracks_with_cluster_names.csv, label_to_idx.json, manifest.json,"
+	@echo "                  models/backbone.pt, models/classifier.pt, metrics/pretrain.json, metrics/classifier.json)"
 	@echo "Skipped tracks:   $(WORKDIR)/reports/"
 
 test: $(STAMP)

@@ -16,7 +16,11 @@ from cli_runner import invoke
 
 pytestmark = pytest.mark.slow
 
-SMALL_TRAINING = ["--set", "pretrain.crop_frames=128", "--set", "train.crop_frames=128", "--set", "pretrain.patience=4"]
+SMALL_TRAINING = [
+    f"--set={stage}.{key}={value}"
+    for stage in ("pretrain", "train")
+    for key, value in {"crop_frames": 128, "batch_size": 16, "patience": 6}.items()
+] + ["--set=train.lr=0.002"]
 
 
 @pytest.fixture(scope="module")
@@ -30,8 +34,8 @@ def trained_run(demo_corpus, tmp_path_factory):
         ["features", "--workers", "2"],
         ["cluster", "--k", str(planted_k)],
         ["label"],
-        ["pretrain", "--epochs", "8", *SMALL_TRAINING],
-        ["train", "--epochs", "12", *SMALL_TRAINING],
+        ["pretrain", "--epochs", "20", *SMALL_TRAINING],
+        ["train", "--epochs", "20", *SMALL_TRAINING],
     )
     for command in commands:
         result = invoke(*command, "--config", config, "--workdir", workdir)

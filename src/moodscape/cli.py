@@ -127,6 +127,20 @@ def _demo_config(corpus: Any, out: Path, seed: int) -> str:
         f'audio_root = "{rel(corpus.musav_audio_root)}"',
         f'metadata_root = "{rel(corpus.musav_metadata_root)}"',
         "",
+        "# A CPU-sized training budget for the demo: short crops, few epochs.",
+        "[pretrain]",
+        "epochs = 20",
+        "batch_size = 16",
+        "patience = 6",
+        "crop_frames = 128",
+        "",
+        "[train]",
+        "epochs = 20",
+        "batch_size = 16",
+        "patience = 6",
+        "lr = 0.002",
+        "crop_frames = 128",
+        "",
     ])
 
 

@@ -239,7 +239,7 @@ def _train(
         "label_to_idx": label_to_idx,
     }
     last_path = None if checkpoint_path is None else last_checkpoint_path(checkpoint_path)
-    run = {"epoch": 0, "best_epoch": 0, "best_val_macro_f1": -1.0, "bad_epochs": 0, "history": []}
+    run = {"epoch": 0, "best_epoch": 0, "best_val_macro_f1": -1.0, "best_val_loss": float("inf"), "bad_epochs": 0, "history": []}
     best_state = trained_state(model, config.mode)
     last = _read_last_checkpoint(last_path, identity)
     if last is not None:
@@ -290,8 +290,8 @@ def _train(
                 "val_macro_f1": validation["macro_f1"],
             }
         )
-        if validation["macro_f1"] > run["best_val_macro_f1"]:
-            run.update(best_epoch=run["epoch"], best_val_macro_f1=validation["macro_f1"], bad_epochs=0)
+        if _better(validation, run):
+            run.update(best_epoch=run["epoch"], best_val_macro_f1=validation["macro_f1"], best_val_loss=validation["loss"], bad_epochs=0)
             best_state = trained_state(model, config.mode)
         else:
             run["bad_epochs"] += 1
@@ -347,6 +347,13 @@ def _train(
     if processes.is_main and checkpoint_path is not None:
         save_atomic(checkpoint, checkpoint_path)
     return ClassifierResult(model=model.cpu(), metrics=metrics, checkpoint=checkpoint)
+
+
+def _better(validation: dict, run: dict) -> bool:
+    """A higher validation macro-F1, or the same one at a lower validation loss."""
+    if validation["macro_f1"] != run["best_val_macro_f1"]:
+        return validation["macro_f1"] > run["best_val_macro_f1"]
+    return validation["loss"] < run["best_val_loss"]
 
 
 def build_classifier(backbone: AudioResNet, n_classes: int, config: ClassifierConfig) -> nn.Module:
