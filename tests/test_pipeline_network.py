@@ -83,3 +83,34 @@ def test_a_given_backbone_with_wrong_shapes_is_one_clear_error(trained_run, demo
     result = invoke("pretrain", "--config", demo_corpus / "moodscape.toml", "--workdir", tmp_path / "run", "--backbone", bad)
     assert result.exit_code == 2
     assert "conv1.weight" in result.output
+
+
+def copy_run(trained_run, tmp_path):
+    import shutil
+
+    copy = tmp_path / "run"
+    shutil.copytree(trained_run, copy, ignore=shutil.ignore_patterns("classifier*.pt", "ablation"))
+    return copy
+
+
+def test_ablation_compares_every_variant_on_the_same_splits(trained_run, demo_corpus, tmp_path):
+    workdir = copy_run(trained_run, tmp_path)
+    result = invoke("ablate", "--config", demo_corpus / "moodscape.toml", "--workdir", workdir,
+                    "--set=ablate.ranks=[2]", "--set=train.epochs=1", *SMALL_TRAINING)
+    assert result.exit_code == 0, result.output
+    rows = {row["variant"]: row for row in read_metrics(workdir, "ablation")["variants"]}
+    assert set(rows) == {"lora-r2", "full", "probe", "tags"}
+    for row in rows.values():
+        assert 0 <= row["macro_f1"] <= 1 and 0 <= row["tag_roc_auc_macro"] <= 1
+    assert rows["probe"]["trainable_parameters"] < rows["lora-r2"]["trainable_parameters"] < rows["full"]["trainable_parameters"]
+    assert rows["lora-r2"]["checkpoint_bytes"] < rows["full"]["checkpoint_bytes"] / 10
+
+
+def test_distributed_training_through_torchrun(trained_run, demo_corpus, tmp_path):
+    workdir = copy_run(trained_run, tmp_path)
+    result = invoke("train", "--config", demo_corpus / "moodscape.toml", "--workdir", workdir,
+                    "--nproc", "2", "--epochs", "2", *SMALL_TRAINING)
+    assert result.exit_code == 0, result.output
+    metrics = read_metrics(workdir, "classifier")
+    assert metrics["world_size"] == 2
+    assert (workdir / "models" / "classifier.pt").exists()
