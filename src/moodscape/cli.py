@@ -8,6 +8,12 @@ status 2, never a traceback.
 
 from __future__ import annotations
 
+import os
+
+# Idle OpenMP threads sleep instead of spinning: on cores shared with Dask workers or other
+# jobs, spinning made every small LoRA op wait for descheduled threads (bench/RESULTS.md).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 import functools
 import json
 import sys

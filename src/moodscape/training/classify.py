@@ -220,12 +220,12 @@ def _train(
     backbone = _backbone_from(backbone)
     fingerprint = state_fingerprint(backbone)
     seed_everything(config.seed)
-    model = build_classifier(backbone, len(label_names), config).to(device)
+    model = build_classifier(backbone, len(label_names), config).to(device, memory_format=torch.channels_last)
     counts = parameter_counts(model)
 
     # -- optimiser and loss
     optimizer = torch.optim.AdamW(
-        [p for p in model.parameters() if p.requires_grad], lr=config.lr, weight_decay=config.weight_decay
+        [p for p in model.parameters() if p.requires_grad], lr=config.lr, weight_decay=config.weight_decay, fused=True
     )
     scaler = torch.amp.GradScaler(device.type, enabled=config.amp and device.type == "cuda")
     class_weights = _balanced_weights(targets["train"], len(label_names)) if config.class_weighting else None
@@ -434,7 +434,7 @@ def load_classifier(
         )
     _check_same_labels(checkpoint["label_to_idx"], dict(label_to_idx), checkpoint_path)
     config = ClassifierConfig.from_dict(checkpoint["config"])
-    model = build_classifier(backbone, checkpoint["model_args"]["n_outputs"], config)
+    model = build_classifier(backbone, checkpoint["model_args"]["n_outputs"], config).to(memory_format=torch.channels_last)
     load_trained_state(model, config.mode, checkpoint["state_dict"])
     return model.eval()
 

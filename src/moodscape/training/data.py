@@ -198,7 +198,7 @@ def _average_over_crops(
             mel = load_mel(mels[track])
             starts = eval_crop_starts(mel.shape[1], crop_frames, n_eval_crops)
             crops += [crop(mel, start, crop_frames) for start in starts]
-        x = torch.from_numpy(np.stack(crops))[:, None].to(device)  # (n * n_eval_crops, 1, F, crop_frames)
+        x = torch.from_numpy(np.stack(crops))[:, None].to(device, memory_format=torch.channels_last)  # (n * n_eval_crops, 1, F, crop_frames)
         out = forward(x).float()  # (n * n_eval_crops, D)
         outputs.append(out.reshape(-1, n_eval_crops, out.shape[-1]).mean(dim=1).cpu())  # (n, D)
     model.train(was_training)

@@ -183,7 +183,7 @@ def train_epoch(
     with Progress(*columns, disable=not show_progress) as progress:
         task = progress.add_task(description, total=len(loader))
         for mel, target in loader:
-            mel = mel.to(device, non_blocking=True)  # (B, 1, F, T)
+            mel = mel.to(device, non_blocking=True, memory_format=torch.channels_last)  # (B, 1, F, T)
             target = target.to(device, non_blocking=True)  # (B,) or (B, n_tags)
             with torch.autocast(device.type, dtype=torch.float16, enabled=scaler.is_enabled()):
                 loss = loss_fn(model(mel), target)

@@ -93,10 +93,10 @@ def pretrain_backbone(
 
     # -- model
     seed_everything(config.seed)
-    model = AudioResNet(n_outputs=n_tags).to(device)
+    model = AudioResNet(n_outputs=n_tags).to(device, memory_format=torch.channels_last)
 
     # -- optimiser and loss
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay, fused=True)
     scaler = torch.amp.GradScaler(device.type, enabled=config.amp and device.type == "cuda")
     loss_fn = nn.BCEWithLogitsLoss()
 
