@@ -71,3 +71,28 @@ def test_an_audio_folder_with_a_tags_csv_runs_every_stage(demo_corpus, tmp_path)
     assert adjusted_rand_score([archetypes[t] for t in clusters["track_id"]], clusters["cluster_id"]) >= 0.8
     names = json.loads((workdir / "label_to_idx.json").read_text())
     assert len(names) >= 4
+
+
+@pytest.mark.filterwarnings("ignore:.*descriptor\\(s\\) missing:UserWarning")
+def test_features_from_essentia_json_skip_tracks_without_one(demo_corpus, tmp_path):
+    truth = json.loads((demo_corpus / "truth.json").read_text())["tracks"]
+    track_ids = sorted(t for t, v in truth.items() if v["dataset"] == "jamendo")
+    json_root = tmp_path / "essentia"
+    json_root.mkdir()
+    for track_id in track_ids[:-3]:
+        document = {"rhythm": {"bpm": truth[track_id]["tempo_bpm"], "onset_rate": 2.0},
+                    "lowlevel": {"spectral_centroid": {"mean": 1000.0 * (1 + truth[track_id]["brightness"]), "stdev": 50.0}},
+                    "tonal": {"key_edma": {"scale": "major" if truth[track_id]["major"] else "minor", "strength": 0.7}}}
+        (json_root / f"{track_id}.json").write_text(json.dumps(document))
+    config = tmp_path / "essentia.toml"
+    config.write_text(f'[jamendo]\nroot = "{demo_corpus / "mtg-jamendo"}"\n'
+                      f'[features]\nsource = "essentia"\nessentia_json_root = "{json_root}"\n')
+    workdir = tmp_path / "run"
+    result = invoke("features", "--config", config, "--workdir", workdir)
+    assert result.exit_code == 0, result.output
+    features = pd.read_parquet(workdir / "features.parquet").set_index("track_id")
+    assert len(features) == len(track_ids) - 3
+    assert features.loc[track_ids[0], "bpm"] == pytest.approx(truth[track_ids[0]]["tempo_bpm"])
+    assert features.loc[track_ids[0], "mode_major"] == float(truth[track_ids[0]]["major"])
+    skipped = pd.read_csv(workdir / "reports" / "skipped_features.csv", dtype=str)
+    assert sorted(skipped["track_id"]) == track_ids[-3:]
