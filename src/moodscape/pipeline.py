@@ -186,8 +186,9 @@ def run_label(settings: Settings, workdir: Workdir) -> dict[str, Any]:
     unknown = clusters.loc[~clusters["track_id"].isin(tracks.index), "track_id"]
     if len(unknown):
         raise ArtifactError(f"{workdir.clusters} has {len(unknown)} track(s) not in the dataset, e.g. {unknown.iloc[0]}")
-    in_train = tracks.loc[clusters["track_id"], "split"].to_numpy() == "train"
-    tags, tag_names = jamendo.tag_matrix(tracks.loc[clusters["track_id"]].reset_index(), collection.vocabulary)
+    clustered = tracks.loc[clusters["track_id"]].reset_index()
+    in_train = clustered["split"].to_numpy() == "train"
+    tags, tag_names = jamendo.tag_matrix(clustered, collection.vocabulary)
     cfg = settings.label
     namer = ClusterNamer(
         min_size=cfg.min_size,
