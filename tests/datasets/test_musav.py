@@ -4,15 +4,21 @@ import json
 import math
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from moodscape.datasets.musav import (
     GROUND_TRUTH_COLUMNS,
+    PREDICTION_COLUMNS,
+    format_predictions,
     ground_truth_files,
     load_musav,
     read_ground_truth,
     read_judgments,
+    read_predictions,
     read_spotify_metadata,
 )
 from moodscape.errors import DataError
@@ -151,3 +157,71 @@ def test_load_finds_audio_and_metadata_and_lists_the_missing(musav_root, tmp_pat
     assert problems[0] == f"{audio.resolve()}: 2 songs have no audio: {SONG_B}, {SONG_C}"
     assert problems[1].startswith(f"{metadata / SONG_C}.yaml: audio_features.energy is 7")
     assert len(problems) == 2
+
+
+def prediction(songid: str = SONG_A, model: str = "m", arousal=0.41, valence=0.38) -> dict:
+    return {"songid": songid, "model": model, "arousal_mean": arousal, "valence_mean": valence}
+
+
+def test_predictions_have_one_row_per_line_with_float_means(tmp_path):
+    path = write_json_lines(tmp_path / "predictions.jsonl", [prediction(), prediction(SONG_B, arousal=1, valence=0)])
+    predictions = read_predictions(path)
+    assert predictions.columns.tolist() == PREDICTION_COLUMNS
+    assert predictions.values.tolist() == [[SONG_A, "m", 0.41, 0.38], [SONG_B, "m", 1.0, 0.0]]
+    assert predictions.dtypes[["arousal_mean", "valence_mean"]].eq(float).all()
+
+
+def test_empty_predictions_file_gives_an_empty_table(tmp_path):
+    path = tmp_path / "predictions.jsonl"
+    path.write_text("\n")
+    assert read_predictions(path).columns.tolist() == PREDICTION_COLUMNS
+
+
+@pytest.mark.parametrize("bad_line", [
+    '{"songid": "x"',
+    "[1, 2]",
+    json.dumps(prediction(songid="")),
+    json.dumps({key: value for key, value in prediction().items() if key != "model"}),
+    json.dumps(prediction(arousal=True)),
+    json.dumps(prediction(valence="0.5")),
+    json.dumps(prediction(valence=None)),
+    '{"songid": "x", "model": "m", "arousal_mean": NaN, "valence_mean": 0.5}',
+    '{"songid": "x", "model": "m", "arousal_mean": 0.5, "valence_mean": Infinity}',
+    json.dumps(prediction(arousal=10**400)),
+    json.dumps(prediction()),  # the same song and model as line 1
+])
+def test_malformed_prediction_names_file_and_line(tmp_path, bad_line):
+    path = tmp_path / "predictions.jsonl"
+    path.write_text(json.dumps(prediction()) + "\n" + bad_line + "\n")
+    with pytest.raises(DataError, match=r"predictions\.jsonl:2:"):
+        read_predictions(path)
+
+
+def test_format_predictions_writes_the_dataset_line_format():
+    table = pd.DataFrame([prediction(), prediction(SONG_B, "other", 1, 0)])
+    assert format_predictions(table) == (
+        f'{{"songid": "{SONG_A}", "model": "m", "arousal_mean": 0.41, "valence_mean": 0.38}}\n'
+        f'{{"songid": "{SONG_B}", "model": "other", "arousal_mean": 1.0, "valence_mean": 0.0}}\n'
+    )
+
+
+@pytest.mark.parametrize("table", [
+    pd.DataFrame([prediction(arousal=math.nan)]),
+    pd.DataFrame([prediction()]).drop(columns="valence_mean"),
+])
+def test_format_predictions_refuses_nan_or_missing_columns(table):
+    with pytest.raises(DataError, match="finite|lack column"):
+        format_predictions(table)
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(
+    st.tuples(st.text(min_size=1), st.text(min_size=1), st.floats(allow_nan=False, allow_infinity=False),
+              st.floats(allow_nan=False, allow_infinity=False)),
+    min_size=1, max_size=5, unique_by=lambda row: row[:2],
+))
+def test_format_predictions_round_trips_through_read_predictions(tmp_path_factory, rows):
+    table = pd.DataFrame(rows, columns=PREDICTION_COLUMNS)
+    path = tmp_path_factory.mktemp("predictions") / "predictions.jsonl"
+    path.write_text(format_predictions(table), encoding="utf-8")
+    pd.testing.assert_frame_equal(read_predictions(path), table)

@@ -11,6 +11,10 @@ Files read (layout of the real dataset, see ``shared/data/README.md``):
   (energy is used as arousal);
 - ``<audio_root>/[<2 chars>/]<songid>.mp3``: the 30-s previews.
 
+Files read and written in the format of the dataset's own evaluation script
+(``scripts/evaluate.py``): a predictions file, JSON lines ``{"songid", "model",
+"arousal_mean", "valence_mean"}`` (:func:`read_predictions`, :func:`format_predictions`).
+
 A malformed annotation line raises :class:`~moodscape.errors.DataError` naming the file and
 line: these files are the evaluation ground truth and are never silently repaired.
 :func:`load_musav` returns ``(songs, problems)``, ``problems`` being a list of one-line
@@ -39,6 +43,7 @@ GROUND_TRUTH_COLUMNS = [
     "triplet_consistency", "tripletid", "triplet_type",
 ]
 SONG_COLUMNS = ["songid", "audio_path", "valence", "arousal"]
+PREDICTION_COLUMNS = ["songid", "model", "arousal_mean", "valence_mean"]
 _EXAMPLES_SHOWN = 5
 
 
@@ -121,6 +126,94 @@ def read_ground_truth(path: str | Path) -> pd.DataFrame:
         consistency = record.get("triplet_consistency", math.nan)
         records.append({**record, "songid_a": songid_a, "songid_b": songid_b, "triplet_consistency": consistency})
     return pd.DataFrame.from_records(records, columns=GROUND_TRUTH_COLUMNS)
+
+
+def _finite_number(value) -> float | None:
+    """``value`` as a float when it is a finite int or float (bool excluded), else None."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def read_predictions(path: str | Path) -> pd.DataFrame:
+    """Read a predictions file in the format of MusAV's ``scripts/evaluate.py``.
+
+    Parameters
+    ----------
+    path : str or Path
+        JSON lines ``{"songid": str, "model": str, "arousal_mean": float,
+        "valence_mean": float}``, one per song and model; blank lines are ignored.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per line, columns :data:`PREDICTION_COLUMNS` (the means as floats), in
+        file order.
+
+    Raises
+    ------
+    DataError
+        Naming the file and line, if a line is not a JSON object, ``songid`` or ``model``
+        is not a non-empty string, a mean is not a finite number (booleans refused), or
+        the same (songid, model) was already given.
+    """
+    path = Path(path)
+    records, first_line = [], {}
+    for line_no, record in _json_lines(path, ["songid", "model"]):
+        means = {key: _finite_number(record.get(key)) for key in ("arousal_mean", "valence_mean")}
+        bad = [key for key, value in means.items() if value is None]
+        if bad:
+            raise DataError(f"{path}:{line_no}: {', '.join(bad)} must be finite number(s)")
+        key = (record["songid"], record["model"])
+        if key in first_line:
+            raise DataError(f"{path}:{line_no}: song {key[0]} model {key[1]} already predicted on line {first_line[key]}")
+        first_line[key] = line_no
+        records.append({"songid": key[0], "model": key[1], **means})
+    return pd.DataFrame.from_records(records, columns=PREDICTION_COLUMNS).astype(
+        {"arousal_mean": float, "valence_mean": float}
+    )
+
+
+def format_predictions(table: pd.DataFrame) -> str:
+    """Format predictions as the JSON lines MusAV's ``scripts/evaluate.py`` reads.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Columns :data:`PREDICTION_COLUMNS` (others are ignored).
+
+    Returns
+    -------
+    str
+        One line ``{"songid": ..., "model": ..., "arousal_mean": ..., "valence_mean": ...}``
+        per row, keys in that order, each ending in a newline; floats are written exactly
+        (``repr``), so :func:`read_predictions` gives the same values back.
+
+    Raises
+    ------
+    DataError
+        If a column is missing or a mean is not finite.
+
+    Examples
+    --------
+    >>> print(format_predictions(pd.DataFrame(
+    ...     {"songid": ["x"], "model": ["m"], "arousal_mean": [0.41], "valence_mean": [0.38]})), end="")
+    {"songid": "x", "model": "m", "arousal_mean": 0.41, "valence_mean": 0.38}
+    """
+    missing = [column for column in PREDICTION_COLUMNS if column not in table.columns]
+    if missing:
+        raise DataError(f"predictions lack column(s) {', '.join(missing)}")
+    lines = []
+    for songid, model, arousal, valence in table[PREDICTION_COLUMNS].itertuples(index=False):
+        record = {"songid": str(songid), "model": str(model), "arousal_mean": float(arousal), "valence_mean": float(valence)}
+        if not (math.isfinite(record["arousal_mean"]) and math.isfinite(record["valence_mean"])):
+            raise DataError(f"song {songid} model {model}: predictions must be finite, got {arousal!r}, {valence!r}")
+        lines.append(json.dumps(record) + "\n")
+    return "".join(lines)
 
 
 def ground_truth_files(annotations_dir: str | Path) -> list[tuple[str, str, Path]]:
