@@ -39,6 +39,12 @@ CLASSIFIER = "models/classifier.pt"
 PRETRAIN_METRICS = "metrics/pretrain.json"
 CLASSIFIER_METRICS = "metrics/classifier.json"
 ABLATION_METRICS = "metrics/ablation.json"
+AV_REGRESSOR = "models/av_regressor.pth"
+AV_METRICS = "metrics/av.json"
+MUSAV_EMBEDDINGS = "musav_embeddings.parquet"
+MUSAV_PREDICTIONS = "musav_predictions.jsonl"
+INFERENCE_LOOKUP = "inference_lookup.csv"
+EMBEDDINGS = "embeddings.parquet"
 
 PRODUCED_BY = {
     FEATURES: "features",
@@ -49,6 +55,11 @@ PRODUCED_BY = {
     LABEL_TO_IDX: "label",
     "backbone.pt": "pretrain",
     "classifier.pt": "train",
+    "av_regressor.pth": "train-av",
+    MUSAV_EMBEDDINGS: "train-av",
+    MUSAV_PREDICTIONS: "train-av",
+    INFERENCE_LOOKUP: "infer",
+    EMBEDDINGS: "infer",
 }
 
 _UMASK = os.umask(0)
@@ -119,6 +130,36 @@ class Workdir:
     @property
     def ablation_metrics(self) -> Path:
         return self.path(ABLATION_METRICS)
+
+    @property
+    def av_regressor(self) -> Path:
+        return self.path(AV_REGRESSOR)
+
+    @property
+    def av_metrics(self) -> Path:
+        return self.path(AV_METRICS)
+
+    @property
+    def musav_embeddings(self) -> Path:
+        """512-d embeddings of the MusAV songs (``track_id`` = song id)."""
+        return self.path(MUSAV_EMBEDDINGS)
+
+    @property
+    def musav_predictions(self) -> Path:
+        """Held-out valence/arousal of every MusAV song, in the dataset's predictions format."""
+        return self.path(MUSAV_PREDICTIONS)
+
+    @property
+    def inference_lookup(self) -> Path:
+        return self.path(INFERENCE_LOOKUP)
+
+    @property
+    def embeddings(self) -> Path:
+        return self.path(EMBEDDINGS)
+
+    def inference_bundle(self, stage: str) -> Path:
+        """The merged network (+ AV regressor) that a stage's Dask workers load."""
+        return self.root / "jobs" / f"{stage}-bundle.pt"
 
     def ablation_checkpoint(self, variant: str) -> Path:
         """Checkpoint of one ablation variant (kept apart from the run's own models)."""
@@ -274,6 +315,7 @@ def record_stage(
     outputs: Sequence[Path],
     settings: Mapping[str, Any],
     inputs: Sequence[Path] = (),
+    details: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Record in ``manifest.json`` what produced each output of ``stage``.
 
@@ -288,6 +330,9 @@ def record_stage(
         The JSON-ready settings the stage used.
     inputs : sequence of Path
         The files the stage read; their hashes decide later whether the stage is stale.
+    details : mapping, optional
+        What the stage resolved while running (e.g. ``features.source = "auto"`` became
+        ``"audio"``): kept for provenance, not part of the staleness check.
 
     Returns
     -------
@@ -302,6 +347,7 @@ def record_stage(
         "inputs": {str(path): file_hash(path) for path in inputs if Path(path).is_file()},
         "outputs": {_relative(workdir, path): file_hash(path) for path in outputs},
         "versions": package_versions(),
+        **({"details": dict(details)} if details else {}),
     }
     manifest = read_manifest(workdir)
     manifest.setdefault("stages", {})[stage] = entry
@@ -327,3 +373,56 @@ def _relative(workdir: Workdir, path: Path) -> str:
         return str(Path(path).resolve().relative_to(workdir.root.resolve()))
     except ValueError:
         return str(path)
+
+
+def stale_reason(workdir: Workdir, stage: str, settings: Mapping[str, Any], inputs: Sequence[Path]) -> str | None:
+    """Why ``stage`` must run again, or ``None`` when its recorded outputs are current.
+
+    A stage is current when the manifest has an entry for it whose settings hash equals
+    that of ``settings``, whose inputs are the same files with the same hashes as
+    ``inputs`` now, and whose outputs all exist unchanged.
+
+    Parameters
+    ----------
+    workdir : Workdir
+    stage : str
+    settings : mapping
+        The JSON-ready settings the stage would run with now.
+    inputs : sequence of Path
+        The files it would read now (files that do not exist are ignored, as in
+        :func:`record_stage`).
+
+    Returns
+    -------
+    str or None
+        A one-line reason, e.g. ``"setting cluster.k changed (auto → 6)"``.
+    """
+    entry = read_manifest(workdir).get("stages", {}).get(stage)
+    if entry is None:
+        return "not run yet"
+    if entry.get("settings_hash") != settings_hash(settings):
+        return "setting " + _settings_change(entry.get("settings", {}), json.loads(json.dumps(settings, default=str)))
+    now = {str(path) for path in inputs if Path(path).is_file()}
+    recorded = entry.get("inputs", {})
+    if now != set(recorded):
+        changed = sorted(now ^ set(recorded))
+        return f"its input files changed ({changed[0]}{', ...' if len(changed) > 1 else ''})"
+    for path, digest in recorded.items():
+        if file_hash(Path(path)) != digest:
+            return f"input {path} changed"
+    for name, digest in entry.get("outputs", {}).items():
+        path = workdir.root / name if not Path(name).is_absolute() else Path(name)
+        if not path.is_file():
+            return f"output {name} is missing"
+        if file_hash(path) != digest:
+            return f"output {name} changed since it was written"
+    return None
+
+
+def _settings_change(before: Any, after: Any, prefix: str = "") -> str:
+    """The first dotted setting that differs between two settings dicts, with both values."""
+    if isinstance(before, dict) and isinstance(after, dict):
+        for key in sorted(set(before) | set(after), key=str):
+            if before.get(key) != after.get(key):
+                return _settings_change(before.get(key), after.get(key), f"{prefix}{key}.")
+    return f"{prefix.rstrip('.') or 'settings'} changed ({before!r} → {after!r})"

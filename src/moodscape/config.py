@@ -134,10 +134,6 @@ class _TrainingSection(_Section):
     num_workers: int = Field(0, ge=0)
 
 
-class PretrainSettings(_TrainingSection):
-    """Stage 3a: multi-label pretraining of the backbone on the original tags."""
-
-
 class TrainSettings(_TrainingSection):
     """Stage 3b: the classifier of the new labels (LoRA adapters + head by default)."""
 
@@ -148,6 +144,51 @@ class TrainSettings(_TrainingSection):
     target_modules: str | list[str] | None = None
     class_weighting: bool = True
     nproc: int = Field(1, ge=1)
+
+
+class PretrainSettings(_TrainingSection):
+    """Stage 3a: multi-label pretraining of the backbone on the original tags.
+
+    ``backbone`` names a checkpoint to adopt instead of pretraining (a state_dict or a
+    checkpoint dict of a 1-channel ResNet-18, e.g. one pretrained on the full dataset).
+    """
+
+    backbone: Path | None = None
+
+
+class AVSettings(_Section):
+    """Stage 4: the valence/arousal regressor on MusAV embeddings.
+
+    ``mode``: ``mse`` on Spotify's absolute values, ``rank`` on the pairwise judgments
+    (RankNet), or ``combined``. ``folds`` whole-triplet folds give every song a held-out
+    prediction; the saved model averages the fold models.
+    """
+
+    mode: Literal["mse", "rank", "combined"] = "combined"
+    hidden: int = Field(128, ge=1)
+    dropout: float = Field(0.1, ge=0, lt=1)
+    lr: float = Field(1e-3, gt=0)
+    weight_decay: float = Field(1e-2, ge=0)
+    epochs: int = Field(400, ge=1)
+    patience: int = Field(40, ge=1)
+    batch_size: int = Field(64, ge=1)
+    rank_weight: float = Field(1.0, ge=0)
+    folds: int = Field(5, ge=3)
+    model_name: str = Field("moodscape", min_length=1)
+
+
+class InferSettings(_Section):
+    """Stage 5: which tracks the lookup covers and how the network runs.
+
+    By default the test split of the collection; ``track_list`` (a text file of track
+    ids, one per line) or ``folder`` (any folder of audio) replace it.
+    """
+
+    split: Literal["train", "validation", "test", "all"] = "test"
+    track_list: Path | None = None
+    folder: Path | None = None
+    batch_size: int = Field(32, ge=1)
+    device: Literal["auto", "cpu", "cuda"] = "auto"
 
 
 class AblationSettings(_Section):
@@ -170,6 +211,8 @@ class Settings(_Section):
     label: LabelSettings = Field(default_factory=LabelSettings)
     pretrain: PretrainSettings = Field(default_factory=PretrainSettings)
     train: TrainSettings = Field(default_factory=TrainSettings)
+    av: AVSettings = Field(default_factory=AVSettings)
+    infer: InferSettings = Field(default_factory=InferSettings)
     ablate: AblationSettings = Field(default_factory=AblationSettings)
 
     @model_validator(mode="after")
@@ -223,7 +266,7 @@ class Settings(_Section):
 
     def _resolved(self, base: Path) -> Settings:
         data = self.model_dump()
-        for section in ("jamendo", "folder", "musav", "features"):
+        for section in ("jamendo", "folder", "musav", "features", "pretrain", "infer"):
             for key, value in data[section].items():
                 if isinstance(value, Path) and not value.is_absolute():
                     data[section][key] = (base / value).resolve()

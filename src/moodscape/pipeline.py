@@ -26,6 +26,7 @@ from .errors import ArtifactError, ConfigError, DataError
 from .features import FEATURE_NAMES, extract_features, features_from_mel
 from .labeling import ClusterNamer
 from .parallel import clear_chunks, map_tracks
+from .stages import stage_request
 
 
 @dataclass(frozen=True)
@@ -118,8 +119,7 @@ def run_features(settings: Settings, workdir: Workdir, *, show_progress: bool = 
     artifacts.write_skipped(workdir.skipped_report("features"), skipped)
     artifacts.write_lines(workdir.dataset_problems, collection.problems)
     artifacts.record_stage(
-        workdir, "features", [workdir.features], {**settings.stage_settings("data", "features"), "source": source},
-        collection.source_files,
+        workdir, "features", [workdir.features], *stage_request("features", settings, workdir, collection), {"source": source}
     )
     clear_chunks(workdir.chunk_dir("features"))
     return {"tracks": len(table), "skipped": len(skipped), "resumed": resumed, "source": source, "problems": len(collection.problems)}
@@ -168,8 +168,7 @@ def run_cluster(settings: Settings, workdir: Workdir) -> dict[str, Any]:
     artifacts.write_table(workdir.clusters, clusters)
     artifacts.write_json(workdir.cluster_selection, selection)
     artifacts.record_stage(
-        workdir, "cluster", [workdir.clusters, workdir.cluster_selection],
-        {**settings.stage_settings("cluster"), "seed": settings.seed}, [workdir.features, *collection.source_files],
+        workdir, "cluster", [workdir.clusters, workdir.cluster_selection], *stage_request("cluster", settings, workdir, collection)
     )
     sizes = clusters["cluster_id"].value_counts().sort_index()
     return {"k": int(clusterer.n_clusters_), "n_train": len(train), "sizes": sizes.to_dict(), "rule": selection.get("reason", "")}
@@ -213,7 +212,7 @@ def run_label(settings: Settings, workdir: Workdir) -> dict[str, Any]:
     )
     artifacts.record_stage(
         workdir, "label", [workdir.cluster_profiles, workdir.track_labels, workdir.label_to_idx],
-        settings.stage_settings("label"), [workdir.clusters, *collection.source_files],
+        *stage_request("label", settings, workdir, collection),
     )
     return {"names": dict(namer.names_), "dropped": dict(namer.dropped_), "labelled": int(kept.sum()), "unlabelled": int((~kept).sum())}
 

@@ -27,6 +27,7 @@ from .errors import ArtifactError, DataError, MoodscapeError
 from .models.backbone import backbone_checkpoint, build_backbone, load_backbone_weights
 from .parallel import clear_chunks, map_tracks
 from .pipeline import feature_tasks, load_collection
+from .stages import stage_request
 from .training.classify import ClassifierConfig, train_classifier
 from .training.data import embed_tracks, predict_tracks
 from .training.loop import save_atomic
@@ -89,19 +90,17 @@ def _require(parts: dict[str, pd.DataFrame], stage: str) -> None:
 # --------------------------------------------------------------------------- stage 3a
 
 
-def run_pretrain(
-    settings: Settings, workdir: Workdir, *, backbone_file: Path | None = None, show_progress: bool = True
-) -> dict[str, Any]:
-    """Stage 3a: pretrain the backbone on the original tags, or adopt a given checkpoint."""
-    if backbone_file is not None:
-        return _adopt_backbone(settings, workdir, Path(backbone_file))
+def run_pretrain(settings: Settings, workdir: Workdir, *, show_progress: bool = True) -> dict[str, Any]:
+    """Stage 3a: pretrain the backbone on the original tags, or adopt ``pretrain.backbone``."""
     collection = load_collection(settings)
+    if settings.pretrain.backbone is not None:
+        return _adopt_backbone(settings, workdir, collection)
     tracks = collection.tracks[collection.tracks["tags"].map(len) > 0]
     mels, skipped = prepare_mels(settings, workdir, tracks, show_progress=show_progress)
     parts = _by_split(tracks, mels)
     _require(parts, "pretrain")
     targets = {split: jamendo.tag_matrix(part, collection.vocabulary)[0] for split, part in parts.items()}
-    config = PretrainConfig(**settings.pretrain.model_dump(), seed=settings.seed, progress=show_progress)
+    config = PretrainConfig(**settings.pretrain.model_dump(exclude={"backbone"}), seed=settings.seed, progress=show_progress)
     model, history = pretrain_backbone(
         _mels_of(parts["train"], mels), targets["train"], _mels_of(parts["validation"], mels), targets["validation"], config
     )
@@ -116,19 +115,19 @@ def run_pretrain(
     artifacts.write_json(workdir.pretrain_metrics, metrics)
     artifacts.write_skipped(workdir.skipped_report("pretrain"), skipped)
     artifacts.record_stage(
-        workdir, "pretrain", [workdir.backbone, workdir.pretrain_metrics],
-        {**settings.stage_settings("pretrain"), "seed": settings.seed}, collection.source_files,
+        workdir, "pretrain", [workdir.backbone, workdir.pretrain_metrics], *stage_request("pretrain", settings, workdir, collection)
     )
     return {"epochs": history["epochs_run"], "best_epoch": history["best_epoch"], "test_roc_auc_macro": test["roc_auc_macro"],
             "test_tag_f1_macro": test["f1_macro"], "skipped": len(skipped)}
 
 
-def _adopt_backbone(settings: Settings, workdir: Workdir, backbone_file: Path) -> dict[str, Any]:
+def _adopt_backbone(settings: Settings, workdir: Workdir, collection) -> dict[str, Any]:
+    backbone_file = Path(settings.pretrain.backbone)
     model = build_backbone(None)
     load_backbone_weights(model, backbone_file)
     workdir.backbone.parent.mkdir(parents=True, exist_ok=True)
     save_atomic(backbone_checkpoint(model, source=str(backbone_file)), workdir.backbone)
-    artifacts.record_stage(workdir, "pretrain", [workdir.backbone], {"backbone_file": str(backbone_file)}, [backbone_file])
+    artifacts.record_stage(workdir, "pretrain", [workdir.backbone], *stage_request("pretrain", settings, workdir, collection))
     return {"backbone": str(backbone_file), "pretrained": "given"}
 
 
@@ -174,9 +173,7 @@ def run_train(settings: Settings, workdir: Workdir, *, show_progress: bool = Tru
     artifacts.write_json(workdir.classifier_metrics, metrics)
     artifacts.write_skipped(workdir.skipped_report("train"), skipped)
     artifacts.record_stage(
-        workdir, "train", [workdir.classifier, workdir.classifier_metrics],
-        {**settings.stage_settings("train"), "seed": settings.seed},
-        [workdir.backbone, workdir.track_labels, workdir.label_to_idx, *collection.source_files],
+        workdir, "train", [workdir.classifier, workdir.classifier_metrics], *stage_request("train", settings, workdir, collection)
     )
     return {"mode": metrics["mode"], "test_accuracy": metrics["accuracy"], "test_macro_f1": metrics["macro_f1"],
             "best_epoch": metrics["best_epoch"], "trainable_parameters": metrics["parameters"]["trainable"],
@@ -245,8 +242,7 @@ def run_ablate(settings: Settings, workdir: Workdir, *, show_progress: bool = Tr
     document = {"variants": rows, "label_to_idx": label_to_idx, "n_tracks": {s: len(p) for s, p in label_parts.items()},
                 "train_settings": settings.stage_settings("train")["train"]}
     artifacts.write_json(workdir.ablation_metrics, document)
-    artifacts.record_stage(workdir, "ablate", [workdir.ablation_metrics], settings.stage_settings("train", "ablate"),
-                           [workdir.backbone, workdir.track_labels])
+    artifacts.record_stage(workdir, "ablate", [workdir.ablation_metrics], *stage_request("ablate", settings, workdir, collection))
     return {row["variant"]: f"macro-F1 {row['macro_f1']:.3f}, tag ROC-AUC {row['tag_roc_auc_macro']:.3f}" for row in rows}
 
 
