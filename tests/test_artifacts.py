@@ -52,3 +52,34 @@ def test_json_refuses_nan(tmp_path):
     with pytest.raises(ValueError):
         artifacts.write_json(tmp_path / "x.json", {"a": float("nan")})
     assert not (tmp_path / "x.json").exists()
+
+
+def recorded_stage(tmp_path):
+    workdir = Workdir(tmp_path)
+    source = tmp_path / "input.tsv"
+    source.write_text("x")
+    artifacts.write_json(workdir.cluster_selection, {"k": 3})
+    settings = {"cluster": {"k": 3, "n_init": 10}}
+    artifacts.record_stage(workdir, "cluster", [workdir.cluster_selection], settings, [source])
+    return workdir, source, settings
+
+
+def test_a_recorded_stage_is_current_until_something_it_depends_on_changes(tmp_path):
+    workdir, source, settings = recorded_stage(tmp_path)
+    assert artifacts.stale_reason(workdir, "cluster", settings, [source]) is None
+    assert artifacts.stale_reason(workdir, "label", settings, [source]) == "not run yet"
+    changed = {"cluster": {"k": 4, "n_init": 10}}
+    assert artifacts.stale_reason(workdir, "cluster", changed, [source]) == "setting cluster.k changed (3 → 4)"
+    other = tmp_path / "other.tsv"
+    other.write_text("y")
+    assert "input files changed" in artifacts.stale_reason(workdir, "cluster", settings, [source, other])
+    source.write_text("x, edited")
+    assert artifacts.stale_reason(workdir, "cluster", settings, [source]) == f"input {source} changed"
+
+
+def test_a_missing_or_edited_output_makes_its_stage_stale(tmp_path):
+    workdir, source, settings = recorded_stage(tmp_path)
+    artifacts.write_json(workdir.cluster_selection, {"k": 5})
+    assert "cluster_selection.json changed" in artifacts.stale_reason(workdir, "cluster", settings, [source])
+    workdir.cluster_selection.unlink()
+    assert "cluster_selection.json is missing" in artifacts.stale_reason(workdir, "cluster", settings, [source])
