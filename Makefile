@@ -24,16 +24,11 @@ $(CONFIG): | $(STAMP)
 	$(BIN)/moodscape demo-data --out $(DEMO_DIR) --tracks $(DEMO_TRACKS)
 
 demo: $(STAMP) $(CONFIG)
-	$(BIN)/moodscape features --config $(CONFIG) --workdir $(WORKDIR)
-	$(BIN)/moodscape cluster --config $(CONFIG) --workdir $(WORKDIR)
-	$(BIN)/moodscape label --config $(CONFIG) --workdir $(WORKDIR)
-	$(BIN)/moodscape pretrain --config $(CONFIG) --workdir $(WORKDIR)
-	$(BIN)/moodscape train --config $(CONFIG) --workdir $(WORKDIR)
+	$(BIN)/moodscape run --config $(CONFIG) --workdir $(WORKDIR)
 	@echo
 	@echo "Demo corpus:      $(DEMO_DIR)/ (settings in $(CONFIG), planted truth in $(DEMO_DIR)/truth.json)"
-	@echo "Run artifacts:    $(WORKDIR)/ (features.parquet, clusters.csv, cluster_selection.json,"
-	@echo "                  cluster_profiles.json, tracks_with_cluster_names.csv, label_to_idx.json, manifest.json,"
-	@echo "                  models/backbone.pt, models/classifier.pt, metrics/pretrain.json, metrics/classifier.json)"
+	@echo "Run artifacts:    $(WORKDIR)/ (manifest.json lists every artifact and what produced it)"
+	@echo "Lookup:           $(WORKDIR)/inference_lookup.csv, $(WORKDIR)/embeddings.parquet"
 	@echo "Skipped tracks:   $(WORKDIR)/reports/"
 
 test: $(STAMP)
@@ -41,6 +36,8 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_features.py
+	$(BIN)/python bench/bench_network.py
+	$(BIN)/python bench/bench_infer.py
 
 clean:
 	rm -rf $(WORKDIR) $(DEMO_DIR) bench/out tests/artifacts

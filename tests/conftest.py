@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
 import pytest
 from cli_runner import invoke
 
-SMALL_DEMO = {"tracks": 150, "musav_tracks": 12, "seconds": 8.0, "seed": 0}
+SMALL_DEMO = {"tracks": 150, "musav_tracks": 150, "seconds": 8.0, "seed": 0}
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -32,3 +33,24 @@ def demo_corpus(tmp_path_factory) -> Path:
     result = invoke("demo-data", "--out", out, *options)
     assert result.exit_code == 0, result.output
     return out
+
+
+def planted_k(demo_corpus: Path) -> int:
+    """The number of acoustic archetypes planted in the demo's MTG-Jamendo part."""
+    truth = json.loads((demo_corpus / "truth.json").read_text())["tracks"]
+    return len({t["archetype"] for t in truth.values() if t["dataset"] == "jamendo"})
+
+
+def run_args(demo_corpus: Path, workdir: Path, *extra) -> list:
+    """``moodscape run`` on the demo corpus at the planted K (the demo config's CPU budget)."""
+    return ["run", "--config", demo_corpus / "moodscape.toml", "--workdir", workdir,
+            f"--set=cluster.k={planted_k(demo_corpus)}", *extra]
+
+
+@pytest.fixture(scope="session")
+def demo_run(demo_corpus, tmp_path_factory) -> Path:
+    """Every stage, features to infer, run once by ``moodscape run``; returns the work directory."""
+    workdir = tmp_path_factory.mktemp("run")
+    result = invoke(*run_args(demo_corpus, workdir))
+    assert result.exit_code == 0, result.output
+    return workdir

@@ -23,61 +23,41 @@ SMALL_TRAINING = [
 ] + ["--set=train.lr=0.002"]
 
 
-@pytest.fixture(scope="module")
-def trained_run(demo_corpus, tmp_path_factory):
-    """features → cluster (planted K) → label → pretrain → train, on a small budget."""
-    workdir = tmp_path_factory.mktemp("network")
-    truth = json.loads((demo_corpus / "truth.json").read_text())["tracks"]
-    planted_k = len({t["archetype"] for t in truth.values() if t["dataset"] == "jamendo"})
-    config = demo_corpus / "moodscape.toml"
-    commands = (
-        ["features", "--workers", "2"],
-        ["cluster", "--k", str(planted_k)],
-        ["label"],
-        ["pretrain", "--epochs", "20", *SMALL_TRAINING],
-        ["train", "--epochs", "20", *SMALL_TRAINING],
-    )
-    for command in commands:
-        result = invoke(*command, "--config", config, "--workdir", workdir)
-        assert result.exit_code == 0, result.output
-    return workdir
-
-
 def read_metrics(workdir, name):
     return json.loads((workdir / "metrics" / f"{name}.json").read_text())
 
 
-def test_lora_trains_at_most_three_percent_of_the_backbone(trained_run):
-    parameters = read_metrics(trained_run, "classifier")["parameters"]
+def test_lora_trains_at_most_three_percent_of_the_backbone(demo_run):
+    parameters = read_metrics(demo_run, "classifier")["parameters"]
     assert parameters["adapters"] <= 0.03 * parameters["backbone"]
     assert parameters["trainable"] == parameters["adapters"] + parameters["head"]
 
 
-def test_new_labels_are_learned_better_than_the_original_tags(trained_run):
-    classifier = read_metrics(trained_run, "classifier")
-    tags = read_metrics(trained_run, "pretrain")["test"]
+def test_new_labels_are_learned_better_than_the_original_tags(demo_run):
+    classifier = read_metrics(demo_run, "classifier")
+    tags = read_metrics(demo_run, "pretrain")["test"]
     assert classifier["macro_f1"] >= 0.85
     assert classifier["macro_f1"] > tags["f1_macro"]
 
 
-def test_classifier_checkpoint_holds_only_what_was_trained(trained_run):
-    checkpoint = torch.load(trained_run / "models" / "classifier.pt", map_location="cpu", weights_only=True)
+def test_classifier_checkpoint_holds_only_what_was_trained(demo_run):
+    checkpoint = torch.load(demo_run / "models" / "classifier.pt", map_location="cpu", weights_only=True)
     assert all("lora_" in key or ".head." in key for key in checkpoint["state_dict"])
-    assert checkpoint["label_to_idx"] == json.loads((trained_run / "label_to_idx.json").read_text())
+    assert checkpoint["label_to_idx"] == json.loads((demo_run / "label_to_idx.json").read_text())
     assert checkpoint["backbone_fingerprint"]
 
 
-def test_labels_that_disagree_with_the_checkpoint_are_refused(trained_run):
+def test_labels_that_disagree_with_the_checkpoint_are_refused(demo_run):
     from moodscape.errors import ArtifactError
     from moodscape.training.classify import load_classifier
 
-    label_to_idx = json.loads((trained_run / "label_to_idx.json").read_text())
+    label_to_idx = json.loads((demo_run / "label_to_idx.json").read_text())
     renamed = {f"{name} (renamed)" if index == 0 else name: index for name, index in label_to_idx.items()}
     with pytest.raises(ArtifactError, match="renamed"):
-        load_classifier(trained_run / "models" / "classifier.pt", trained_run / "models" / "backbone.pt", renamed)
+        load_classifier(demo_run / "models" / "classifier.pt", demo_run / "models" / "backbone.pt", renamed)
 
 
-def test_a_given_backbone_with_wrong_shapes_is_one_clear_error(trained_run, demo_corpus, tmp_path):
+def test_a_given_backbone_with_wrong_shapes_is_one_clear_error(demo_run, demo_corpus, tmp_path):
     bad = tmp_path / "bad.pt"
     torch.save({"conv1.weight": torch.zeros(64, 3, 7, 7)}, bad)
     result = invoke("pretrain", "--config", demo_corpus / "moodscape.toml", "--workdir", tmp_path / "run", "--backbone", bad)
@@ -85,16 +65,16 @@ def test_a_given_backbone_with_wrong_shapes_is_one_clear_error(trained_run, demo
     assert "conv1.weight" in result.output
 
 
-def copy_run(trained_run, tmp_path):
+def copy_run(demo_run, tmp_path):
     import shutil
 
     copy = tmp_path / "run"
-    shutil.copytree(trained_run, copy, ignore=shutil.ignore_patterns("classifier*.pt", "ablation"))
+    shutil.copytree(demo_run, copy, ignore=shutil.ignore_patterns("classifier*.pt", "ablation"))
     return copy
 
 
-def test_ablation_compares_every_variant_on_the_same_splits(trained_run, demo_corpus, tmp_path):
-    workdir = copy_run(trained_run, tmp_path)
+def test_ablation_compares_every_variant_on_the_same_splits(demo_run, demo_corpus, tmp_path):
+    workdir = copy_run(demo_run, tmp_path)
     result = invoke("ablate", "--config", demo_corpus / "moodscape.toml", "--workdir", workdir,
                     "--set=ablate.ranks=[2]", "--set=train.epochs=1", *SMALL_TRAINING)
     assert result.exit_code == 0, result.output
@@ -106,8 +86,8 @@ def test_ablation_compares_every_variant_on_the_same_splits(trained_run, demo_co
     assert rows["lora-r2"]["checkpoint_bytes"] < rows["full"]["checkpoint_bytes"] / 10
 
 
-def test_distributed_training_through_torchrun(trained_run, demo_corpus, tmp_path):
-    workdir = copy_run(trained_run, tmp_path)
+def test_distributed_training_through_torchrun(demo_run, demo_corpus, tmp_path):
+    workdir = copy_run(demo_run, tmp_path)
     result = invoke("train", "--config", demo_corpus / "moodscape.toml", "--workdir", workdir,
                     "--nproc", "2", "--epochs", "2", *SMALL_TRAINING)
     assert result.exit_code == 0, result.output

@@ -39,7 +39,7 @@ def test_features_from_mel_files_when_there_is_no_audio(demo_corpus, tmp_path):
         result = invoke(*command, "--config", config, "--workdir", workdir)
         assert result.exit_code == 0, result.output
     manifest = json.loads((workdir / "manifest.json").read_text())
-    assert manifest["stages"]["features"]["settings"]["source"] == "mel"
+    assert manifest["stages"]["features"]["details"]["source"] == "mel"
     features = pd.read_parquet(workdir / "features.parquet")
     assert features["chroma_mean_0"].isna().all() and features["bpm"].notna().all()
     clusters = pd.read_csv(workdir / "clusters.csv", dtype={"track_id": str})

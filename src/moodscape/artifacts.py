@@ -344,7 +344,7 @@ def record_stage(
         "finished": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "settings": dict(settings),
         "settings_hash": settings_hash(settings),
-        "inputs": {str(path): file_hash(path) for path in inputs if Path(path).is_file()},
+        "inputs": {_relative(workdir, path): file_hash(path) for path in inputs if Path(path).is_file()},
         "outputs": {_relative(workdir, path): file_hash(path) for path in outputs},
         "versions": package_versions(),
         **({"details": dict(details)} if details else {}),
@@ -369,10 +369,11 @@ def _missing(path: Path) -> str:
 
 
 def _relative(workdir: Workdir, path: Path) -> str:
+    """``path`` relative to the work directory when inside it (so a run can be moved), else absolute."""
     try:
         return str(Path(path).resolve().relative_to(workdir.root.resolve()))
     except ValueError:
-        return str(path)
+        return str(Path(path).resolve())
 
 
 def stale_reason(workdir: Workdir, stage: str, settings: Mapping[str, Any], inputs: Sequence[Path]) -> str | None:
@@ -402,16 +403,16 @@ def stale_reason(workdir: Workdir, stage: str, settings: Mapping[str, Any], inpu
         return "not run yet"
     if entry.get("settings_hash") != settings_hash(settings):
         return "setting " + _settings_change(entry.get("settings", {}), json.loads(json.dumps(settings, default=str)))
-    now = {str(path) for path in inputs if Path(path).is_file()}
+    now = {_relative(workdir, path) for path in inputs if Path(path).is_file()}
     recorded = entry.get("inputs", {})
     if now != set(recorded):
         changed = sorted(now ^ set(recorded))
         return f"its input files changed ({changed[0]}{', ...' if len(changed) > 1 else ''})"
-    for path, digest in recorded.items():
-        if file_hash(Path(path)) != digest:
-            return f"input {path} changed"
+    for name, digest in recorded.items():
+        if file_hash(workdir.root / name) != digest:
+            return f"input {name} changed"
     for name, digest in entry.get("outputs", {}).items():
-        path = workdir.root / name if not Path(name).is_absolute() else Path(name)
+        path = workdir.root / name
         if not path.is_file():
             return f"output {name} is missing"
         if file_hash(path) != digest:

@@ -61,7 +61,11 @@ def _fail_cleanly(command: F) -> F:
 
 
 def _settings(config: Path | None, overrides: list[str] | None, **named: Any) -> Settings:
-    values: dict[str, Any] = {key.replace("__", "."): value for key, value in named.items() if value is not None}
+    # paths given on the command line are relative to the working directory, not the config file
+    values: dict[str, Any] = {
+        key.replace("__", "."): value.resolve() if isinstance(value, Path) else value
+        for key, value in named.items() if value is not None
+    }
     for item in overrides or []:
         key, sep, raw = item.partition("=")
         if not sep:
@@ -219,8 +223,8 @@ def pretrain(
     """Stage 3a: ResNet-18 backbone pretrained on the original tags → models/backbone.pt."""
     from .pipeline_network import run_pretrain
 
-    settings = _settings(config, set_, pretrain__epochs=epochs)
-    summary = run_pretrain(settings, Workdir(workdir), backbone_file=backbone)
+    settings = _settings(config, set_, pretrain__epochs=epochs, pretrain__backbone=backbone)
+    summary = run_pretrain(settings, Workdir(workdir))
     _print_summary("pretrain", {**summary, "output": Workdir(workdir).backbone})
 
 
@@ -255,6 +259,90 @@ def ablate(
 
     summary = run_ablate(_settings(config, set_), Workdir(workdir))
     _print_summary("ablation", {**summary, "metrics": Workdir(workdir).ablation_metrics})
+
+
+@app.command("train-av")
+@_fail_cleanly
+def train_av(
+    config: ConfigOption = None,
+    workdir: WorkdirOption = DEFAULT_WORKDIR,
+    mode: Annotated[str | None, typer.Option(help="mse (absolute targets), rank (pairwise judgments) or combined.")] = None,
+    set_: SetOption = None,
+) -> None:
+    """Stage 4: valence/arousal regressor on MusAV embeddings → models/av_regressor.pth, metrics/av.json."""
+    from .pipeline_av import run_train_av
+
+    summary = run_train_av(_settings(config, set_, av__mode=mode), Workdir(workdir))
+    _print_summary("train-av", {**summary, "metrics": Workdir(workdir).av_metrics, "predictions": Workdir(workdir).musav_predictions})
+
+
+@app.command("eval-musav")
+@_fail_cleanly
+def eval_musav(
+    predictions: Annotated[Path, typer.Argument(help="JSON lines {songid, model, arousal_mean, valence_mean}.")],
+    annotations: Annotated[Path, typer.Option(help="The MusAV annotations folder (with its ismir2022/ subsets).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON list instead of a table.")] = False,
+) -> None:
+    """Score predictions with the MusAV protocol: % of correctly ordered pairs per ground-truth file."""
+    from .datasets.musav import read_predictions
+    from .evaluation import evaluate_musav
+
+    rows = evaluate_musav(read_predictions(predictions), annotations)
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    table = Table("file", "model", "correct pairs %", "correct", "incorrect", "skipped ab", "skipped equal",
+                  title="MusAV pairwise accuracy", title_justify="left")
+    for row in rows:
+        accuracy = "n/a" if row["accuracy"] is None else f"{row['accuracy']:.2f}"
+        table.add_row(row["file"], row["model"], accuracy, str(row["correct"]), str(row["incorrect"]),
+                      str(row["skipped_ab"]), str(row["skipped_equal"]))
+    Console().print(table)
+
+
+@app.command()
+@_fail_cleanly
+def infer(
+    config: ConfigOption = None,
+    workdir: WorkdirOption = DEFAULT_WORKDIR,
+    split: Annotated[str | None, typer.Option(help="train, validation, test (default) or all.")] = None,
+    track_list: Annotated[Path | None, typer.Option(help="Text file of track ids to infer, one per line.")] = None,
+    audio_folder: Annotated[Path | None, typer.Option(help="Infer every audio file of this folder instead.")] = None,
+    scheduler: Annotated[str | None, typer.Option(help="'local' (default), 'synchronous', or a Dask scheduler address.")] = None,
+    workers: Annotated[int | None, typer.Option(min=1, help="Workers of the local Dask cluster (default: one per core).")] = None,
+    set_: SetOption = None,
+) -> None:
+    """Stage 5: labels, valence/arousal and embeddings per track → inference_lookup.csv, embeddings.parquet."""
+    from .pipeline_av import run_infer
+
+    settings = _settings(config, set_, infer__split=split, infer__track_list=track_list, infer__folder=audio_folder,
+                         features__scheduler=scheduler, features__n_workers=workers)
+    summary = run_infer(settings, Workdir(workdir))
+    _print_summary("infer", {**summary, "lookup": Workdir(workdir).inference_lookup, "embeddings": Workdir(workdir).embeddings})
+
+
+@app.command()
+@_fail_cleanly
+def run(
+    config: ConfigOption = None,
+    workdir: WorkdirOption = DEFAULT_WORKDIR,
+    force: Annotated[bool, typer.Option(help="Run every stage even when it is current.")] = False,
+    set_: SetOption = None,
+) -> None:
+    """Every stage in order, skipping stages whose inputs and settings did not change."""
+    from .workflow import run_pipeline, run_summary
+
+    def report(outcome: Any) -> None:
+        style = {"ran": "green", "current": "dim", "not configured": "yellow"}[outcome.status]
+        seconds = f" in {outcome.seconds:.1f} s" if outcome.status == "ran" else ""
+        console.print(f"[{style}]{outcome.stage:>9}: {outcome.status}{seconds}[/] — {escape(outcome.reason)}", highlight=False, soft_wrap=True)
+
+    outcomes = run_pipeline(_settings(config, set_), Workdir(workdir), force=force, on_stage=report)
+    table = Table("stage", "status", "seconds", "why", title="run", title_justify="left")
+    for outcome in outcomes:
+        table.add_row(outcome.stage, outcome.status, f"{outcome.seconds:.1f}", outcome.reason)
+    Console().print(table)
+    _print_summary("results", run_summary(Workdir(workdir)))
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -172,7 +172,7 @@ class AVSettings(_Section):
     epochs: int = Field(400, ge=1)
     patience: int = Field(40, ge=1)
     batch_size: int = Field(64, ge=1)
-    rank_weight: float = Field(1.0, ge=0)
+    rank_weight: float = Field(0.1, ge=0)
     folds: int = Field(5, ge=3)
     model_name: str = Field("moodscape", min_length=1)
 

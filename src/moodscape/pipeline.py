@@ -38,6 +38,10 @@ class Collection:
     problems: list[str]
     source_files: list[Path]
 
+    def with_tracks(self, tracks: pd.DataFrame) -> Collection:
+        """The same collection restricted to (or replaced by) ``tracks``."""
+        return Collection(tracks, self.vocabulary, self.problems, self.source_files)
+
 
 def load_collection(settings: Settings) -> Collection:
     """Read the track table of the configured dataset (MTG-Jamendo or an audio folder)."""
@@ -56,6 +60,39 @@ def load_collection(settings: Settings) -> Collection:
         vocabulary = sorted({tag for tags in tracks["tags"] for tag in tags})
         sources = [cfg.tags_csv] if cfg.tags_csv else []
     return Collection(tracks, vocabulary, [str(problem) for problem in problems], sources)
+
+
+def inference_tracks(settings: Settings, collection: Collection) -> tuple[pd.DataFrame, list[tuple[str, str]]]:
+    """The tracks stage 5 covers: ``infer.folder``, ``infer.track_list`` or a split of the collection.
+
+    Returns the track table and the ``(track_id, reason)`` list of files of
+    ``infer.folder`` that could not be read at all (empty otherwise).
+    """
+    cfg = settings.infer
+    if cfg.folder is not None:
+        tracks, problems = folder.load_folder(cfg.folder)
+        return tracks, [_folder_problem(Path(cfg.folder), problem) for problem in problems]
+    tracks = collection.tracks
+    if cfg.track_list is not None:
+        try:
+            wanted = list(dict.fromkeys(Path(cfg.track_list).read_text(encoding="utf-8").split()))
+        except OSError as error:
+            raise ConfigError(f"infer.track_list: cannot read {cfg.track_list}: {error}") from None
+        unknown = [track_id for track_id in wanted if track_id not in set(tracks["track_id"])]
+        if unknown:
+            raise DataError(f"{cfg.track_list}: {len(unknown)} track ids are not in the collection, e.g. {unknown[0]}")
+        return tracks.set_index("track_id").loc[wanted].reset_index(), []
+    return (tracks if cfg.split == "all" else tracks[tracks["split"] == cfg.split]), []
+
+
+def _folder_problem(root: Path, problem: str) -> tuple[str, str]:
+    """``(track_id, reason)`` from a folder loader message ``"<path>: skipped: <reason>"``."""
+    path, _, reason = problem.partition(": skipped: ")
+    try:
+        track_id = Path(path).relative_to(root).with_suffix("").as_posix()
+    except ValueError:
+        track_id = path
+    return track_id, reason or problem
 
 
 # --------------------------------------------------------------------------- stage 1a

