@@ -170,3 +170,38 @@ def test_load_mel_checks_shape_and_values(tmp_path):
             load_mel(tmp_path / "bad.npy")
     with pytest.raises(AudioError, match="not found"):
         load_mel(tmp_path / "absent.npy")
+
+
+def demo_music(seconds: float, sr: int, channels: int) -> np.ndarray:
+    from moodscape.datasets.demo_synth import draw_track_params, render_track
+
+    return render_track(draw_track_params(3, np.random.default_rng(1)), seconds, sr, channels)
+
+
+@pytest.mark.parametrize(("suffix", "sr", "channels", "seconds"), [
+    ("mp3", 44100, 2, 30.0),   # a MusAV-like preview
+    ("flac", 48000, 1, 75.0),  # longer than its crops: most of it is never decoded
+    ("wav", 22050, 1, 3.0),    # shorter than the crops: decoded whole
+])
+def test_mel_crops_from_audio_equal_the_crops_of_the_whole_track(tmp_path, suffix, sr, channels, seconds):
+    path = tmp_path / f"track.{suffix}"
+    sf.write(path, demo_music(seconds, sr, channels), sr, format=suffix.upper())
+    whole = audio.mel_from_audio(path)
+    expected = np.stack([audio.crop(whole, start, 256) for start in audio.eval_crop_starts(whole.shape[1], 256, 4)])
+    crops, n_frames = audio.mel_crops_from_audio(path, 256, 4)
+    assert n_frames == whole.shape[1]
+    assert crops.shape == (4, 96, 256) and crops.dtype == np.float32
+    # only resampling round-off at the crops' margins differs; below -100 dB (power 1e-5 of
+    # full scale, the mels' floor is -200 dB) round-off is relatively large and inaudible
+    np.testing.assert_allclose(np.maximum(crops, -100), np.maximum(expected, -100), atol=0.05)
+
+
+def test_mel_crops_from_audio_rejects_bad_files_like_load_audio(tmp_path):
+    broken = tmp_path / "broken.mp3"
+    broken.write_bytes(b"not audio")
+    with pytest.raises(AudioError, match="broken.mp3"):
+        audio.mel_crops_from_audio(broken, 256, 4)
+    silent = tmp_path / "silent.flac"
+    sf.write(silent, np.zeros(48000 * 60, dtype=np.float32), 48000)
+    with pytest.raises(AudioError, match="silent"):
+        audio.mel_crops_from_audio(silent, 256, 4)

@@ -15,6 +15,7 @@ spectrum squared, 96 Slaney mel bands over 0–6000 Hz with ``unit_tri`` normali
 from __future__ import annotations
 
 import functools
+import math
 import os
 from pathlib import Path
 
@@ -204,9 +205,7 @@ def stft_magnitude(y: np.ndarray, *, n_fft: int, hop_length: int) -> np.ndarray:
     S : np.ndarray [shape=(1 + n_fft // 2, n_frames), dtype=float32]
         ``|X|``; frequency of bin ``k`` is ``k * sr / n_fft``.
     """
-    frames = frame_signal(np.asarray(y, dtype=np.float32), n_fft, hop_length)
-    spectrum = np.fft.rfft(frames * hann_window(n_fft), axis=1)
-    return np.abs(spectrum).astype(np.float32, copy=False).T
+    return _magnitude(frame_signal(np.asarray(y, dtype=np.float32), n_fft, hop_length))
 
 
 def fft_frequencies(sr: float, n_fft: int) -> np.ndarray:
@@ -290,6 +289,19 @@ def mel_filterbank(
     return weights
 
 
+def crop(mel: np.ndarray, start: int, crop_frames: int) -> np.ndarray:
+    """Return ``mel[:, start:start + crop_frames]`` as float32, a short mel repeated to fill it."""
+    if mel.shape[1] < crop_frames:
+        mel = np.pad(np.asarray(mel), ((0, 0), (0, crop_frames - mel.shape[1])), mode="wrap")
+    return np.array(mel[:, start : start + crop_frames], dtype=np.float32)
+
+
+def eval_crop_starts(n_frames: int, crop_frames: int, n_eval_crops: int) -> np.ndarray:
+    """Start frames of ``n_eval_crops`` evenly spaced crops, the first and last at the track's ends."""
+    last_start = max(n_frames - crop_frames, 0)
+    return np.linspace(0, last_start, n_eval_crops).round().astype(int)
+
+
 def log_mel_spectrogram(
     y: np.ndarray,
     sr: int = MEL_SR,
@@ -316,6 +328,11 @@ def log_mel_spectrogram(
         ``20 * log10(max(mel_power, 1e-10))``.
     """
     magnitude = stft_magnitude(y, n_fft=n_fft, hop_length=hop_length)
+    return _mel_db(magnitude, sr, n_fft, n_mels, fmax)
+
+
+def _mel_db(magnitude: np.ndarray, sr: int, n_fft: int, n_mels: int, fmax: float) -> np.ndarray:
+    """``(n_mels, T)`` mel decibels of a ``(1 + n_fft // 2, T)`` magnitude spectrogram."""
     mel_power = mel_filterbank(sr, n_fft, n_mels, 0.0, fmax) @ (magnitude * magnitude)
     return power_to_db(mel_power, scale=MEL_DB_SCALE)
 
@@ -373,3 +390,105 @@ def mel_from_audio(path: str | os.PathLike, *, min_duration: float = 1.0) -> np.
     """
     y, sr = load_audio(path, sr=MEL_SR, min_duration=min_duration)
     return log_mel_spectrogram(y, sr)
+
+
+# Crops read from 50 ms before to 50 ms after the samples they need: the resampler's
+# filter and the MP3 decoder after a seek settle well within that.
+_CROP_MARGIN_SECONDS = 0.05
+# Above this share of the track, decoding it whole is as cheap as seeking crop by crop.
+_WHOLE_TRACK_SHARE = 0.75
+
+
+def mel_crops_from_audio(
+    path: str | os.PathLike, crop_frames: int, n_crops: int, *, min_duration: float = 1.0
+) -> tuple[np.ndarray, int]:
+    """Log-mel crops at :func:`eval_crop_starts` of a track, decoding only the audio they need.
+
+    Inference averages ``n_crops`` evenly spaced crops of a track, so for a 4-minute track
+    it needs about 20 s of its audio. Each crop's samples (plus a short margin) are read
+    after a seek, resampled and framed on the track's global frame grid, so a crop equals
+    the same frames of :func:`mel_from_audio` up to resampling round-off at the margins.
+    Tracks the crops would mostly cover are decoded whole.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+    crop_frames, n_crops : int
+        Crop length in mel frames and number of crops.
+    min_duration : float
+        Shortest accepted duration in seconds.
+
+    Returns
+    -------
+    crops : np.ndarray [shape=(n_crops, 96, crop_frames), dtype=float32]
+    n_frames : int
+        Frames of the whole track's log-mel (its duration is ``(n_frames - 1) * 256 / 12000``).
+
+    Raises
+    ------
+    AudioError
+        As :func:`load_audio`; silence and non-finite samples are judged on the decoded crops.
+    """
+    path = Path(path)
+    try:
+        with sf.SoundFile(path) as audio:
+            sr, n_native = audio.samplerate, audio.frames
+            n_samples = math.floor(n_native * MEL_SR / sr + 0.5)  # soxr's output length
+            n_frames = -(-n_samples // MEL_HOP) + 1
+            needed = n_crops * ((crop_frames - 1) * MEL_HOP + MEL_N_FFT + 2 * _CROP_MARGIN_SECONDS * MEL_SR)
+            if n_native <= 0 or needed >= _WHOLE_TRACK_SHARE * n_samples:
+                raise _DecodeWhole
+            if n_native < min_duration * sr:
+                raise AudioError(f"{path}: audio is {n_native / sr:.2f} s long, shorter than {min_duration:g} s")
+            starts = eval_crop_starts(n_frames, crop_frames, n_crops)
+            signals = [_crop_signal(audio, start, crop_frames, n_samples) for start in starts]
+    except _DecodeWhole:
+        mel = mel_from_audio(path, min_duration=min_duration)
+        starts = eval_crop_starts(mel.shape[1], crop_frames, n_crops)
+        return np.stack([crop(mel, start, crop_frames) for start in starts]), int(mel.shape[1])
+    except (sf.LibsndfileError, sf.SoundFileError, RuntimeError, ValueError, TypeError) as error:
+        raise AudioError(f"{path}: cannot decode audio ({error})") from None
+    _check_signal(np.concatenate(signals), MEL_SR, 0.0, path)
+    crops = [_mel_db(_magnitude(_frames(signal)), MEL_SR, MEL_N_FFT, MEL_N_BANDS, MEL_FMAX) for signal in signals]
+    return np.stack(crops).astype(np.float32, copy=False), int(n_frames)
+
+
+class _DecodeWhole(Exception):
+    """Internal: the crops would cover most of the track; decode it whole instead."""
+
+
+def _crop_signal(audio: sf.SoundFile, start: int, crop_frames: int, n_samples: int) -> np.ndarray:
+    """The 12 kHz samples behind mel frames ``start .. start + crop_frames - 1`` (zeros outside the track).
+
+    Frame ``t`` covers 12 kHz samples ``t * hop - n_fft // 2`` to ``t * hop + n_fft // 2``
+    (:func:`frame_signal`). The read starts on a sample where the native and the 12 kHz
+    grids meet, so the resampled block lies exactly on the global 12 kHz grid.
+    """
+    sr = audio.samplerate
+    common = math.gcd(sr, MEL_SR)
+    native_step, mel_step = sr // common, MEL_SR // common  # native samples ↔ 12 kHz samples
+    first = start * MEL_HOP - MEL_N_FFT // 2
+    length = (crop_frames - 1) * MEL_HOP + MEL_N_FFT
+    margin = int(_CROP_MARGIN_SECONDS * MEL_SR)
+    read_from = max(first - margin, 0) // mel_step * mel_step  # 12 kHz sample on both grids
+    read_to = min(first + length + margin, n_samples)
+    native_from = read_from // mel_step * native_step
+    native_count = min(math.ceil(read_to * sr / MEL_SR), audio.frames) - native_from
+    audio.seek(native_from)
+    block = _downmix(audio.read(native_count, dtype="float32", always_2d=True))
+    block = resample(block, sr, MEL_SR)  # 12 kHz samples from read_from on
+    signal = np.zeros(length, dtype=np.float32)
+    lo, hi = max(first, read_from), min(first + length, read_from + len(block), n_samples)
+    signal[lo - first : hi - first] = block[lo - read_from : hi - read_from]
+    return signal
+
+
+def _frames(signal: np.ndarray) -> np.ndarray:
+    """Frames of a crop's samples: frame ``i`` starts at sample ``i * hop`` (no centring padding)."""
+    return np.lib.stride_tricks.sliding_window_view(signal, MEL_N_FFT)[::MEL_HOP]
+
+
+def _magnitude(frames: np.ndarray) -> np.ndarray:
+    """``(1 + n_fft // 2, n_frames)`` Hann-windowed magnitude spectrum of ``(n_frames, n_fft)`` frames."""
+    spectrum = np.fft.rfft(frames * hann_window(frames.shape[1]), axis=1)
+    return np.abs(spectrum).astype(np.float32, copy=False).T

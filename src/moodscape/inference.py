@@ -40,10 +40,9 @@ import pandas as pd
 import torch
 from torch import nn
 
-from moodscape.audio import MEL_HOP, MEL_SR, load_mel, mel_from_audio
+from moodscape.audio import MEL_HOP, MEL_N_BANDS, MEL_SR, crop, eval_crop_starts, load_mel, mel_crops_from_audio
 from moodscape.errors import ArtifactError, ConfigError, DataError
 from moodscape.models.backbone import EMBEDDING_DIM, AudioResNet, build_backbone, check_same_tensors
-from moodscape.training.data import crop, eval_crop_starts
 from moodscape.training.loop import resolve_device
 
 BUNDLE_VERSION = 1
@@ -244,14 +243,35 @@ def predict_mels(bundle: InferenceBundle, mels: Sequence[np.ndarray]) -> Network
     NetworkOutputs
         Row ``i`` belongs to ``mels[i]``.
     """
-    n_tracks, n_crops = len(mels), bundle.n_eval_crops
-    crops = [(track, start) for track, mel in enumerate(mels)
-             for start in eval_crop_starts(mel.shape[1], bundle.crop_frames, n_crops)]
+    return predict_crops(bundle, [mel_crops(mel, bundle.crop_frames, bundle.n_eval_crops) for mel in mels])
+
+
+def mel_crops(mel: np.ndarray, crop_frames: int, n_crops: int) -> np.ndarray:
+    """The ``(n_crops, 96, crop_frames)`` evenly spaced crops of one log-mel (:func:`~moodscape.audio.eval_crop_starts`)."""
+    return np.stack([crop(mel, start, crop_frames) for start in eval_crop_starts(mel.shape[1], crop_frames, n_crops)])
+
+
+def predict_crops(bundle: InferenceBundle, crops: Sequence[np.ndarray]) -> NetworkOutputs:
+    """Run tracks' crops through the bundle's networks, ``bundle.batch_size`` crops per forward pass.
+
+    Parameters
+    ----------
+    bundle : InferenceBundle
+    crops : sequence of np.ndarray [shape=(n_eval_crops, 96, crop_frames)]
+        The crops of each track (:func:`mel_crops`, or
+        :func:`~moodscape.audio.mel_crops_from_audio`).
+
+    Returns
+    -------
+    NetworkOutputs
+        Row ``i`` belongs to ``crops[i]``; a track's embedding is the mean over its crops.
+    """
+    n_tracks, n_crops = len(crops), bundle.n_eval_crops
+    flat = np.concatenate(crops) if n_tracks else np.zeros((0, MEL_N_BANDS, bundle.crop_frames), dtype=np.float32)  # (n * n_crops, F, C)
     with torch.inference_mode():
         crop_embeddings = [torch.zeros(0, EMBEDDING_DIM, device=bundle.device)]
-        for first in range(0, len(crops), bundle.batch_size):
-            batch = np.stack([crop(mels[track], start, bundle.crop_frames) for track, start in crops[first : first + bundle.batch_size]])
-            x = torch.from_numpy(batch)[:, None].to(bundle.device, memory_format=torch.channels_last)  # (B, 1, F, crop_frames)
+        for first in range(0, len(flat), bundle.batch_size):
+            x = torch.from_numpy(flat[first : first + bundle.batch_size])[:, None].to(bundle.device, memory_format=torch.channels_last)  # (B, 1, F, crop_frames)
             crop_embeddings.append(bundle.model.embed(x).float())  # (B, 512)
         embeddings = torch.cat(crop_embeddings).reshape(n_tracks, n_crops, EMBEDDING_DIM).mean(dim=1)  # (n, 512)
         probabilities = torch.softmax(bundle.model.head(embeddings), dim=1)  # (n, K)
@@ -291,7 +311,7 @@ def infer_chunk(
     list of (track_id, row or None, error or None)
         One per track of ``chunk``, in its order. A row holds ``duration`` (seconds),
         ``prob_<i>`` for each label index, ``valence``, ``arousal`` (NaN without a
-        regressor) and ``emb_000`` … ``emb_511`` (float32).
+        regressor) and ``embedding`` (a ``(512,)`` float32 array).
     """
     _one_thread_in_dask_worker()
     bundle = cached_bundle(bundle_path, av_builder)
@@ -299,15 +319,15 @@ def infer_chunk(
     decoded: list[tuple[str, np.ndarray]] = []
     for track_id, argument in chunk:
         try:
-            decoded.append((track_id, _track_mel(argument)))
+            decoded.append((track_id, _track_crops(argument, bundle.crop_frames, bundle.n_eval_crops)))
         except Exception as exc:  # one bad track must never stop its chunk
             results[track_id] = (track_id, None, f"{type(exc).__name__}: {exc}")
-    outputs = predict_mels(bundle, [mel for _, mel in decoded])
-    for index, (track_id, mel) in enumerate(decoded):
-        row = {"duration": track_duration(mel.shape[1])}
+    outputs = predict_crops(bundle, [crops for _, (crops, _) in decoded])
+    for index, (track_id, (_, n_frames)) in enumerate(decoded):
+        row = {"duration": track_duration(n_frames)}
         row.update({f"prob_{label}": float(p) for label, p in enumerate(outputs.probabilities[index])})
         row.update({name: float(value) for name, value in zip(AV_COLUMNS, outputs.valence_arousal[index])})
-        row.update(zip(EMBEDDING_COLUMNS, outputs.embeddings[index]))  # float32 scalars
+        row["embedding"] = outputs.embeddings[index]  # (512,) float32: one column, cheap to move and store
         results[track_id] = (track_id, row, None)
     return [results[track_id] for track_id, _ in chunk]
 
@@ -362,9 +382,21 @@ def lookup_tables(
         "tags": [_joined_tags(tags.get(track_id)) for track_id in track_ids],
         "duration": rows["duration"].to_numpy(dtype=np.float64),
     })
-    embeddings = pd.DataFrame(rows[EMBEDDING_COLUMNS].to_numpy(dtype=np.float32), columns=EMBEDDING_COLUMNS)
-    embeddings.insert(0, "track_id", track_ids)
-    return lookup, embeddings
+    return lookup, embedding_table(rows)
+
+
+def embedding_table(rows: pd.DataFrame) -> pd.DataFrame:
+    """``track_id`` and ``emb_000`` … ``emb_511`` (float32) of :func:`infer_chunk` rows, in their order."""
+    embeddings = pd.DataFrame(embedding_matrix(rows), columns=EMBEDDING_COLUMNS)
+    embeddings.insert(0, "track_id", rows["track_id"].tolist())
+    return embeddings
+
+
+def embedding_matrix(rows: pd.DataFrame) -> np.ndarray:
+    """The ``(n, 512)`` float32 matrix of the ``embedding`` column of :func:`infer_chunk` rows."""
+    if not len(rows):
+        return np.zeros((0, EMBEDDING_DIM), dtype=np.float32)
+    return np.stack([np.asarray(vector, dtype=np.float32) for vector in rows["embedding"]])
 
 
 # --------------------------------------------------------------------------- helpers
@@ -416,12 +448,14 @@ def _build_av(av: Mapping[str, Any], av_builder: AVBuilder | None, source: str) 
     return av_model
 
 
-def _track_mel(argument: tuple[str, str]) -> np.ndarray:
+def _track_crops(argument: tuple[str, str], crop_frames: int, n_crops: int) -> tuple[np.ndarray, int]:
+    """A track's evaluation crops and its number of mel frames; audio is decoded only around the crops."""
     kind, path = argument
     if kind == "audio":
-        return mel_from_audio(path)
+        return mel_crops_from_audio(path, crop_frames, n_crops)
     if kind == "mel":
-        return load_mel(path)
+        mel = load_mel(path)
+        return mel_crops(mel, crop_frames, n_crops), int(mel.shape[1])
     raise DataError(f"unknown input kind {kind!r} for {path} (expected 'audio' or 'mel')")
 
 

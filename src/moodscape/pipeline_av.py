@@ -23,7 +23,7 @@ from .config import Settings
 from .datasets import musav
 from .errors import ArtifactError, ConfigError, DataError
 from .evaluation import pairwise_accuracy, regression_metrics
-from .inference import export_bundle, infer_chunk, lookup_tables
+from .inference import embedding_matrix, embedding_table, export_bundle, infer_chunk, lookup_tables
 from .parallel import MapOutcome, clear_chunks, map_tracks
 from .pipeline import feature_tasks, inference_tracks, load_collection
 from .stages import stage_request
@@ -66,10 +66,6 @@ def _network_map(
     )
 
 
-def _embedding_columns(table: pd.DataFrame) -> list[str]:
-    return [column for column in table.columns if column.startswith("emb_")]
-
-
 # --------------------------------------------------------------------------- stage 4
 
 
@@ -95,7 +91,7 @@ def run_train_av(settings: Settings, workdir: Workdir, *, show_progress: bool = 
     pairs = _ground_truth_pairs(Path(cfg.root))
     av_cfg = settings.av.model_dump(exclude={"model_name"})
     config = AVConfig(**av_cfg, seed=settings.seed, progress=show_progress)
-    embeddings = embedded[_embedding_columns(embedded)].to_numpy(dtype=np.float32)
+    embeddings = embedding_matrix(embedded)
     fit = cross_fit_av(embeddings, embedded["track_id"].tolist(), targets, pairs, config)
     oof = pd.DataFrame({"songid": embedded["track_id"], "model": f"{settings.av.model_name}-{settings.av.mode}",
                         "arousal_mean": fit.oof[:, 1], "valence_mean": fit.oof[:, 0]})
@@ -103,7 +99,7 @@ def run_train_av(settings: Settings, workdir: Workdir, *, show_progress: bool = 
     workdir.av_regressor.parent.mkdir(parents=True, exist_ok=True)
     save_atomic(av_checkpoint(fit.ensemble, config=av_cfg, label_names=_label_names(workdir),
                               classifier_sha256=artifacts.file_hash(workdir.classifier)), workdir.av_regressor)
-    artifacts.write_table(workdir.musav_embeddings, embedded[["track_id", *_embedding_columns(embedded)]])
+    artifacts.write_table(workdir.musav_embeddings, embedding_table(embedded))
     with artifacts.atomic_path(workdir.musav_predictions) as tmp:
         tmp.write_text(musav.format_predictions(oof), encoding="utf-8")
     artifacts.write_json(workdir.av_metrics, metrics)

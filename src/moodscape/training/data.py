@@ -22,7 +22,10 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
+from moodscape.audio import crop, eval_crop_starts
 from moodscape.errors import DataError
+
+__all__ = ["Mel", "MelCrops", "crop", "embed_tracks", "eval_crop_starts", "load_mel", "open_mels", "predict_tracks"]
 
 Mel = np.ndarray | str | os.PathLike
 """A ``(n_mels, T)`` log-mel array, or the path of a ``.npy`` file holding one."""
@@ -51,19 +54,6 @@ def load_mel(mel: Mel) -> np.ndarray:
     if mel.ndim != 2:
         raise DataError(f"expected a log-mel of shape (n_mels, T), got {mel.shape}")
     return mel
-
-
-def crop(mel: np.ndarray, start: int, crop_frames: int) -> np.ndarray:
-    """Return ``mel[:, start:start + crop_frames]`` as float32, a short mel repeated to fill it."""
-    if mel.shape[1] < crop_frames:
-        mel = np.pad(np.asarray(mel), ((0, 0), (0, crop_frames - mel.shape[1])), mode="wrap")
-    return np.array(mel[:, start : start + crop_frames], dtype=np.float32)
-
-
-def eval_crop_starts(n_frames: int, crop_frames: int, n_eval_crops: int) -> np.ndarray:
-    """Start frames of ``n_eval_crops`` evenly spaced crops, the first and last at the track's ends."""
-    last_start = max(n_frames - crop_frames, 0)
-    return np.linspace(0, last_start, n_eval_crops).round().astype(int)
 
 
 class MelCrops(Dataset):
