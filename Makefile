@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 DEMO_DIR ?= demo
 WORKDIR ?= data
-DEMO_TRACKS ?= 240
+DEMO_TRACKS ?= 200
 CONFIG := $(DEMO_DIR)/moodscape.toml
 PYTEST_ARGS ?=
 

@@ -205,3 +205,13 @@ def test_mel_crops_from_audio_rejects_bad_files_like_load_audio(tmp_path):
     sf.write(silent, np.zeros(48000 * 60, dtype=np.float32), 48000)
     with pytest.raises(AudioError, match="silent"):
         audio.mel_crops_from_audio(silent, 256, 4)
+
+
+def test_mel_crops_from_the_middle_of_an_mp3_print_no_decoder_errors(tmp_path, capfd):
+    path = tmp_path / "demo.mp3"
+    sf.write(path, demo_music(20.0, 22050, 1), 22050, format="MP3")  # the demo corpus's format
+    whole = audio.mel_from_audio(path)
+    crops, _ = audio.mel_crops_from_audio(path, 128, 4)
+    expected = np.stack([audio.crop(whole, start, 128) for start in audio.eval_crop_starts(whole.shape[1], 128, 4)])
+    np.testing.assert_allclose(np.maximum(crops, -100), np.maximum(expected, -100), atol=0.05)
+    assert capfd.readouterr().err == ""

@@ -14,9 +14,12 @@ spectrum squared, 96 Slaney mel bands over 0–6000 Hz with ``unit_tri`` normali
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import os
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -453,6 +456,30 @@ def mel_crops_from_audio(
     return np.stack(crops).astype(np.float32, copy=False), int(n_frames)
 
 
+@contextlib.contextmanager
+def _quiet_decoder(active: bool) -> Iterator[None]:
+    """Silence the C library's stderr while an MP3 is read from the middle.
+
+    The first MP3 frame after a seek refers to bits of the frames before it (the bit
+    reservoir), so libmpg123 prints a "part2_3_length ... too large" error for it and
+    decodes it partly; it lies inside the crop's margin, never in the crop (tested). The
+    message is not Python's to catch, so file descriptor 2 points to ``/dev/null`` for the
+    few milliseconds of the read (other threads' stderr output in that window is lost).
+    """
+    if not active:
+        yield
+        return
+    sys.stderr.flush()
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
 class _DecodeWhole(Exception):
     """Internal: the crops would cover most of the track; decode it whole instead."""
 
@@ -474,8 +501,9 @@ def _crop_signal(audio: sf.SoundFile, start: int, crop_frames: int, n_samples: i
     read_to = min(first + length + margin, n_samples)
     native_from = read_from // mel_step * native_step
     native_count = min(math.ceil(read_to * sr / MEL_SR), audio.frames) - native_from
-    audio.seek(native_from)
-    block = _downmix(audio.read(native_count, dtype="float32", always_2d=True))
+    with _quiet_decoder(audio.format == "MP3" and native_from > 0):
+        audio.seek(native_from)
+        block = _downmix(audio.read(native_count, dtype="float32", always_2d=True))
     block = resample(block, sr, MEL_SR)  # 12 kHz samples from read_from on
     signal = np.zeros(length, dtype=np.float32)
     lo, hi = max(first, read_from), min(first + length, read_from + len(block), n_samples)

@@ -92,8 +92,8 @@ def _print_summary(title: str, rows: dict[str, Any]) -> None:
 @_fail_cleanly
 def demo_data(
     out: Annotated[Path, typer.Option(help="Directory for the corpus.")] = Path("demo"),
-    tracks: Annotated[int, typer.Option(min=15, help="MTG-Jamendo-style tracks.")] = 240,
-    musav_tracks: Annotated[int, typer.Option(min=3, help="MusAV-style previews.")] = 160,
+    tracks: Annotated[int, typer.Option(min=15, help="MTG-Jamendo-style tracks.")] = 200,
+    musav_tracks: Annotated[int, typer.Option(min=3, help="MusAV-style previews.")] = 120,
     seconds: Annotated[float, typer.Option(min=2.0, help="Length of each track.")] = 20.0,
     seed: Annotated[int, typer.Option(help="Random seed; the corpus is deterministic for a seed.")] = 0,
     sample_rate: Annotated[int, typer.Option(help="Sample rate of the MP3 files.")] = 22050,
@@ -139,9 +139,9 @@ def _demo_config(corpus: Any, out: Path, seed: int) -> str:
         "",
         "# A CPU-sized training budget for the demo: short crops, few epochs.",
         "[pretrain]",
-        "epochs = 20",
+        "epochs = 12",
         "batch_size = 16",
-        "patience = 6",
+        "patience = 3",
         "crop_frames = 128",
         "",
         "[train]",
