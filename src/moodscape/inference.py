@@ -42,7 +42,7 @@ from torch import nn
 
 from moodscape.audio import MEL_HOP, MEL_N_BANDS, MEL_SR, crop, eval_crop_starts, load_mel, mel_crops_from_audio
 from moodscape.errors import ArtifactError, ConfigError, DataError
-from moodscape.models.backbone import EMBEDDING_DIM, AudioResNet, build_backbone, check_same_tensors
+from moodscape.models.backbone import EMBEDDING_DIM, AudioResNet, build_backbone, check_same_tensors, read_checkpoint
 from moodscape.training.loop import resolve_device
 
 BUNDLE_VERSION = 1
@@ -193,7 +193,7 @@ def load_bundle(path: str | os.PathLike, av_builder: AVBuilder | None = None) ->
         tensors do not fit the networks (the message names the keys).
     """
     source = f"inference bundle {path}"
-    bundle = _read_bundle(path, source)
+    bundle = read_checkpoint(path, "inference bundle", _BUNDLE_KEYS)
     device = resolve_device(bundle["device"])
     model = build_backbone(**bundle["model_args"])
     if model.head is None or model.head.out_features != len(bundle["label_names"]):
@@ -422,18 +422,7 @@ def _cpu_copy(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {key: value.detach().cpu().contiguous().clone() for key, value in state.items()}
 
 
-def _read_bundle(path: str | os.PathLike, source: str) -> dict:
-    try:
-        bundle = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise ArtifactError(f"{source} does not exist") from None
-    except Exception as error:  # unpickling refusals come in many types
-        raise ArtifactError(f"{source} cannot be loaded with weights_only=True: {error}") from None
-    required = ("model_args", "state_dict", "label_names", "av", "crop_frames", "n_eval_crops", "batch_size", "device")
-    missing = [key for key in required if not isinstance(bundle, Mapping) or key not in bundle]
-    if missing:
-        raise ArtifactError(f"{source} is not an inference bundle: it lacks {', '.join(missing)}")
-    return dict(bundle)
+_BUNDLE_KEYS = ("model_args", "state_dict", "label_names", "av", "crop_frames", "n_eval_crops", "batch_size", "device")
 
 
 def _build_av(av: Mapping[str, Any], av_builder: AVBuilder | None, source: str) -> nn.Module:

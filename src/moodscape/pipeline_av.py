@@ -15,7 +15,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
 
 from . import artifacts
 from .artifacts import Workdir
@@ -152,12 +151,11 @@ def _av_metrics(settings, root: Path, targets: np.ndarray, fit, oof: pd.DataFram
 
 
 def _av_checkpoint_dict(workdir: Workdir) -> dict | None:
+    from .models.backbone import read_checkpoint
+
     if not workdir.av_regressor.exists():
         return None
-    try:
-        return torch.load(workdir.av_regressor, map_location="cpu", weights_only=True)
-    except Exception as error:  # torch raises many types for a bad file
-        raise ArtifactError(f"cannot read {workdir.av_regressor}: {error}") from None
+    return read_checkpoint(workdir.av_regressor, "AV regressor checkpoint", ("state_dict", "model_args"))
 
 
 def run_infer(settings: Settings, workdir: Workdir, *, show_progress: bool = True) -> dict[str, Any]:

@@ -17,14 +17,14 @@ A checkpoint is a dict in the nanoGPT way, ``{"state_dict", "model_args", **extr
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
 from moodscape.errors import ArtifactError, ConfigError, DataError
-from moodscape.models.backbone import EMBEDDING_DIM, check_same_tensors
+from moodscape.models.backbone import EMBEDDING_DIM, check_same_tensors, read_checkpoint
 
 AV_OUTPUTS = ("valence", "arousal")
 
@@ -172,14 +172,7 @@ def load_av_regressor(path: str | os.PathLike) -> AVEnsemble:
         and the offending keys).
     """
     source = f"AV regressor checkpoint {path}"
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise ArtifactError(f"{source} does not exist") from None
-    except Exception as error:  # unpickling refusals come in many types
-        raise ArtifactError(f"{source} cannot be loaded with weights_only=True: {error}") from None
-    if not isinstance(checkpoint, Mapping) or not {"state_dict", "model_args"} <= checkpoint.keys():
-        raise ArtifactError(f"{source} is not a dict with 'state_dict' and 'model_args'")
+    checkpoint = read_checkpoint(path, "AV regressor checkpoint", ("state_dict", "model_args"))
     try:
         ensemble = build_av_ensemble(**checkpoint["model_args"])
     except (TypeError, ValueError, RuntimeError, ConfigError) as error:

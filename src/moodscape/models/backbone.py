@@ -19,8 +19,8 @@ accepted too.
 from __future__ import annotations
 
 import hashlib
-import pickle
-from collections.abc import Mapping
+import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import torch
@@ -167,7 +167,7 @@ def load_backbone_weights(model: AudioResNet, path: str | Path) -> dict:
         If the file cannot be read with ``weights_only=True``, or its keys or shapes do
         not match the backbone; the message lists the offending keys.
     """
-    checkpoint = _read_weights_file(path)
+    checkpoint = read_checkpoint(path, "backbone checkpoint")
     if "state_dict" in checkpoint:
         state = checkpoint.pop("state_dict")
     else:
@@ -225,18 +225,36 @@ def check_same_tensors(
         raise ArtifactError(f"{source} does not fit the model: {mismatch}")
 
 
-def _read_weights_file(path: str | Path) -> dict:
+def read_checkpoint(path: str | os.PathLike, what: str, required: Sequence[str] = ()) -> dict:
+    """Load a checkpoint dict with ``torch.load(weights_only=True)`` on CPU.
+
+    Parameters
+    ----------
+    path : path
+    what : str
+        What the file should be, for messages (``"classifier checkpoint"``, ...).
+    required : sequence of str
+        Keys the dict must have.
+
+    Raises
+    ------
+    ArtifactError
+        If the file is missing, holds anything but tensors and plain values, is not a
+        dict, or lacks a required key; the message names the file.
+    """
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError as error:
-        raise ArtifactError(f"backbone checkpoint {path} does not exist") from error
-    except (pickle.UnpicklingError, RuntimeError, OSError, EOFError) as error:
+    except FileNotFoundError:
+        raise ArtifactError(f"{what} {path} does not exist") from None
+    except Exception as error:  # unpickling refusals come in many types
         raise ArtifactError(
-            f"backbone checkpoint {path} cannot be loaded with weights_only=True "
-            f"(it must hold only tensors and plain values): {error}"
-        ) from error
+            f"{what} {path} cannot be loaded with weights_only=True (it must hold only tensors and plain values): {error}"
+        ) from None
     if not isinstance(checkpoint, Mapping):
-        raise ArtifactError(f"backbone checkpoint {path} holds a {type(checkpoint).__name__}, not a dict")
+        raise ArtifactError(f"{what} {path} holds a {type(checkpoint).__name__}, not a dict")
+    missing = [key for key in required if key not in checkpoint]
+    if missing:
+        raise ArtifactError(f"{what} {path} lacks {', '.join(missing)}")
     return dict(checkpoint)
 
 

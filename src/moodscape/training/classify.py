@@ -64,6 +64,7 @@ from moodscape.models.backbone import (
     AudioResNet,
     backbone_key,
     check_same_tensors,
+    read_checkpoint,
     load_backbone_weights,
     state_fingerprint,
 )
@@ -424,7 +425,7 @@ def load_classifier(
         If the file cannot be read with ``weights_only=True``, the backbone is not the
         one the classifier was trained on, or the labels differ (the message lists them).
     """
-    checkpoint = _read_checkpoint(checkpoint_path)
+    checkpoint = read_checkpoint(checkpoint_path, "classifier checkpoint")
     backbone = _backbone_from(backbone)
     if state_fingerprint(backbone) != checkpoint["backbone_fingerprint"]:
         raise ArtifactError(
@@ -583,22 +584,11 @@ def _result_settings(config: ClassifierConfig) -> dict:
     return {key: value for key, value in asdict(config).items() if key not in RUN_ONLY_SETTINGS}
 
 
-def _read_checkpoint(path: str | os.PathLike) -> dict:
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise ArtifactError(f"classifier checkpoint {path} does not exist") from None
-    except Exception as error:  # unpickling refusals come in many types
-        raise ArtifactError(
-            f"classifier checkpoint {path} cannot be loaded with weights_only=True: {error}"
-        ) from None
-
-
 def _read_last_checkpoint(path: Path | None, identity: dict) -> dict | None:
     """The in-progress state at ``path`` if it belongs to this run, else None."""
     if path is None or not path.exists():
         return None
-    last = _read_checkpoint(path)
+    last = read_checkpoint(path, "in-progress classifier checkpoint")
     theirs = {key: last.get(key) for key in identity}
     theirs["config"] = _result_settings(ClassifierConfig.from_dict(last["config"]))
     if theirs != identity:
