@@ -87,3 +87,19 @@ def test_infer_on_a_folder_lists_a_bad_file_and_keeps_the_others(demo_run, demo_
     skipped = pd.read_csv(workdir / "reports" / "skipped_infer.csv")
     assert len(lookup) == 3
     assert list(skipped["track_id"]) == ["broken"]
+
+
+def test_infer_on_a_track_list_and_an_unknown_id(demo_run, demo_corpus, tmp_path):
+    workdir = tmp_path / "run"
+    shutil.copytree(demo_run, workdir, ignore=shutil.ignore_patterns("mels", "ablation"))
+    wanted = pd.read_csv(demo_run / "tracks_with_cluster_names.csv")["track_id"].tolist()[:3]
+    track_list = tmp_path / "tracks.txt"
+    track_list.write_text("\n".join(wanted) + "\n")
+    common = ["infer", "--config", demo_corpus / "moodscape.toml", "--workdir", workdir, "--scheduler", "synchronous"]
+    result = invoke(*common, "--track-list", track_list)
+    assert result.exit_code == 0, result.output
+    assert pd.read_csv(workdir / "inference_lookup.csv")["track_id"].tolist() == wanted
+    track_list.write_text("no_such_track\n")
+    result = invoke(*common, "--track-list", track_list)
+    assert result.exit_code == 2
+    assert "no_such_track" in result.output

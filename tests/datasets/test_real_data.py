@@ -8,6 +8,8 @@ is skipped.
 import os
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from moodscape.datasets.jamendo import load_jamendo, read_tag_vocabulary, read_tracks_tsv, tag_matrix
@@ -80,3 +82,16 @@ def test_musav_songids_file_lists_2100_songs_of_which_2092_are_annotated():
     judgments = [read_judgments(MUSAV / "annotations" / f"annotations.{av_type}.all") for av_type in ("arousal", "valence")]
     annotated = {song for table in judgments for song in table[["songid_a", "songid_b"]].stack()}
     assert len(annotated) == 2_092 and annotated <= set(songs["songid"])
+
+
+def test_musav_songs_fall_into_whole_triplet_folds():
+    """Stage 4's folds on the real judgments: 699 disjoint triplets, no pair across folds."""
+    from moodscape.training.av import song_folds
+
+    songs, _ = load_musav(MUSAV)
+    pairs = pd.concat([read_ground_truth(path) for subset, _, path in ground_truth_files(MUSAV / "annotations") if subset == "gt"])
+    folds = song_folds(songs["songid"].tolist(), pairs, 5, 0)
+    fold_of = dict(zip(songs["songid"], folds))
+    assert all(fold_of[a] == fold_of[b] for a, b in zip(pairs["songid_a"], pairs["songid_b"]))
+    sizes = np.bincount(folds)
+    assert len(sizes) == 5 and sizes.max() - sizes.min() <= 3
