@@ -42,12 +42,13 @@ from torch import nn
 
 from moodscape.audio import MEL_HOP, MEL_N_BANDS, MEL_SR, crop, eval_crop_starts, load_mel, mel_crops_from_audio
 from moodscape.errors import ArtifactError, ConfigError, DataError
+from moodscape.models.av import AV_OUTPUTS
 from moodscape.models.backbone import EMBEDDING_DIM, AudioResNet, build_backbone, check_same_tensors, read_checkpoint
 from moodscape.training.loop import resolve_device
 
 BUNDLE_VERSION = 1
 EMBEDDING_COLUMNS = [f"emb_{index:03d}" for index in range(EMBEDDING_DIM)]
-AV_COLUMNS = ("valence", "arousal")
+AV_COLUMNS = AV_OUTPUTS
 LABEL_COLUMN_PREFIX = "p_"
 
 AVBuilder = Callable[..., nn.Module]

@@ -78,7 +78,8 @@ def inference_tracks(settings: Settings, collection: Collection) -> tuple[pd.Dat
             wanted = list(dict.fromkeys(Path(cfg.track_list).read_text(encoding="utf-8").split()))
         except OSError as error:
             raise ConfigError(f"infer.track_list: cannot read {cfg.track_list}: {error}") from None
-        unknown = [track_id for track_id in wanted if track_id not in set(tracks["track_id"])]
+        known = set(tracks["track_id"])
+        unknown = [track_id for track_id in wanted if track_id not in known]
         if unknown:
             raise DataError(f"{cfg.track_list}: {len(unknown)} track ids are not in the collection, e.g. {unknown[0]}")
         return tracks.set_index("track_id").loc[wanted].reset_index(), []

@@ -22,14 +22,11 @@ from .config import Settings
 from .datasets import musav
 from .errors import ArtifactError, ConfigError, DataError
 from .evaluation import pairwise_accuracy, regression_metrics
-from .inference import embedding_matrix, embedding_table, export_bundle, infer_chunk, lookup_tables
+from .inference import AV_COLUMNS, embedding_matrix, embedding_table, export_bundle, infer_chunk, lookup_tables
 from .parallel import MapOutcome, clear_chunks, map_tracks
 from .pipeline import feature_tasks, inference_tracks, load_collection
 from .stages import stage_request
 from .training.loop import save_atomic
-
-AV_COLUMNS = ("valence", "arousal")
-
 
 def _label_names(workdir: Workdir) -> list[str]:
     label_to_idx = artifacts.read_json(workdir.label_to_idx)
@@ -46,8 +43,9 @@ def _network_map(
     for required in (workdir.backbone, workdir.classifier, workdir.label_to_idx):
         if not required.exists():
             raise ArtifactError(f"missing artifact {required}: run `moodscape train` first")
-    names = _label_names(workdir)
-    classifier = load_classifier(workdir.classifier, workdir.backbone, dict(zip(names, range(len(names)))))
+    label_to_idx = artifacts.read_json(workdir.label_to_idx)
+    names = sorted(label_to_idx, key=label_to_idx.get)
+    classifier = load_classifier(workdir.classifier, workdir.backbone, label_to_idx)
     bundle = export_bundle(
         classifier, names, av_checkpoint, crop_frames=settings.train.crop_frames,
         n_eval_crops=settings.train.n_eval_crops, batch_size=settings.infer.batch_size, device=settings.infer.device,
@@ -104,7 +102,7 @@ def run_train_av(settings: Settings, workdir: Workdir, *, show_progress: bool = 
     artifacts.write_json(workdir.av_metrics, metrics)
     artifacts.write_skipped(workdir.skipped_report("train-av"), skipped)
     outputs = [workdir.av_regressor, workdir.av_metrics, workdir.musav_embeddings, workdir.musav_predictions]
-    artifacts.record_stage(workdir, "train-av", outputs, *stage_request("train-av", settings, workdir, load_collection(settings)))
+    artifacts.record_stage(workdir, "train-av", outputs, *stage_request("train-av", settings, workdir))
     clear_chunks(workdir.chunk_dir("train-av"))
     headline = metrics["pairwise_accuracy"]
     return {"songs": len(embedded), "skipped": len(skipped), "mode": settings.av.mode,
@@ -131,12 +129,12 @@ def _av_metrics(settings, root: Path, targets: np.ndarray, fit, oof: pd.DataFram
     """Held-out (out-of-fold) R², Pearson r, RMSE and MusAV pairwise accuracy per ground-truth file."""
     held_out = {name: regression_metrics(targets[:, column], fit.oof[:, column]) for column, name in enumerate(AV_COLUMNS)}
     predicted = set(oof["songid"])
+    values = {av_type: dict(zip(oof["songid"], oof[f"{av_type}_mean"])) for av_type in AV_COLUMNS}
     files = []
     for subset, av_type, path in musav.ground_truth_files(root / "annotations"):
         truth = musav.read_ground_truth(path)
         scored = truth["songid_a"].isin(predicted) & truth["songid_b"].isin(predicted)
-        values = dict(zip(oof["songid"], oof[f"{av_type}_mean"]))
-        counts = pairwise_accuracy(truth[scored], values, source=str(path))
+        counts = pairwise_accuracy(truth[scored], values[av_type], source=str(path))
         files.append({"file": f"{subset}", "type": av_type, **counts, "pairs_without_prediction": int((~scored).sum())})
     headline = {row["type"]: row["accuracy"] for row in files if row["file"] == "gt"}
     return {

@@ -48,7 +48,9 @@ def musav_files(settings: Settings) -> list[Path]:
     return files + [path for _, _, path in musav.ground_truth_files(Path(root) / "annotations")]
 
 
-def stage_request(stage: str, settings: Settings, workdir: Workdir, collection: Any) -> tuple[dict[str, Any], list[Path]]:
+def stage_request(
+    stage: str, settings: Settings, workdir: Workdir, collection: Any = None
+) -> tuple[dict[str, Any], list[Path]]:
     """The settings and input files that determine ``stage``'s outputs.
 
     Parameters
@@ -57,8 +59,9 @@ def stage_request(stage: str, settings: Settings, workdir: Workdir, collection: 
         One of :data:`STAGES` (or ``"ablate"``).
     settings : Settings
     workdir : Workdir
-    collection : moodscape.pipeline.Collection
-        The loaded collection (its source files and track table enter most stages).
+    collection : moodscape.pipeline.Collection, optional
+        The loaded collection (its source files and track table enter every stage but
+        ``train-av``, which reads only MusAV and the network, and may omit it).
 
     Returns
     -------
@@ -66,9 +69,12 @@ def stage_request(stage: str, settings: Settings, workdir: Workdir, collection: 
         JSON-ready; its hash is what the manifest compares.
     inputs : list of Path
     """
+    seeded = {"seed": settings.seed}
+    if stage == "train-av":
+        network = [workdir.backbone, workdir.classifier, workdir.label_to_idx]
+        return {**settings.stage_settings("musav", "av"), **seeded}, network + musav_files(settings)
     sources = list(collection.source_files)
     fingerprint = {"collection": collection_fingerprint(collection.tracks)}
-    seeded = {"seed": settings.seed}
     if stage == "features":
         dataset = "jamendo" if settings.data.source == "jamendo" else "folder"
         chosen = settings.stage_settings("data", dataset, "features")
@@ -85,9 +91,6 @@ def stage_request(stage: str, settings: Settings, workdir: Workdir, collection: 
     if stage == "train":
         return ({**settings.stage_settings("train"), **seeded, **fingerprint},
                 [workdir.backbone, workdir.track_labels, workdir.label_to_idx, *sources])
-    if stage == "train-av":
-        network = [workdir.backbone, workdir.classifier, workdir.label_to_idx]
-        return {**settings.stage_settings("musav", "av"), **seeded}, network + musav_files(settings)
     if stage == "infer":
         network = [workdir.backbone, workdir.classifier, workdir.label_to_idx, workdir.av_regressor]
         return {**settings.stage_settings("infer"), **fingerprint}, network + sources
