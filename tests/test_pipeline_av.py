@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -49,7 +50,7 @@ def test_the_av_regressor_loads_safely_and_agrees_with_its_held_out_predictions(
     assert np.corrcoef(predicted[:, 1], held_out["arousal_mean"])[0, 1] > 0.8
 
 
-def test_the_lookup_covers_the_test_split_with_valid_probabilities(demo_run):
+def test_the_lookup_covers_the_catalog_with_valid_probabilities(demo_run):
     lookup = pd.read_csv(demo_run / "inference_lookup.csv")
     label_to_idx = json.loads((demo_run / "label_to_idx.json").read_text())
     probability_columns = [f"p_{name}" for name in label_to_idx]
@@ -66,7 +67,9 @@ def test_the_lookup_covers_the_test_split_with_valid_probabilities(demo_run):
 def test_infer_predicts_the_new_labels_of_the_test_split(demo_run):
     lookup = pd.read_csv(demo_run / "inference_lookup.csv").set_index("track_id")
     labels = pd.read_csv(demo_run / "tracks_with_cluster_names.csv").set_index("track_id")
-    common = lookup.index.intersection(labels.index)
+    catalog = pd.read_parquet(demo_run / "catalog_tracks.parquet")
+    test_split = catalog.loc[catalog["split"] == "test", "track_id"]
+    common = lookup.index.intersection(labels.index).intersection(test_split)
     assert len(common) >= 15
     agreement = (lookup.loc[common, "new_acoustic_label"] == labels.loc[common, "new_acoustic_label"]).mean()
     assert agreement >= 0.85
@@ -103,3 +106,15 @@ def test_infer_on_a_track_list_and_an_unknown_id(demo_run, demo_corpus, tmp_path
     result = invoke(*common, "--track-list", track_list)
     assert result.exit_code == 2
     assert "no_such_track" in result.output
+
+
+def test_catalog_table_keeps_lookup_order_and_blank_paths_for_mel_only_tracks(tmp_path):
+    from moodscape.pipeline_av import catalog_table
+
+    tracks = pd.DataFrame({"track_id": ["a", "b", "c"], "audio_path": [str(tmp_path / "a.mp3"), None, "rel/c.mp3"],
+                           "split": ["test", "test", "train"], "artist_id": ["x", "y", "z"]})
+    table = catalog_table(tracks, pd.Series(["c", "a", "b"]))
+    assert table["track_id"].tolist() == ["c", "a", "b"]
+    assert table.loc[1, "audio_path"] == str(tmp_path / "a.mp3") and table.loc[2, "audio_path"] == ""
+    assert Path(table.loc[0, "audio_path"]).is_absolute()
+    assert list(table.columns) == ["track_id", "audio_path", "split", "artist_id"]

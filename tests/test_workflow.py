@@ -32,7 +32,8 @@ def statuses(output: str) -> dict[str, str]:
 def test_the_first_run_writes_every_stage(demo_run):
     stages = manifest(demo_run)
     assert set(ALL_STAGES) <= set(stages)
-    for name in ("inference_lookup.csv", "embeddings.parquet", "models/av_regressor.pth", "metrics/av.json"):
+    for name in ("inference_lookup.csv", "embeddings.parquet", "catalog_tracks.parquet", "models/inference_bundle.pt",
+                 "models/av_regressor.pth", "metrics/av.json"):
         assert (demo_run / name).is_file(), name
 
 

@@ -45,6 +45,10 @@ MUSAV_EMBEDDINGS = "musav_embeddings.parquet"
 MUSAV_PREDICTIONS = "musav_predictions.jsonl"
 INFERENCE_LOOKUP = "inference_lookup.csv"
 EMBEDDINGS = "embeddings.parquet"
+CATALOG = "catalog_tracks.parquet"
+SERVING_MODEL = "models/inference_bundle.pt"
+NAMES_DB = "names.sqlite"
+PROJECTIONS = "cache/projections.parquet"
 
 PRODUCED_BY = {
     FEATURES: "features",
@@ -60,6 +64,8 @@ PRODUCED_BY = {
     MUSAV_PREDICTIONS: "train-av",
     INFERENCE_LOOKUP: "infer",
     EMBEDDINGS: "infer",
+    CATALOG: "infer",
+    "inference_bundle.pt": "infer",
 }
 
 _UMASK = os.umask(0)
@@ -156,6 +162,26 @@ class Workdir:
     @property
     def embeddings(self) -> Path:
         return self.path(EMBEDDINGS)
+
+    @property
+    def catalog(self) -> Path:
+        """Where the inferred tracks' audio lives, with their split and ids (the serving catalog)."""
+        return self.path(CATALOG)
+
+    @property
+    def serving_model(self) -> Path:
+        """The inference bundle of stage 5 (merged classifier + AV regressor) that ``serve`` analyses uploads with."""
+        return self.path(SERVING_MODEL)
+
+    @property
+    def names_db(self) -> Path:
+        """SQLite file of the display names a user gave the labels in the web app."""
+        return self.path(NAMES_DB)
+
+    @property
+    def projections(self) -> Path:
+        """Cache of the 2-D projections of the embeddings (PCA, UMAP, t-SNE) the web app shows."""
+        return self.path(PROJECTIONS)
 
     def inference_bundle(self, stage: str) -> Path:
         """The merged network (+ AV regressor) that a stage's Dask workers load."""
@@ -276,6 +302,12 @@ def read_table(path: Path, required_columns: Sequence[str] = ("track_id",)) -> p
 def write_skipped(path: Path, skipped: Sequence[tuple[str, str]]) -> None:
     """Write the ``track_id,reason`` list of skipped tracks (an empty file when none)."""
     write_table(path, pd.DataFrame(list(skipped), columns=["track_id", "reason"]))
+
+
+def write_bytes(path: Path, data: bytes) -> None:
+    """Write raw bytes, atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
 
 
 def write_lines(path: Path, lines: Sequence[str]) -> None:

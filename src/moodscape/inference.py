@@ -320,7 +320,7 @@ def infer_chunk(
     decoded: list[tuple[str, np.ndarray]] = []
     for track_id, argument in chunk:
         try:
-            decoded.append((track_id, _track_crops(argument, bundle.crop_frames, bundle.n_eval_crops)))
+            decoded.append((track_id, track_crops(argument, bundle.crop_frames, bundle.n_eval_crops)))
         except Exception as exc:  # one bad track must never stop its chunk
             results[track_id] = (track_id, None, f"{type(exc).__name__}: {exc}")
     outputs = predict_crops(bundle, [crops for _, (crops, _) in decoded])
@@ -438,7 +438,7 @@ def _build_av(av: Mapping[str, Any], av_builder: AVBuilder | None, source: str) 
     return av_model
 
 
-def _track_crops(argument: tuple[str, str], crop_frames: int, n_crops: int) -> tuple[np.ndarray, int]:
+def track_crops(argument: tuple[str, str], crop_frames: int, n_crops: int) -> tuple[np.ndarray, int]:
     """A track's evaluation crops and its number of mel frames; audio is decoded only around the crops."""
     kind, path = argument
     if kind == "audio":

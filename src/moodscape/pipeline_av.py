@@ -63,6 +63,16 @@ def _network_map(
     )
 
 
+def catalog_table(tracks: pd.DataFrame, track_ids: pd.Series) -> pd.DataFrame:
+    """The serving catalog: ``track_id``, ``audio_path`` (absolute, ``""`` when none), ``split``
+    and the dataset's ``artist_id``/``album_id`` when it has them, for ``track_ids`` in order."""
+    columns = ["track_id", "audio_path", "split"] + [c for c in ("artist_id", "album_id") if c in tracks]
+    table = tracks.reindex(columns=columns).drop_duplicates("track_id").set_index("track_id").loc[list(track_ids)]
+    audio = table["audio_path"].fillna("").astype(str)
+    table["audio_path"] = [str(Path(path).resolve()) if path else "" for path in audio]
+    return table.fillna("").astype(str).reset_index()
+
+
 # --------------------------------------------------------------------------- stage 4
 
 
@@ -173,8 +183,11 @@ def run_infer(settings: Settings, workdir: Workdir, *, show_progress: bool = Tru
     lookup, embeddings = lookup_tables(outcome.rows, _label_names(workdir), tracks)
     artifacts.write_table(workdir.inference_lookup, lookup)
     artifacts.write_table(workdir.embeddings, embeddings)
+    artifacts.write_table(workdir.catalog, catalog_table(tracks, lookup["track_id"]))
+    artifacts.write_bytes(workdir.serving_model, workdir.inference_bundle("infer").read_bytes())
     artifacts.write_skipped(workdir.skipped_report("infer"), skipped)
-    artifacts.record_stage(workdir, "infer", [workdir.inference_lookup, workdir.embeddings],
+    outputs = [workdir.inference_lookup, workdir.embeddings, workdir.catalog, workdir.serving_model]
+    artifacts.record_stage(workdir, "infer", outputs,
                            *stage_request("infer", settings, workdir, collection.with_tracks(tracks)))
     clear_chunks(workdir.chunk_dir("infer"))
     return {"tracks": len(lookup), "skipped": len(skipped), "labels": int(lookup["new_acoustic_label"].nunique()),
