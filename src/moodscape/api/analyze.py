@@ -1,0 +1,235 @@
+"""One uploaded audio file through stage 5: label, mood, embedding, features and a timeline.
+
+The whole-track prediction takes the path of ``moodscape infer`` for an audio track
+(:func:`moodscape.inference.track_crops`, then :func:`~moodscape.inference.predict_crops`),
+so an uploaded copy of a catalogue track gets the catalogue's probabilities and embedding.
+The stage-1 acoustic features come from :func:`moodscape.features.extract_features`.
+
+The timeline cuts the track's whole log-mel into consecutive segments about one crop
+long and runs each segment as stage 5 runs a track: evenly spaced crops whose mean
+embedding gives probabilities and (valence, arousal). A segment that fits in one crop is
+run as one crop, through a copy of the bundle whose ``n_eval_crops`` says so, rather than
+as ``n_eval_crops`` identical crops; wider segments (long files, see ``max_segments``)
+get one crop per crop length, at most ``n_eval_crops``.
+
+The file is decoded three times (crops, whole log-mel, features), each by the function
+that owns that step, so each result equals its pipeline counterpart.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+from dataclasses import dataclass
+
+import numpy as np
+import soundfile as sf
+
+from moodscape.audio import MEL_HOP, MEL_SR, mel_from_audio
+from moodscape.errors import ConfigError
+from moodscape.features import extract_features
+from moodscape.inference import InferenceBundle, mel_crops, predict_crops, track_crops, track_duration
+
+ALLOWED_SUFFIXES = frozenset({".mp3", ".wav", ".flac", ".ogg", ".oga", ".aiff", ".aif"})
+"""File name endings an upload may have (what libsndfile decodes)."""
+
+MAX_UPLOAD_BYTES = 50 * 1024 * 1024
+"""Default largest upload, 50 MiB (about 50 minutes of 128 kbit/s MP3)."""
+
+MAX_ANALYZE_SECONDS = 20 * 60
+"""Longest upload analysed: each decode of an hour of stereo audio would hold over a gigabyte."""
+
+MAX_TIMELINE_SEGMENTS = 120
+"""Most segments in a timeline; longer tracks get wider segments."""
+
+
+@dataclass
+class Segment:
+    """Prediction for one stretch of a track.
+
+    Attributes
+    ----------
+    start, end : float
+        Seconds from the start of the track.
+    probabilities : np.ndarray [shape=(n_labels,), dtype=float32]
+    label : int
+        Index of the most probable label.
+    valence, arousal : float
+        NaN when the bundle has no regressor.
+    """
+
+    start: float
+    end: float
+    probabilities: np.ndarray
+    label: int
+    valence: float
+    arousal: float
+
+
+@dataclass
+class Analysis:
+    """What :func:`analyze_file` finds in one track.
+
+    Attributes
+    ----------
+    duration : float
+        Seconds, as ``moodscape infer`` reports it.
+    probabilities : np.ndarray [shape=(n_labels,), dtype=float32]
+        Label probabilities, in the bundle's label order.
+    label : int
+        Index of the most probable label.
+    valence, arousal : float
+        NaN when the bundle has no regressor.
+    embedding : np.ndarray [shape=(512,), dtype=float32]
+        Mean crop embedding (not normalised), as in ``embeddings.parquet``.
+    features : dict[str, float]
+        Stage-1 acoustic features (:data:`moodscape.features.FEATURE_NAMES`), finite only.
+    timeline : list of Segment
+        Consecutive segments from 0 to ``duration``.
+    """
+
+    duration: float
+    probabilities: np.ndarray
+    label: int
+    valence: float
+    arousal: float
+    embedding: np.ndarray
+    features: dict[str, float]
+    timeline: list[Segment]
+
+    @property
+    def probability(self) -> float:
+        """Probability of the most probable label."""
+        return float(self.probabilities[self.label])
+
+
+def sniff_audio(path: str | os.PathLike) -> str | None:
+    """Say why a file is not audio that libsndfile reads, or ``None`` when it is.
+
+    Only the header is read, so a wrongly named text or image file is refused before any
+    decoding.
+
+    Parameters
+    ----------
+    path : path
+
+    Returns
+    -------
+    str or None
+        A short reason for the client (e.g. for an HTTP 415), or ``None``.
+    """
+    try:
+        info = sf.info(str(path))
+    except (sf.LibsndfileError, sf.SoundFileError, RuntimeError, ValueError, TypeError):
+        return "not an audio file this server can decode (WAV, FLAC, OGG, MP3 or AIFF)"
+    if info.samplerate <= 0 or info.channels <= 0 or info.frames <= 0:
+        return f"{info.format} file without audio samples"
+    return None
+
+
+def too_long(path: str | os.PathLike, limit: float = MAX_ANALYZE_SECONDS) -> str | None:
+    """Say why a readable audio file is too long to analyse (from its header), or ``None``."""
+    seconds = sf.info(str(path)).duration
+    return f"{seconds / 60:.0f} minutes of audio; the limit is {limit / 60:.0f} minutes" if seconds > limit else None
+
+
+def analyze_file(
+    bundle: InferenceBundle,
+    path: str | os.PathLike,
+    *,
+    segment_seconds: float | None = None,
+    max_segments: int = MAX_TIMELINE_SEGMENTS,
+) -> Analysis:
+    """Analyse one audio file as ``moodscape infer`` would, plus features and a timeline.
+
+    Parameters
+    ----------
+    bundle : InferenceBundle
+        The serving bundle (:func:`moodscape.inference.load_bundle`).
+    path : path
+        An audio file libsndfile decodes (check it first with :func:`sniff_audio`).
+    segment_seconds : float, optional
+        Length of a timeline segment; default one crop (``bundle.crop_frames`` frames).
+    max_segments : int
+        Most timeline segments; segments widen so that a long file has no more.
+
+    Returns
+    -------
+    Analysis
+
+    Raises
+    ------
+    AudioError
+        The file cannot be decoded, is shorter than 1 s or silent.
+    ConfigError
+        ``segment_seconds`` or ``max_segments`` is not positive.
+    """
+    segment_frames = _segment_frames(bundle, segment_seconds)
+    if max_segments < 1:
+        raise ConfigError(f"max_segments must be at least 1, got {max_segments}")
+    crops, n_frames = track_crops(("audio", str(path)), bundle.crop_frames, bundle.n_eval_crops)
+    outputs = predict_crops(bundle, [crops])
+    probabilities = outputs.probabilities[0]
+    valence, arousal = (float(value) for value in outputs.valence_arousal[0])
+    features = {name: value for name, value in extract_features(path).items() if math.isfinite(value)}
+    return Analysis(
+        duration=track_duration(n_frames),
+        probabilities=probabilities,
+        label=int(probabilities.argmax()),
+        valence=valence,
+        arousal=arousal,
+        embedding=outputs.embeddings[0],
+        features=features,
+        timeline=timeline(bundle, mel_from_audio(path), segment_frames, max_segments),
+    )
+
+
+def timeline(bundle: InferenceBundle, mel: np.ndarray, segment_frames: int, max_segments: int = MAX_TIMELINE_SEGMENTS) -> list[Segment]:
+    """Predictions for consecutive, near-equal segments of a track's log-mel.
+
+    Parameters
+    ----------
+    bundle : InferenceBundle
+    mel : np.ndarray [shape=(96, n_frames)]
+        The whole track's log-mel (:func:`moodscape.audio.mel_from_audio`).
+    segment_frames : int
+        Wanted segment length in frames; the track is split into the nearest whole
+        number of equal segments, at most ``max_segments``.
+    max_segments : int
+
+    Returns
+    -------
+    list of Segment
+        Contiguous: each ``end`` is the next ``start``; the first starts at 0, the last
+        ends at the track's duration.
+    """
+    n_frames = mel.shape[1]
+    n_segments = min(max(1, round(n_frames / segment_frames)), max_segments)
+    edges = np.linspace(0, n_frames, n_segments + 1).round().astype(int)
+    widest = int(np.diff(edges).max())
+    crops_per_segment = min(bundle.n_eval_crops, math.ceil(widest / bundle.crop_frames))
+    segment_bundle = dataclasses.replace(bundle, n_eval_crops=crops_per_segment)
+    crops = [mel_crops(mel[:, lo:hi], bundle.crop_frames, crops_per_segment) for lo, hi in zip(edges[:-1], edges[1:])]
+    outputs = predict_crops(segment_bundle, crops)
+    times = edges * (track_duration(n_frames) / n_frames)  # within a hop of the frames' own times; the last ends at the duration
+    return [
+        Segment(
+            start=float(times[index]),
+            end=float(times[index + 1]),
+            probabilities=outputs.probabilities[index],
+            label=int(outputs.probabilities[index].argmax()),
+            valence=float(outputs.valence_arousal[index, 0]),
+            arousal=float(outputs.valence_arousal[index, 1]),
+        )
+        for index in range(n_segments)
+    ]
+
+
+def _segment_frames(bundle: InferenceBundle, segment_seconds: float | None) -> int:
+    """Timeline segment length in mel frames: one crop, or ``segment_seconds``."""
+    if segment_seconds is None:
+        return bundle.crop_frames
+    if not segment_seconds > 0:
+        raise ConfigError(f"segment_seconds must be positive, got {segment_seconds}")
+    return max(1, round(segment_seconds * MEL_SR / MEL_HOP))

@@ -1,0 +1,112 @@
+"""Playlists of catalogue tracks as M3U (for a player) or JSON (for another program).
+
+An entry is a track record of the API (``track_id``, ``label``, ``label_name``,
+``valence``, ``arousal``, ``duration``, ``tags``, and ``audio_url``, ``None`` when the
+server has no audio for it). The M3U playlist points a player at this server's audio
+route, so it plays wherever the server is reachable.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import math
+import re
+import unicodedata
+from collections.abc import Mapping, Sequence
+from typing import Any
+from urllib.parse import quote
+
+JSON_FIELDS = ("track_id", "label", "label_name", "valence", "arousal", "duration", "tags")
+MAX_FILENAME_STEM = 80
+
+
+def to_m3u(name: str, entries: Sequence[Mapping[str, Any]], base_url: str) -> str:
+    """An extended M3U playlist whose entries stream from this server.
+
+    Parameters
+    ----------
+    name : str
+        Playlist title (``#PLAYLIST``).
+    entries : sequence of mapping
+        Track records; one whose ``audio_url`` is ``None`` has no audio and becomes a
+        comment line.
+    base_url : str
+        The server's address, e.g. ``"http://localhost:8000"``.
+
+    Returns
+    -------
+    str
+        ``#EXTM3U``, ``#PLAYLIST:<name>``, then per track
+        ``#EXTINF:<seconds>,<label name> — <track id>`` and
+        ``<base_url>/api/v1/tracks/<quoted id>/audio``; ``\\n`` line ends.
+
+    Examples
+    --------
+    >>> print(to_m3u("Calm", [{"track_id": "t1", "label_name": "Calm", "duration": 61.6}], "http://host"))
+    #EXTM3U
+    #PLAYLIST:Calm
+    #EXTINF:62,Calm — t1
+    http://host/api/v1/tracks/t1/audio
+    <BLANKLINE>
+    """
+    base_url = base_url.rstrip("/")
+    lines = ["#EXTM3U", f"#PLAYLIST:{_one_line(name)}"]
+    for entry in entries:
+        track_id = str(entry["track_id"])
+        if "audio_url" in entry and entry["audio_url"] is None:
+            lines.append(f"# {_one_line(track_id)}: no audio on this server")
+            continue
+        lines.append(f"#EXTINF:{_whole_seconds(entry.get('duration'))},{_one_line(str(entry.get('label_name', '')))} — {_one_line(track_id)}")
+        lines.append(f"{base_url}/api/v1/tracks/{quote(track_id, safe='')}/audio")
+    return "\n".join(lines) + "\n"
+
+
+def to_json(name: str, entries: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """A JSON-ready playlist: ``{"name", "created" (UTC, ISO 8601), "tracks": [...]}``.
+
+    Each track keeps :data:`JSON_FIELDS`; a missing or non-finite number (no
+    valence/arousal model) becomes ``None``.
+    """
+    return {
+        "name": name,
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "tracks": [{field: _json_value(entry.get(field)) for field in JSON_FIELDS} for entry in entries],
+    }
+
+
+def playlist_filename(name: str, ext: str) -> str:
+    """A download file name for a playlist: ASCII letters, digits, ``.``, ``_`` and ``-`` only.
+
+    Examples
+    --------
+    >>> playlist_filename("Café: late / night!", "m3u")
+    'Cafe-late-night.m3u'
+    """
+    ext = re.sub(r"[^A-Za-z0-9]", "", ext) or "txt"
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", ascii_name).strip("-._")[:MAX_FILENAME_STEM].strip("-._")
+    return f"{stem or 'playlist'}.{ext}"
+
+
+def _one_line(text: str) -> str:
+    """``text`` with line breaks and other control characters turned into spaces."""
+    return "".join(char if char.isprintable() else " " for char in text)
+
+
+def _whole_seconds(duration: Any) -> int:
+    """Track length in whole seconds, ``-1`` (M3U's "unknown") when there is none."""
+    try:
+        seconds = float(duration)
+    except (TypeError, ValueError):
+        return -1
+    return round(seconds) if math.isfinite(seconds) and seconds >= 0 else -1
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if hasattr(value, "tolist"):  # numpy scalars and arrays
+        return _json_value(value.tolist())
+    if isinstance(value, tuple):
+        return list(value)
+    return value
