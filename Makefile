@@ -9,8 +9,12 @@ WORKDIR ?= data
 DEMO_TRACKS ?= 200
 CONFIG := $(DEMO_DIR)/moodscape.toml
 PYTEST_ARGS ?=
+SERVE ?= 1
+HOST ?= 127.0.0.1
+PORT ?= 8000
+CHROMIUM := /usr/bin/chromium
 
-.PHONY: install demo test bench clean
+.PHONY: install demo serve test browser bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,14 +34,30 @@ demo: $(STAMP) $(CONFIG)
 	@echo "Run artifacts:    $(WORKDIR)/ (manifest.json lists every artifact and what produced it)"
 	@echo "Lookup:           $(WORKDIR)/inference_lookup.csv, $(WORKDIR)/embeddings.parquet"
 	@echo "Skipped tracks:   $(WORKDIR)/reports/"
+ifneq ($(SERVE),0)
+	@echo
+	$(BIN)/moodscape serve --bundle $(WORKDIR) --host $(HOST) --port $(PORT)
+endif
 
-test: $(STAMP)
+# The web app over an existing run (make demo SERVE=0 first, or any work directory).
+serve: $(STAMP)
+	$(BIN)/moodscape serve --bundle $(WORKDIR) --host $(HOST) --port $(PORT)
+
+# Debian's chromium for the browser test (Playwright's own download cannot reach its host
+# here). Installed when missing and we are root; otherwise the browser test says why it skips.
+browser:
+	@test -x $(CHROMIUM) || { test "$$(id -u)" = 0 && command -v apt-get >/dev/null && \
+		(apt-get update -qq && apt-get install -y -qq chromium >/dev/null) || \
+		echo "chromium not installed (needs root and apt): the browser test will skip"; }
+
+test: $(STAMP) browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_features.py
 	$(BIN)/python bench/bench_network.py
 	$(BIN)/python bench/bench_infer.py
+	$(BIN)/python bench/bench_serve.py
 
 clean:
 	rm -rf $(WORKDIR) $(DEMO_DIR) bench/out tests/artifacts

@@ -25,7 +25,6 @@ from pathlib import Path
 
 import torch
 from torch import nn
-from torchvision.models import resnet18
 
 from moodscape.errors import ArtifactError, DataError
 
@@ -54,6 +53,8 @@ class AudioResNet(nn.Module):
 
     def __init__(self, n_outputs: int | None = None) -> None:
         super().__init__()
+        from torchvision.models import resnet18  # here: torchvision's import costs seconds a checkpoint reader need not pay
+
         resnet = resnet18(weights=None)
         self.input_norm = nn.BatchNorm2d(1)
         self.conv1 = nn.Conv2d(1, 64, kernel_size=7, stride=2, padding=3, bias=False)

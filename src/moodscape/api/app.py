@@ -1,0 +1,131 @@
+"""The application factory: load and check the bundle, mount the routers and the page.
+
+``create_app(bundle_dir)`` loads everything once, before the first request, so a bundle
+whose files disagree refuses to start (:class:`~moodscape.api.catalog.BundleError`).
+``moodscape serve`` calls it; ``create_app_from_env`` lets ``uvicorn --factory --workers N``
+start several processes over the same bundle (``MOODSCAPE_BUNDLE``).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import threading
+from pathlib import Path
+
+import threadpoolctl
+
+from fastapi import APIRouter, FastAPI
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+
+from moodscape.artifacts import Workdir
+
+from .analyze import MAX_UPLOAD_BYTES
+from .catalog import load_catalog
+from .deps import Services
+from .names import NameStore
+from .projections import ProjectionCache
+from .recommender import Recommender
+from .routes import analyze, health, labels, maps, playlists, recommend, tracks
+
+STATIC = Path(__file__).parent / "static"
+API_PREFIX = "/api/v1"
+EXACT_BELOW = 50_000
+"""Catalogs of at least this many tracks get an approximate nearest-neighbour index (faiss)."""
+
+
+def create_app(bundle_dir: str | os.PathLike, *, exact_below: int = EXACT_BELOW,
+               max_upload_bytes: int = MAX_UPLOAD_BYTES) -> FastAPI:
+    """Build the web app over the serving bundle in ``bundle_dir``.
+
+    Parameters
+    ----------
+    bundle_dir : path
+        A work directory after ``moodscape infer`` (its lookup, embeddings, labels, models).
+    exact_below : int
+        Catalog size from which similarity search uses the approximate index.
+    max_upload_bytes : int
+        Largest audio file ``/analyze`` accepts (413 beyond).
+
+    Raises
+    ------
+    moodscape.api.catalog.BundleError
+        When a bundle file is missing or the files disagree on the labels or tracks.
+    """
+    # numpy's BLAS threads would spin against each other across concurrent requests (a
+    # seed query cost 60x more CPU with them); one request, one thread.
+    threadpoolctl.threadpool_limits(1)
+    workdir = Workdir(Path(bundle_dir))
+    catalog = load_catalog(workdir.root)
+    services = Services(
+        catalog=catalog,
+        recommender=Recommender(catalog.embeddings, catalog.valence, catalog.arousal, catalog.probabilities,
+                                catalog.label_of, exact_below=exact_below, cache_dir=workdir.root / "cache"),
+        names=NameStore(workdir.names_db),
+        projections=ProjectionCache(workdir.projections),
+        bundle_path=workdir.serving_model,
+        max_upload_bytes=max_upload_bytes,
+    )
+    app = FastAPI(
+        title="moodscape",
+        version="1",
+        summary="Recommend and explore music in its new acoustic label space, with predicted valence and arousal.",
+        docs_url="/docs",
+    )
+    app.state.services = services
+    api = APIRouter(prefix=API_PREFIX)
+    for module in (health, tracks, labels, recommend, maps, analyze, playlists):
+        api.include_router(module.router)
+    app.include_router(api)
+    app.include_router(health.router)
+    _add_page_routes(app)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.add_middleware(UploadLimit, limit=max_upload_bytes)
+    return app
+
+
+def create_app_from_env() -> FastAPI:
+    """:func:`create_app` over ``$MOODSCAPE_BUNDLE`` (default ``data``), for ``uvicorn --factory``."""
+    return create_app(os.environ.get("MOODSCAPE_BUNDLE", "data"))
+
+
+def _add_page_routes(app: FastAPI) -> None:
+    @app.get("/", include_in_schema=False)
+    def read_page() -> FileResponse:
+        return FileResponse(STATIC / "index.html", media_type="text/html")
+
+    @app.get("/static/plotly.min.js", include_in_schema=False)
+    def read_plotly() -> Response:
+        return Response(_plotly_js(), media_type="text/javascript", headers={"Cache-Control": "max-age=86400"})
+
+
+@functools.cache
+def _plotly_js() -> bytes:
+    """The plotly.js bundled with the ``plotly`` package (no CDN: the page works offline)."""
+    from plotly.offline import get_plotlyjs
+
+    return get_plotlyjs().encode()
+
+
+class UploadLimit:
+    """ASGI middleware: 413 before reading a POST body whose declared length is over ``limit``.
+
+    A plain ASGI class rather than ``@app.middleware("http")``, which would wrap every
+    request (``/health`` included) in a slower streaming layer.
+    """
+
+    _SLACK = 1 << 16  # multipart boundaries and part headers around the file
+
+    def __init__(self, app, limit: int):
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and scope["method"] == "POST":
+            declared = dict(scope["headers"]).get(b"content-length", b"")
+            if declared.isdigit() and int(declared) > self.limit + self._SLACK:
+                detail = f"the request body is larger than the limit of {self.limit // (1 << 20)} MiB"
+                await JSONResponse({"detail": detail}, status_code=413)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
