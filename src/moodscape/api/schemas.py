@@ -16,7 +16,7 @@ VALENCE_DOC = (
 )
 AROUSAL_DOC = (
     "Arousal: energy and intensity on a 0–1 scale (0 calm, quiet; 1 fast, loud, noisy), the scale of "
-    "Spotify's `energy`, predicted by the stage-4 regressor."
+    "Spotify's `energy`, predicted by the stage-4 regressor (may fall slightly outside 0–1)."
 )
 PROBABILITY_DOC = "Softmax probability (0–1) the classifier gives the label; the probabilities of one track sum to 1."
 
