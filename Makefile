@@ -54,6 +54,8 @@ test: $(STAMP) browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: $(STAMP)
+	@command -v wrk >/dev/null || { test "$$(id -u)" = 0 && apt-get install -y -qq wrk >/dev/null; } || \
+		echo "wrk not installed: bench_serve.py falls back to its Python client"
 	$(BIN)/python bench/bench_features.py
 	$(BIN)/python bench/bench_network.py
 	$(BIN)/python bench/bench_infer.py

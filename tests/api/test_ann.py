@@ -169,3 +169,65 @@ def test_exact_search_returns_distinct_allowed_rows_in_descending_similarity(vec
     assert allowed[indices].all()
     assert all(len(set(row)) == len(row) for row in indices)
     assert np.all(np.diff(similarities, axis=1) <= 1e-6)
+
+
+# ---------------------------------------------------------------------------- exclusions
+
+
+def mask_without(n, rows):
+    allowed = np.ones(n, dtype=bool)
+    allowed[rows] = False
+    return allowed
+
+
+@pytest.mark.parametrize("exact_below", [50_000, 1000], ids=["exact", "faiss"])
+@pytest.mark.parametrize("count", [1, 7, 300])
+def test_excluding_rows_equals_masking_them_out(clustered, queries, exact_below, count, monkeypatch):
+    monkeypatch.setattr(ann, "EXACT_ALLOWED_ROWS", 0)  # keep the faiss path on the IVF scan
+    index = NeighborIndex.build(clustered, exact_below=exact_below)
+    exclude = np.random.default_rng(count).choice(len(clustered), count, replace=False)
+    for k in (1, 10, 200):
+        by_list = index.search(queries, k, exclude=exclude)
+        by_mask = index.search(queries, k, allowed=mask_without(len(clustered), exclude))
+        np.testing.assert_array_equal(by_list[1], by_mask[1])
+        np.testing.assert_allclose(by_list[0], by_mask[0], rtol=1e-6)
+        assert not np.isin(by_list[1], exclude).any()
+
+
+def test_many_exclusions_fall_back_to_a_mask_with_the_same_answer(clustered, queries, monkeypatch):
+    monkeypatch.setattr(ann, "EXACT_ALLOWED_ROWS", 0)
+    index = NeighborIndex.build(clustered, exact_below=1000)
+    exclude = np.arange(0, len(clustered), 5)
+    assert len(exclude) <= ann.MAX_FETCHED_EXCLUSIONS
+    expected = index.search(queries, 10, exclude=exclude)[1]
+    monkeypatch.setattr(ann, "MAX_FETCHED_EXCLUSIONS", 0)
+    np.testing.assert_array_equal(index.search(queries, 10, exclude=exclude)[1], expected)
+
+
+def test_exclusions_and_mask_combine(clustered, queries):
+    index = NeighborIndex.build(clustered)
+    allowed = np.random.default_rng(4).random(len(clustered)) < 0.5
+    exclude = np.flatnonzero(allowed)[:20]
+    _, indices = index.search(queries, 10, allowed=allowed, exclude=exclude)
+    both = allowed & mask_without(len(clustered), exclude)
+    np.testing.assert_array_equal(indices, brute_force(clustered, queries, 10, both))
+
+
+def test_excluding_every_row_but_two_gives_two_columns(clustered, queries):
+    index = NeighborIndex.build(clustered)
+    _, indices = index.search(queries[:3], 10, exclude=np.arange(2, len(clustered)))
+    assert indices.shape == (3, 2)
+    assert all(sorted(row) == [0, 1] for row in indices.tolist())
+
+
+def test_exclusions_outside_the_rows_are_rejected(clustered):
+    with pytest.raises(ValueError, match="exclude"):
+        NeighborIndex.build(clustered).search(clustered[:1], 5, exclude=[len(clustered)])
+
+
+def test_exact_ties_go_to_the_lower_row_whatever_is_excluded():
+    vectors = unit_rows(np.vstack([np.ones((6, 4)), np.eye(4)]))  # rows 0-5 identical
+    index = NeighborIndex.build(vectors)
+    assert index.search(vectors[0], 3)[1].tolist() == [[0, 1, 2]]
+    assert index.search(vectors[0], 3, exclude=[1])[1].tolist() == [[0, 2, 3]]
+    assert index.search(vectors[0], 3, allowed=mask_without(len(vectors), [1]))[1].tolist() == [[0, 2, 3]]

@@ -7,7 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from moodscape.api.recommender import Recommender, mood_waypoints
+from moodscape.api import ann, recommender as recommender_module
+from moodscape.api.recommender import MoodGrid, Recommender, grid_cells, mood_waypoints
 
 N_CLUSTERS = 6
 PER_CLUSTER = 80
@@ -341,6 +342,135 @@ def test_mood_path_never_repeats_or_uses_excluded_tracks(recommender, start, end
     assert np.all(np.isfinite(recommender.valence[found]))
     if labels is not None:
         assert set(recommender.label_of[found]) <= set(labels)
+
+
+# ---------------------------------------------------------------------------- fast paths = general paths
+
+
+@pytest.fixture(scope="module")
+def grid_recommender(catalog) -> Recommender:
+    """The same catalog with by-mood queries forced through the MoodGrid (a small one)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(recommender_module, "MOOD_GRID_FROM", 0)
+        engine = Recommender(**catalog)
+    assert engine.grid is not None and engine.grid.cells == grid_cells(len(engine.grid.rows))
+    return engine
+
+
+def test_small_catalogs_scan_instead_of_reading_a_grid(recommender, grid_recommender):
+    assert recommender.grid is None and grid_recommender.grid is not None
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    target=st.tuples(st.none() | st.floats(-0.2, 1.2), st.none() | st.floats(-0.2, 1.2)),
+    tolerance=st.floats(0.01, 0.8),
+    min_valence=st.none() | st.floats(0, 1),
+    max_arousal=st.none() | st.floats(0, 1),
+    labels=st.none() | st.lists(st.integers(0, N_CLUSTERS - 1), min_size=1, max_size=3),
+    exclude=st.lists(st.integers(0, N_CLUSTERS * PER_CLUSTER - 1), max_size=50),
+    limit=st.integers(1, 60),
+    diversity=st.sampled_from([0.0, 0.4]),
+)
+def test_mood_scan_and_grid_give_identical_results(
+    recommender, grid_recommender, target, tolerance, min_valence, max_arousal, labels, exclude, limit, diversity,
+):
+    query = {"target_valence": target[0], "target_arousal": target[1], "tolerance": tolerance,
+             "min_valence": min_valence, "max_arousal": max_arousal, "labels": labels, "exclude": exclude,
+             "limit": limit, "diversity": diversity}
+    assert recommender.by_mood(**query) == grid_recommender.by_mood(**query)
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    start=st.tuples(st.floats(-0.5, 1.5), st.floats(-0.5, 1.5)),
+    end=st.tuples(st.floats(-0.5, 1.5), st.floats(-0.5, 1.5)),
+    steps=st.integers(2, 30),
+    exclude=st.lists(st.integers(0, N_CLUSTERS * PER_CLUSTER - 1), max_size=40),
+)
+def test_mood_path_scan_and_grid_give_identical_results(recommender, grid_recommender, start, end, steps, exclude):
+    assert recommender.mood_path(start, end, steps, exclude=exclude) == grid_recommender.mood_path(
+        start, end, steps, exclude=exclude)
+
+
+def test_mood_ties_go_to_the_lower_row_on_both_paths(catalog):
+    """Many tracks at the same mood: the scan and the grid keep the same lowest rows."""
+    tied = {**catalog, "valence": np.where(np.arange(len(catalog["valence"])) % 3 == 0, 0.5, catalog["valence"]),
+            "arousal": np.where(np.arange(len(catalog["arousal"])) % 3 == 0, 0.5, catalog["arousal"])}
+    scan = Recommender(**tied)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(recommender_module, "MOOD_GRID_FROM", 0)
+        grid = Recommender(**tied)
+    for diversity in (0.0, 0.5):
+        hits = scan.by_mood(target_valence=0.5, target_arousal=0.5, limit=7, diversity=diversity)
+        assert hits == grid.by_mood(target_valence=0.5, target_arousal=0.5, limit=7, diversity=diversity)
+    assert rows(scan.by_mood(target_valence=0.5, target_arousal=0.5, limit=7)) == [0, 3, 6, 9, 12, 15, 18]
+
+
+def test_grid_box_reads_cover_the_box():
+    rng = np.random.default_rng(5)
+    valence, arousal = rng.random(2000), rng.random(2000)
+    grid = MoodGrid(valence, arousal)
+    for box in [((0.2, 0.3), (0.6, 0.7)), ((-np.inf, np.inf), (0.1, 0.2)), ((0.4, 0.45), (-np.inf, np.inf)),
+                ((-np.inf, np.inf), (-np.inf, np.inf)), ((1.5, 2.0), (0.0, 1.0))]:
+        inside = np.flatnonzero((valence >= box[0][0]) & (valence <= box[0][1])
+                                & (arousal >= box[1][0]) & (arousal <= box[1][1]))
+        assert set(inside.tolist()) <= set(grid.in_box(*box).tolist())
+
+
+def masked_seed_search(engine, seeds, limit, exclude=()):
+    """by_seeds' first stage done the general way: an ``allowed`` mask over every row."""
+    query = engine.embeddings[seeds].mean(axis=0)
+    allowed = np.ones(len(engine), dtype=bool)
+    allowed[list(seeds) + list(exclude)] = False
+    similarities, found = engine.index.search(query / np.linalg.norm(query), limit, allowed=allowed)
+    return found[0].tolist(), similarities[0]
+
+
+@pytest.mark.parametrize("which", ["exact", "faiss"])
+@settings(max_examples=40, deadline=None)
+@given(
+    seeds=st.lists(st.integers(0, N_CLUSTERS * PER_CLUSTER - 1), min_size=1, max_size=3, unique=True),
+    exclude=st.lists(st.integers(0, N_CLUSTERS * PER_CLUSTER - 1), max_size=30),
+    limit=st.integers(1, 40),
+)
+def test_unfiltered_seed_query_equals_the_masked_search(recommender, faiss_recommender, which, seeds, exclude, limit):
+    engine = recommender if which == "exact" else faiss_recommender
+    hits = engine.by_seeds(seeds, exclude=exclude, limit=limit)
+    expected, similarities = masked_seed_search(engine, seeds, limit, exclude)
+    assert rows(hits) == expected
+    np.testing.assert_allclose([hit.score for hit in hits], similarities, rtol=1e-6)
+
+
+def test_faiss_seed_query_fetches_past_exclusions_like_a_mask(catalog, monkeypatch):
+    """With the exact scan of few allowed rows turned off, the IVF path drops exclusions itself."""
+    monkeypatch.setattr(ann, "EXACT_ALLOWED_ROWS", 0)
+    engine = Recommender(**catalog, exact_below=100)
+    for seed in range(0, N_CLUSTERS * PER_CLUSTER, 37):
+        exclude = list(range(seed + 1, seed + 25))
+        for limit in (1, 10, 60):
+            assert rows(engine.by_seeds([seed], exclude=exclude, limit=limit)) == masked_seed_search(
+                engine, [seed], limit, exclude)[0]
+            assert rows(engine.similar(seed, exclude=exclude, limit=limit)) == rows(
+                engine.by_seeds([seed], exclude=exclude, limit=limit))
+
+
+def test_nearest_without_filters_equals_the_masked_search(recommender):
+    vector = recommender.embeddings[10] + recommender.embeddings[400]
+    allowed = np.ones(len(recommender), dtype=bool)
+    allowed[[10, 11, 12]] = False
+    _, expected = recommender.index.search(vector / np.linalg.norm(vector), 15, allowed=allowed)
+    assert rows(recommender.nearest(vector, limit=15, exclude=[10, 11, 12])) == expected[0].tolist()
+
+
+def test_seed_query_on_duplicate_tracks_prefers_the_lower_rows(catalog):
+    """Identical embeddings tie exactly: excluding by list or by mask keeps the same rows."""
+    embeddings = catalog["embeddings"].copy()
+    embeddings[100:140] = embeddings[99]
+    engine = Recommender(**{**catalog, "embeddings": embeddings})
+    assert rows(engine.by_seeds([99], limit=5)) == [100, 101, 102, 103, 104]
+    assert rows(engine.by_seeds([99], limit=5, exclude=[101])) == [100, 102, 103, 104, 105]
+    assert rows(engine.by_seeds([99], limit=5, exclude=[101], labels=[1])) == [100, 102, 103, 104, 105]
 
 
 # ---------------------------------------------------------------------------- validation

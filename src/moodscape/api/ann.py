@@ -19,6 +19,16 @@ handful of allowed rows (:data:`EXACT_ALLOWED_ROWS`) is scanned exactly from the
 Every query therefore gets ``min(k, allowed rows)`` results and faiss's ``-1``
 placeholders never leave this module.
 
+Exclusions. ``search(queries, k, exclude=rows)`` never returns ``rows`` (a query's own
+seeds, tracks already heard) without building an n-row mask: the exact path sets their
+similarities to ``-inf``, the faiss path fetches ``k + len(rows)`` results and drops the
+excluded ones. At 1,000,000 rows that saves building, counting and bit-packing a mask
+(~0.7 ms) on every query. It gives the same answer as the equivalent ``allowed`` mask;
+many exclusions (:data:`MAX_FETCHED_EXCLUSIONS`) or a mask of its own fall back to one.
+
+Ties. The exact path breaks equal similarities towards the lower row, so the answer
+does not depend on which rows a mask or an exclusion removed.
+
 Threads. A web server answers many small queries at once, so a query runs on one faiss
 thread (``search_threads``); building uses every core and restores the setting after.
 
@@ -46,10 +56,13 @@ TARGET_RECALL = 0.95
 CACHE_VERSION = 1
 EXACT_ALLOWED_ROWS = 4096
 """Up to this many allowed rows, the faiss path scans them exactly instead."""
+MAX_FETCHED_EXCLUSIONS = 1024
+"""Above this many excluded rows, the faiss path turns them into an ``allowed`` mask."""
 _CALIBRATION_QUERIES = 200
 _CALIBRATION_K = 10
 _TRAINING_POINTS_PER_CELL = 40
 _HASHED_ROWS = 1024
+_NO_ROWS = np.empty(0, dtype=np.int64)
 
 
 class NeighborIndex:
@@ -135,7 +148,9 @@ class NeighborIndex:
         """Whether searches scan every row (no faiss index)."""
         return self.faiss_index is None
 
-    def search(self, queries: np.ndarray, k: int, *, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def search(
+        self, queries: np.ndarray, k: int, *, allowed: np.ndarray | None = None, exclude: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Return the ``k`` rows most similar to each query, most similar first.
 
         Parameters
@@ -146,6 +161,8 @@ class NeighborIndex:
             Rows wanted per query (at least 1).
         allowed : np.ndarray [shape=(n,), dtype=bool], optional
             Only rows where it is true are returned (filters, exclusions).
+        exclude : np.ndarray [shape=(e,), dtype=int], optional
+            Rows never returned; for a few rows this is much cheaper than ``allowed``.
 
         Returns
         -------
@@ -164,16 +181,47 @@ class NeighborIndex:
             allowed = np.asarray(allowed, dtype=bool)
             if allowed.shape != (n,):
                 raise ValueError(f"allowed must be a boolean mask of shape ({n},), got {allowed.shape}")
-        n_allowed = n if allowed is None else int(allowed.sum())
+        exclude = self._exclusions(exclude)
+        if len(exclude) and (allowed is not None or self._masks_exclusions(len(exclude))):
+            allowed = np.ones(n, dtype=bool) if allowed is None else allowed.copy()
+            allowed[exclude] = False
+            exclude = exclude[:0]
+        n_allowed = n - len(exclude) if allowed is None else int(np.count_nonzero(allowed))
         k = min(k, n_allowed)
         if k == 0:
             return np.empty((len(queries), 0), np.float32), np.empty((len(queries), 0), np.int64)
         if self.is_exact:
-            return _exact_search(self.vectors, queries, k, allowed)
-        return self._approximate_search(queries, k, allowed, n_allowed)
+            return _exact_search(self.vectors, queries, k, allowed, exclude)
+        return self._approximate_search(queries, k, allowed, n_allowed, exclude)
 
-    def _approximate_search(self, queries, k, allowed, n_allowed):
-        """faiss search; a query whose probed cells held fewer than ``k`` allowed rows probes more."""
+    def _exclusions(self, exclude):
+        """``exclude`` as sorted distinct int64 rows, checked to lie in ``[0, n)``."""
+        if exclude is None:
+            return _NO_ROWS
+        exclude = np.asarray(exclude, dtype=np.int64).reshape(-1)
+        if len(exclude) > 1:
+            exclude = np.unique(exclude)
+        if len(exclude) and (exclude[0] < 0 or exclude[-1] >= len(self.vectors)):
+            raise ValueError(f"exclude must hold rows in [0, {len(self.vectors)})")
+        return exclude
+
+    def _masks_exclusions(self, count):
+        """Whether ``count`` exclusions are cheaper (or only possible) as an ``allowed`` mask.
+
+        The exact path never needs one. The faiss path does when so many rows are
+        excluded that fetching ``k + count`` results costs more than a mask, or when so
+        few rows are left that the allowed rows are scanned exactly anyway.
+        """
+        if self.is_exact:
+            return False
+        return count > MAX_FETCHED_EXCLUSIONS or len(self.vectors) - count <= EXACT_ALLOWED_ROWS
+
+    def _approximate_search(self, queries, k, allowed, n_allowed, exclude=_NO_ROWS):
+        """faiss search; a query whose probed cells held fewer than ``k`` allowed rows probes more.
+
+        Excluded rows are fetched along (``k + len(exclude)`` results) and dropped after,
+        so a query is short exactly when it would be with the excluded rows masked out.
+        """
         if allowed is not None and n_allowed <= EXACT_ALLOWED_ROWS:
             rows = np.flatnonzero(allowed)
             similarities, columns = _exact_search(self.vectors[rows], queries, k, None)
@@ -182,12 +230,15 @@ class NeighborIndex:
         bitmap = None if allowed is None else np.packbits(allowed, bitorder="little")
         selector = None if bitmap is None else faiss.IDSelectorBitmap(len(allowed), faiss.swig_ptr(bitmap))
         nprobe, nlist = self.faiss_index.nprobe, self.faiss_index.nlist
-        similarities, indices = self._probe(queries, k, nprobe, selector)
-        short = (indices < 0).any(axis=1)
+        fetch = k + len(exclude)
+        similarities, indices = self._probe(queries, fetch, nprobe, selector)
+        short = _short_queries(indices, k, exclude)
         while short.any() and nprobe < nlist:  # at nprobe = nlist every allowed row is seen
             nprobe = min(4 * nprobe, nlist)
-            similarities[short], indices[short] = self._probe(queries[short], k, nprobe, selector)
-            short = (indices < 0).any(axis=1)
+            similarities[short], indices[short] = self._probe(queries[short], fetch, nprobe, selector)
+            short = _short_queries(indices, k, exclude)
+        if len(exclude):
+            return _drop_excluded(similarities, indices, k, exclude)
         return similarities, indices.astype(np.int64, copy=False)
 
     def _probe(self, queries, k, nprobe, selector):
@@ -217,18 +268,54 @@ def _check_unit_rows(vectors: np.ndarray) -> None:
         raise ValueError("vectors must be L2-normalised rows (cosine = inner product)")
 
 
-def _exact_search(vectors, queries, k, allowed):
-    """Top ``k`` of ``queries @ vectors.T`` per query, disallowed rows masked out."""
+def _exact_search(vectors, queries, k, allowed, exclude=None):
+    """Top ``k`` of ``queries @ vectors.T`` per query, disallowed and excluded rows left out."""
     similarities = queries @ vectors.T  # (q, n)
     if allowed is not None:
         similarities[:, ~allowed] = -np.inf
-    if k < similarities.shape[1]:
-        top = np.argpartition(-similarities, k - 1, axis=1)[:, :k]
+    if exclude is not None and len(exclude):
+        similarities[:, exclude] = -np.inf
+    if len(queries) == 1:  # the usual web request: no per-query loop
+        top = _top_k(similarities[0], k)
+        return similarities[0, top][None].astype(np.float32, copy=False), top[None]
+    top = np.stack([_top_k(row, k) for row in similarities])
+    return np.take_along_axis(similarities, top, axis=1).astype(np.float32, copy=False), top
+
+
+def _top_k(similarities, k):
+    """Positions of the ``k`` largest of a 1-D array, largest first, ties to the lower position.
+
+    Partitioning finds the ``k``-th largest value; every position at or above it is a
+    candidate, so tied values at the cut are all seen and the lowest positions win.
+    """
+    n = len(similarities)
+    if k >= n:
+        candidates = np.arange(n)
     else:
-        top = np.broadcast_to(np.arange(similarities.shape[1]), similarities.shape)
-    top_sims = np.take_along_axis(similarities, top, axis=1)
-    order = np.argsort(-top_sims, axis=1, kind="stable")
-    return np.take_along_axis(top_sims, order, axis=1).astype(np.float32), np.take_along_axis(top, order, axis=1).astype(np.int64)
+        kth = np.partition(similarities, n - k)[n - k]
+        candidates = np.flatnonzero(similarities >= kth)
+    order = np.argsort(-similarities[candidates], kind="stable")[:k]
+    return candidates[order]
+
+
+def _short_queries(indices, k, exclude):
+    """Which queries got fewer than ``k`` rows that are neither ``-1`` nor excluded."""
+    if len(exclude) == 0:
+        return (indices < 0).any(axis=1)
+    return _usable(indices, exclude).sum(axis=1) < k
+
+
+def _drop_excluded(similarities, indices, k, exclude):
+    """The first ``k`` usable results of each query (every query has that many)."""
+    usable = _usable(indices, exclude)
+    first = np.argsort(~usable, axis=1, kind="stable")[:, :k]  # stable: usable results keep their rank order
+    return (np.take_along_axis(similarities, first, axis=1),
+            np.take_along_axis(indices, first, axis=1).astype(np.int64, copy=False))
+
+
+def _usable(indices, exclude):
+    """Mask of the results that are rows (not faiss's ``-1``) and not excluded."""
+    return (indices >= 0) & ~np.isin(indices, exclude)
 
 
 def _train_ivf(vectors, nlist, seed):

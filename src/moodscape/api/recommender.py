@@ -6,14 +6,17 @@ tested without files or HTTP; the routes translate track ids to rows and back.
 A :class:`Recommender` answers five kinds of question:
 
 - :meth:`~Recommender.by_mood`: tracks near a target (valence, arousal), Spotify
-  recommendations style. Tracks are bucketed once on a 2-D grid over the
-  valence/arousal plane (:class:`MoodGrid`), so a query reads only the grid cells its
-  tolerance box covers: its cost follows the number of tracks near the target, not the
-  catalog size.
+  recommendations style. Below :data:`MOOD_GRID_FROM` tracks every distance is computed
+  in one vectorised pass, which is cheaper than any index at that size. Above it, tracks
+  are bucketed once on a 2-D grid over the valence/arousal plane (:class:`MoodGrid`,
+  about four tracks per cell), so a query reads only the grid cells its search box
+  covers: its cost follows the number of tracks near the target, not the catalog size.
 - :meth:`~Recommender.by_seeds`: "like these, less like that". The query is
   ``normalise(mean(seeds) − mean(negative seeds))`` in embedding space, answered by the
-  :class:`~moodscape.api.ann.NeighborIndex` with the filters as its ``allowed`` mask,
-  optionally blended with closeness in mood to the seeds.
+  :class:`~moodscape.api.ann.NeighborIndex`, optionally blended with closeness in mood to
+  the seeds. Without filters the seeds and exclusions are handed over as a short list
+  of rows; only real filters build an ``allowed`` mask over the whole catalog, which at
+  1,000,000 tracks costs more than the rest of the query.
 - :meth:`~Recommender.by_label`: the most confident tracks of one label.
 - :meth:`~Recommender.nearest` / :meth:`~Recommender.similar`: neighbours of an uploaded
   track's embedding / of one catalog track.
@@ -38,10 +41,17 @@ import numpy as np
 
 from moodscape.api.ann import NeighborIndex
 
+_NO_ROWS = np.empty(0, dtype=np.int64)
+_NO_ROWS.flags.writeable = False
+
 DIVERSITY_POOL = 5
 """Candidates per requested result that diversity re-ranking chooses from."""
 VA_DIAGONAL = math.sqrt(2.0)
 """Largest distance between two points of the unit valence/arousal square."""
+MOOD_GRID_FROM = 20_000
+"""Tracks with a mood from which by-mood queries read a :class:`MoodGrid`; below, a scan."""
+TRACKS_PER_CELL = 4
+"""Average tracks per :class:`MoodGrid` cell: a search box starts one cell wide."""
 
 
 class Hit(NamedTuple):
@@ -114,24 +124,33 @@ class MoodGrid:
     ----------
     valence, arousal : np.ndarray [shape=(n,)]
         NaN where unknown; those rows are left out.
-    cells : int
-        Grid cells per axis.
+    cells : int, optional
+        Grid cells per axis; default :func:`grid_cells` of the tracks with a mood.
     """
 
-    def __init__(self, valence: np.ndarray, arousal: np.ndarray, cells: int = 64):
+    def __init__(self, valence: np.ndarray, arousal: np.ndarray, cells: int | None = None):
         known = np.flatnonzero(np.isfinite(valence) & np.isfinite(arousal))
-        self.cells = cells
-        self.low = np.array([valence[known].min(), arousal[known].min()]) if len(known) else np.zeros(2)
-        self.high = np.array([valence[known].max(), arousal[known].max()]) if len(known) else np.ones(2)
-        self.width = np.maximum(self.high - self.low, 1e-9) / cells
-        v_cell, a_cell = self._cell(valence[known], 0), self._cell(arousal[known], 1)
-        keys = v_cell * cells + a_cell
+        self.cells = grid_cells(len(known)) if cells is None else int(cells)
+        # Python floats: queries do scalar arithmetic on them, much cheaper than numpy scalars.
+        self.low = (float(valence[known].min()), float(arousal[known].min())) if len(known) else (0.0, 0.0)
+        self.high = (float(valence[known].max()), float(arousal[known].max())) if len(known) else (1.0, 1.0)
+        self.width = tuple(max(high - low, 1e-9) / self.cells for low, high in zip(self.low, self.high, strict=True))
+        v_cell, a_cell = self._cells(valence[known], 0), self._cells(arousal[known], 1)
+        keys = v_cell * self.cells + a_cell
         order = np.argsort(keys, kind="stable")
         self.rows = known[order]
         self.keys = keys[order]
 
-    def _cell(self, values, axis):
+    def _cells(self, values, axis):
+        """Grid cell of each of ``values`` along ``axis`` (0 valence, 1 arousal)."""
         return np.clip(np.floor((values - self.low[axis]) / self.width[axis]), 0, self.cells - 1).astype(np.int64)
+
+    def _cell(self, value: float, axis: int) -> int:
+        """Grid cell of one value, clipped to the grid (infinities included); as :meth:`_cells`."""
+        position = (value - self.low[axis]) / self.width[axis]
+        if not position < self.cells:  # also +inf
+            return self.cells - 1
+        return int(math.floor(position)) if position >= 0 else 0
 
     def covers(self, valence: tuple[float, float], arousal: tuple[float, float]) -> bool:
         """Whether the box ``valence × arousal`` holds every track of the grid."""
@@ -141,11 +160,26 @@ class MoodGrid:
         """Rows whose cell meets the box ``valence × arousal`` (a superset of the box)."""
         if valence[0] > valence[1] or arousal[0] > arousal[1] or len(self.rows) == 0:
             return np.empty(0, dtype=np.int64)
-        v_cells = np.arange(self._cell(np.float64(valence[0]), 0), self._cell(np.float64(valence[1]), 0) + 1)
-        a_low, a_high = self._cell(np.float64(arousal[0]), 1), self._cell(np.float64(arousal[1]), 1)
-        starts = np.searchsorted(self.keys, v_cells * self.cells + a_low, side="left")
-        stops = np.searchsorted(self.keys, v_cells * self.cells + a_high, side="right")
-        return np.concatenate([self.rows[start:stop] for start, stop in zip(starts, stops, strict=True)])
+        v_low, v_high = self._cell(valence[0], 0), self._cell(valence[1], 0)
+        a_low, a_high = self._cell(arousal[0], 1), self._cell(arousal[1], 1)
+        if a_low == 0 and a_high == self.cells - 1:  # whole columns: one slice
+            start, stop = np.searchsorted(self.keys, [v_low * self.cells, (v_high + 1) * self.cells])
+            return self.rows[start:stop]
+        columns = np.arange(v_low * self.cells, v_high * self.cells + 1, self.cells)
+        starts = np.searchsorted(self.keys, columns + a_low, side="left")
+        stops = np.searchsorted(self.keys, columns + a_high, side="right")
+        slices = zip(starts.tolist(), stops.tolist(), strict=True)
+        return np.concatenate([self.rows[start:stop] for start, stop in slices])
+
+
+def grid_cells(n: int) -> int:
+    """Cells per axis of a :class:`MoodGrid` over ``n`` tracks: about :data:`TRACKS_PER_CELL` per cell.
+
+    A query reads the few cells around its target, so the finer the grid, the fewer
+    tracks it reads, until the per-cell work (one slice per column, one doubling of the
+    box per pass) outweighs the reading: a handful per cell balances the two.
+    """
+    return max(1, round(math.sqrt(n / TRACKS_PER_CELL)))
 
 
 class Recommender:
@@ -184,7 +218,10 @@ class Recommender:
             raise ValueError(f"label_of must lie in [0, {self.n_labels})")
         self.probability = self.probabilities[np.arange(n), self.label_of]
         self.index = NeighborIndex.build(self.embeddings, exact_below=exact_below, cache_dir=cache_dir)
-        self.grid = MoodGrid(self.valence, self.arousal)
+        known = np.flatnonzero(np.isfinite(self.valence) & np.isfinite(self.arousal))
+        self.grid = MoodGrid(self.valence, self.arousal) if len(known) >= MOOD_GRID_FROM else None
+        self._known = known
+        self._known_mood = (self.valence[known], self.arousal[known])  # contiguous, for the scan
         self._by_probability = np.lexsort((-self.probability, self.label_of))
         self._label_starts = np.searchsorted(self.label_of[self._by_probability], np.arange(self.n_labels + 1))
 
@@ -304,10 +341,10 @@ class Recommender:
             raise ValueError("seeds must name at least one track")
         if not 0.0 <= va_weight <= 1.0:
             raise ValueError(f"va_weight must lie in [0, 1], got {va_weight}")
-        query = self.embeddings[seeds].mean(axis=0)
+        query = self.embeddings[seeds[0]] if len(seeds) == 1 else self.embeddings[seeds].mean(axis=0)
         if len(negative):
             query = query - self.embeddings[negative].mean(axis=0)
-        norm = np.linalg.norm(query)
+        norm = math.sqrt(float(query @ query))
         if norm < 1e-6:
             raise ValueError("the negative seeds cancel the seeds out: no direction left to search")
         mood = None
@@ -316,7 +353,8 @@ class Recommender:
             if len(known) == 0:
                 raise ValueError("va_weight needs the seeds' valence/arousal, which are unknown")
             mood = np.array([self.valence[known].mean(), self.arousal[known].mean()])
-        excluded = np.concatenate([self._rows(exclude, "exclude"), seeds, negative])
+        exclude = self._rows(exclude, "exclude")
+        excluded = np.concatenate([exclude, seeds, negative]) if len(exclude) or len(negative) else seeds
         pool = limit * DIVERSITY_POOL if diversity > 0 or mood is not None else limit
         return self._embedding_query(query / norm, pool, limit, diversity, track_filter, excluded, va_weight, mood)
 
@@ -389,13 +427,13 @@ class Recommender:
         track_filter = TrackFilter(labels=labels)
         self._check_query(1, 0.0, track_filter)
         usable = np.zeros(len(self), dtype=bool)
-        usable[self.grid.rows] = True
+        usable[self._known] = True
         if labels is not None:
             usable &= track_filter.passes(self, slice(None))
         usable[self._rows(exclude, "exclude")] = False
         hits = []
         for waypoint in waypoints:
-            rows, distance = self._nearest_in_mood(waypoint, math.inf, lambda rows: usable[rows], 1)
+            rows, distance = self._nearest_in_mood(tuple(waypoint.tolist()), math.inf, lambda rows: usable[rows], 1)
             if len(rows) == 0:
                 break
             best = np.lexsort((rows, distance))[0]
@@ -406,10 +444,17 @@ class Recommender:
     # ------------------------------------------------------------------------ guts
 
     def _embedding_query(self, query, pool, limit, diversity, track_filter, excluded, va_weight=0.0, mood=None):
-        """Nearest allowed rows to a unit ``query``, re-ranked by mood and diversity."""
-        allowed = np.ones(len(self), bool) if track_filter.is_empty else track_filter.passes(self, slice(None))
-        allowed[excluded] = False
-        similarities, rows = self.index.search(query, pool, allowed=allowed)
+        """Nearest allowed rows to a unit ``query``, re-ranked by mood and diversity.
+
+        Without filters, ``excluded`` goes to the index as a list of rows (no mask over
+        the catalog); with filters, one ``allowed`` mask carries both.
+        """
+        if track_filter.is_empty:
+            similarities, rows = self.index.search(query, pool, exclude=excluded)
+        else:
+            allowed = track_filter.passes(self, slice(None))
+            allowed[excluded] = False
+            similarities, rows = self.index.search(query, pool, allowed=allowed)
         similarities, rows = similarities[0].astype(np.float64), rows[0]
         if mood is not None:
             distance = np.hypot(self.valence[rows] - mood[0], self.arousal[rows] - mood[1])
@@ -418,67 +463,102 @@ class Recommender:
         return self._top(rows, similarities, limit, diversity)
 
     def _top(self, rows, scores, limit, diversity, distances=None) -> list[Hit]:
-        """The ``limit`` best rows by score (ties to the lower row), MMR re-ranked if asked."""
+        """The ``limit`` best rows by score (ties to the lower row), MMR re-ranked if asked.
+
+        The ``5 × limit`` pool is cut at the pool-th best score with every row tied to it
+        kept, so ties go to the lower row whichever candidates the caller gathered.
+        """
         pool = limit * DIVERSITY_POOL if diversity > 0 else limit
         if len(rows) > pool:
-            keep = np.argpartition(-scores, pool - 1)[:pool]
+            cut = np.partition(scores, len(scores) - pool)[len(scores) - pool]
+            keep = np.flatnonzero(scores >= cut)
             rows, scores = rows[keep], scores[keep]
             distances = None if distances is None else distances[keep]
         order = np.lexsort((rows, -scores))
         if diversity > 0:
+            order = order[:pool]
             order = order[_maximal_marginal_relevance(self.embeddings[rows[order]], scores[order], limit, diversity)]
         order = order[:limit]
-        return [
-            Hit(int(rows[i]), float(scores[i]), None if distances is None else float(distances[i]))
-            for i in order
-        ]
+        if distances is None:
+            return list(map(Hit, rows[order].tolist(), scores[order].tolist()))
+        return list(map(Hit, rows[order].tolist(), scores[order].tolist(), distances[order].tolist()))
 
     def _keeper(self, track_filter, excluded):
-        """``keep(rows) -> mask`` of the rows that pass ``track_filter`` and are not excluded."""
+        """``keep(rows) -> mask`` of the rows that pass ``track_filter`` and are not excluded.
+
+        ``None`` when every row is kept, so that callers skip the call and the mask.
+        """
         if len(excluded) == 0:
-            return lambda rows: track_filter.passes(self, rows)
+            return None if track_filter.is_empty else (lambda rows: track_filter.passes(self, rows))
         excluded_mask = np.zeros(len(self), dtype=bool)
         excluded_mask[excluded] = True
+        if track_filter.is_empty:
+            return lambda rows: ~excluded_mask[rows]
         return lambda rows: track_filter.passes(self, rows) & ~excluded_mask[rows]
 
     def _nearest_in_mood(self, target, tolerance, keep, wanted, bounds=((None, None), (None, None))):
         """Kept rows within ``tolerance`` of ``target``, enough for its ``wanted`` nearest.
 
         ``target`` is (valence, arousal), either ``None`` when not targeted; the distance is
-        over the targeted dimensions. The search box starts at one grid cell around the
-        target and doubles until it holds ``wanted`` kept rows no farther than its half
-        width (nothing outside it is nearer), reaches ``tolerance`` or covers the grid;
-        ``bounds`` (inclusive (low, high) per dimension, ``None`` for open) clip it.
+        over the targeted dimensions. ``keep(rows)`` masks the rows to keep (``None``:
+        all). Without a grid, every track with a mood is measured in one pass; with one,
+        see :meth:`_nearest_in_grid`.
 
         Returns
         -------
         rows, distances : np.ndarray
-            Unordered; every row within the final radius that passes ``keep``.
+            Unordered; every kept row within the final radius (at most ``tolerance``).
         """
-        half = min(float(self.grid.width.max()), tolerance)
+        if self.grid is not None:
+            return self._nearest_in_grid(target, tolerance, keep, wanted, bounds)
+        squared = None
+        for values, centre in zip(self._known_mood, target, strict=True):
+            if centre is not None:
+                term = (values - centre) ** 2
+                squared = term if squared is None else squared + term
+        distance = np.sqrt(squared)
+        inside = np.flatnonzero(distance <= tolerance)
+        rows, distance = self._known[inside], distance[inside]
+        if keep is None:
+            return rows, distance
+        kept = keep(rows)
+        return rows[kept], distance[kept]
+
+    def _nearest_in_grid(self, target, tolerance, keep, wanted, bounds):
+        """:meth:`_nearest_in_mood` through the grid, reading a growing box around ``target``.
+
+        The search box starts at one grid cell around the target and grows (see
+        :func:`_growth`) until it holds ``wanted`` kept rows no farther than its half width (nothing outside it is
+        nearer), reaches ``tolerance`` or covers the grid; ``bounds`` (inclusive
+        (low, high) per dimension, ``None`` for open) clip it.
+        """
+        limits = [(-math.inf if low is None else low, math.inf if high is None else high) for low, high in bounds]
+        half = min(max(self.grid.width), tolerance)
         while True:
-            box = []
-            for centre, (low, high) in zip(target, bounds, strict=True):
-                low = -math.inf if low is None else low
-                high = math.inf if high is None else high
-                box.append((max(low, centre - half), min(high, centre + half)) if centre is not None else (low, high))
+            box = [(max(low, centre - half), min(high, centre + half)) if centre is not None else (low, high)
+                   for centre, (low, high) in zip(target, limits, strict=True)]
             rows = self.grid.in_box(*box)
-            rows = rows[keep(rows)]
-            squared = np.zeros(len(rows))
+            if keep is not None:
+                rows = rows[keep(rows)]
+            squared = None
             for values, centre in ((self.valence, target[0]), (self.arousal, target[1])):
                 if centre is not None:
-                    squared += (values[rows] - centre) ** 2
+                    term = (values[rows] - centre) ** 2
+                    squared = term if squared is None else squared + term
             distance = np.sqrt(squared)
             if half >= tolerance or self.grid.covers(*box):
                 inside = distance <= tolerance
                 return rows[inside], distance[inside]
             inside = distance <= half
-            if inside.sum() >= wanted:
+            found = np.count_nonzero(inside)
+            if found >= wanted:
                 return rows[inside], distance[inside]
-            half = min(2 * half, tolerance)
+            half = min(half * _growth(found, wanted), tolerance)
 
     def _most_probable(self, labels, keep, wanted):
         """Kept rows of ``labels`` (all when ``None``), enough for the ``wanted`` most probable.
+
+        ``keep(rows)`` masks the rows to keep, ``None`` keeps all.
 
         Each label's rows are pre-sorted by descending probability; heads of growing length
         are read from each until ``wanted`` kept rows are found and no unread row can beat
@@ -489,7 +569,8 @@ class Recommender:
         head = wanted
         while True:
             rows = np.concatenate([segment[:head] for segment in segments] + [np.empty(0, np.int64)])
-            rows = rows[keep(rows)]
+            if keep is not None:
+                rows = rows[keep(rows)]
             unread = [segment[head] for segment in segments if len(segment) > head]
             if not unread:
                 return rows
@@ -501,14 +582,19 @@ class Recommender:
 
     def _rows(self, rows, name) -> np.ndarray:
         """``rows`` as an int64 array, checked to be catalog rows."""
-        rows = np.asarray(list(rows) if not isinstance(rows, np.ndarray) else rows)
+        if isinstance(rows, (list, tuple)):  # the usual request: a few Python ints, checked in Python
+            if not rows:
+                return _NO_ROWS
+            if all(type(row) is int for row in rows) and min(rows) >= 0 and max(rows) < len(self):
+                return np.array(rows, dtype=np.int64)
+        rows = np.asarray(rows if isinstance(rows, np.ndarray) else list(rows))
         if rows.size == 0:
-            return np.empty(0, dtype=np.int64)
-        if not np.issubdtype(rows.dtype, np.integer):
+            return _NO_ROWS
+        if rows.dtype.kind not in "iu":
             raise ValueError(f"{name} must be integer row indices, got {rows.dtype}")
-        rows = rows.astype(np.int64).reshape(-1)
-        outside = rows[(rows < 0) | (rows >= len(self))]
-        if len(outside):
+        rows = rows.astype(np.int64, copy=False).reshape(-1)
+        if rows.min() < 0 or rows.max() >= len(self):
+            outside = rows[(rows < 0) | (rows >= len(self))]
             raise ValueError(f"{name} has row indices outside [0, {len(self)}): {outside[:5].tolist()}")
         return rows
 
@@ -541,6 +627,16 @@ def mood_waypoints(start: tuple[float, float], end: tuple[float, float], steps: 
     if start.shape != (2,) or end.shape != (2,) or not np.all(np.isfinite([start, end])):
         raise ValueError("start and end must be finite (valence, arousal) pairs")
     return start + np.linspace(0.0, 1.0, steps)[:, None] * (end - start)
+
+
+def _growth(found: int, wanted: int) -> float:
+    """Factor by which a mood search box grows when it held ``found`` of ``wanted`` rows.
+
+    Rows in a box grow with its area, so ``√(wanted / found)`` would just reach
+    ``wanted`` at the density seen so far; 1.5 times that, at least doubled and at most
+    eight-fold, saves passes when a filter rejects most rows without reading far too much.
+    """
+    return min(8.0, max(2.0, 1.5 * math.sqrt(wanted / max(found, 1))))
 
 
 def _maximal_marginal_relevance(vectors: np.ndarray, relevance: np.ndarray, limit: int, diversity: float) -> np.ndarray:
