@@ -362,21 +362,22 @@ def serve(
 
     import uvicorn
 
-    from .api import create_app
+    from .api.app import create_app
+    from .api.catalog import check_bundle
 
     bundle = bundle.resolve()
-    started = time.perf_counter()
-    app_or_factory = create_app(bundle)  # loads and checks the bundle: a bad one stops here with one line
-    seconds = time.perf_counter() - started
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
-    Console().print(f"[bold]moodscape[/bold] serving {len(app_or_factory.state.services.catalog)} tracks of {bundle} "
-                    f"(loaded in {seconds:.1f} s) at [link]http://{shown}:{port}/[/link]  (API docs: /docs; Ctrl-C stops)")
-    if workers > 1:  # every process loads the bundle itself
-        os.environ["MOODSCAPE_BUNDLE"] = str(bundle)
-        uvicorn.run("moodscape.api.app:create_app_from_env", factory=True, host=host, port=port, workers=workers,
-                    log_level="warning")
+    started = time.perf_counter()
+    if workers == 1:
+        target = create_app(bundle)  # loads and checks the bundle: a bad one stops here with one line
+        tracks = f"{len(target.state.services.catalog)} tracks"
     else:
-        uvicorn.run(app_or_factory, host=host, port=port, log_level="warning")
+        check_bundle(bundle)  # the cheap checks here; each worker process loads the bundle itself
+        os.environ["MOODSCAPE_BUNDLE"] = str(bundle)
+        target, tracks = "moodscape.api.app:create_app_from_env", f"{workers} processes"
+    Console().print(f"[bold]moodscape[/bold] serving {bundle} ({tracks}, checked in {time.perf_counter() - started:.1f} s) "
+                    f"at [link]http://{shown}:{port}/[/link]  (API docs: /docs; Ctrl-C stops)")
+    uvicorn.run(target, host=host, port=port, workers=workers, factory=workers > 1, log_level="warning")
 
 
 def main() -> None:  # pragma: no cover - console entry point
