@@ -50,6 +50,11 @@ SERVING_MODEL = "models/inference_bundle.pt"
 NAMES_DB = "names.sqlite"
 PROJECTIONS = "cache/projections.parquet"
 
+# Columns of the stage-5 tables (the lookup's p_<label> and mood columns, the embeddings).
+LABEL_COLUMN_PREFIX = "p_"
+AV_COLUMNS = ("valence", "arousal")
+EMBEDDING_COLUMNS = [f"emb_{index:03d}" for index in range(512)]  # models.backbone.EMBEDDING_DIM
+
 PRODUCED_BY = {
     FEATURES: "features",
     CLUSTERS: "cluster",

@@ -40,6 +40,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from moodscape.artifacts import AV_COLUMNS, EMBEDDING_COLUMNS, LABEL_COLUMN_PREFIX
 from moodscape.audio import MEL_HOP, MEL_N_BANDS, MEL_SR, crop, eval_crop_starts, load_mel, mel_crops_from_audio
 from moodscape.errors import ArtifactError, ConfigError, DataError
 from moodscape.models.av import AV_OUTPUTS
@@ -47,9 +48,7 @@ from moodscape.models.backbone import EMBEDDING_DIM, AudioResNet, build_backbone
 from moodscape.training.loop import resolve_device
 
 BUNDLE_VERSION = 1
-EMBEDDING_COLUMNS = [f"emb_{index:03d}" for index in range(EMBEDDING_DIM)]
-AV_COLUMNS = AV_OUTPUTS
-LABEL_COLUMN_PREFIX = "p_"
+assert len(EMBEDDING_COLUMNS) == EMBEDDING_DIM and AV_COLUMNS == AV_OUTPUTS
 
 AVBuilder = Callable[..., nn.Module]
 """Builds the valence/arousal module from its checkpoint's ``model_args``."""

@@ -249,3 +249,29 @@ def test_load_catalog_refuses_a_duplicated_track(bundle):
     with pytest.raises(BundleError) as error:
         load_catalog(bundle)
     assert f"track {lookup.loc[8, 'track_id']} appears more than once" in _one_line(error)
+
+
+def test_checkpoint_entries_are_read_without_running_pickled_code(tmp_path):
+    import pickle
+    import zipfile
+
+    import torch
+
+    from moodscape.api.catalog import read_checkpoint_entries
+
+    path = tmp_path / "model.pt"
+    torch.save({"label_names": ["a", "b"], "state_dict": {"w": torch.ones(3)}}, path)
+    entries = read_checkpoint_entries(path, "test checkpoint", ("label_names",))
+    assert entries["label_names"] == ["a", "b"] and entries["state_dict"]["w"] is None
+
+    class Evil:
+        def __reduce__(self):
+            return (print, ("pwned",))
+
+    evil = tmp_path / "evil.pt"
+    with zipfile.ZipFile(evil, "w") as archive:
+        archive.writestr("evil/data.pkl", pickle.dumps({"label_names": Evil()}))
+    with pytest.raises(BundleError, match="not allowed"):
+        read_checkpoint_entries(evil, "test checkpoint", ("label_names",))
+    with pytest.raises(BundleError, match="lacks label_to_idx"):
+        read_checkpoint_entries(path, "test checkpoint", ("label_to_idx",))

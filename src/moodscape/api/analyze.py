@@ -22,6 +22,7 @@ import dataclasses
 import math
 import os
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import soundfile as sf
@@ -29,7 +30,9 @@ import soundfile as sf
 from moodscape.audio import MEL_HOP, MEL_SR, mel_from_audio
 from moodscape.errors import ConfigError
 from moodscape.features import extract_features
-from moodscape.inference import InferenceBundle, mel_crops, predict_crops, track_crops, track_duration
+
+if TYPE_CHECKING:  # torch loads with the networks, on the first upload, not at server start
+    from moodscape.inference import InferenceBundle
 
 ALLOWED_SUFFIXES = frozenset({".mp3", ".wav", ".flac", ".ogg", ".oga", ".aiff", ".aif"})
 """File name endings an upload may have (what libsndfile decodes)."""
@@ -165,6 +168,8 @@ def analyze_file(
     ConfigError
         ``segment_seconds`` or ``max_segments`` is not positive.
     """
+    from moodscape.inference import predict_crops, track_crops, track_duration
+
     segment_frames = _segment_frames(bundle, segment_seconds)
     if max_segments < 1:
         raise ConfigError(f"max_segments must be at least 1, got {max_segments}")
@@ -204,6 +209,8 @@ def timeline(bundle: InferenceBundle, mel: np.ndarray, segment_frames: int, max_
         Contiguous: each ``end`` is the next ``start``; the first starts at 0, the last
         ends at the track's duration.
     """
+    from moodscape.inference import mel_crops, predict_crops, track_duration
+
     n_frames = mel.shape[1]
     n_segments = min(max(1, round(n_frames / segment_frames)), max_segments)
     edges = np.linspace(0, n_frames, n_segments + 1).round().astype(int)

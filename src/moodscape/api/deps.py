@@ -7,6 +7,7 @@ response records and turn unknown ids and labels into 404 and 422 answers.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import threading
@@ -17,6 +18,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import quote
 
 from fastapi import Depends, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ValidationError
 
 if TYPE_CHECKING:
     from moodscape.inference import InferenceBundle
@@ -170,6 +173,43 @@ class Services:
 
     def label_indices(self, labels: list[str] | None) -> list[int] | None:
         return None if labels is None else [self.label_index(label) for label in labels]
+
+
+def query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
+    """The OpenAPI query parameters of a model's fields (for routes that parse with :func:`parse_query`)."""
+    schema = model.model_json_schema()
+    required = set(schema.get("required", ()))
+    return [{"name": name, "in": "query", "required": name in required, "schema": field,
+             **({"description": field["description"]} if "description" in field else {})}
+            for name, field in schema["properties"].items()]
+
+
+def parse_query(model: type[BaseModel], request: Request):
+    """Validate a URL query against ``model`` directly (repeated keys become lists).
+
+    The same validation and 422 answer as a FastAPI query-parameter model, at a fraction of
+    its cost per request: the hot recommendation routes answer thousands of requests a
+    second, and FastAPI's per-field resolution of a query model cost more than the ranking.
+    """
+    lists = _list_fields(model)
+    data: dict[str, Any] = {}
+    for key, value in request.query_params.multi_items():
+        if key in lists:
+            data.setdefault(key, []).append(value)
+        else:
+            data[key] = value
+    try:
+        return model.model_validate(data)
+    except ValidationError as error:
+        raise RequestValidationError([{**e, "loc": ("query", *e["loc"])} for e in error.errors(include_url=False)]) from None
+
+
+@functools.cache
+def _list_fields(model: type[BaseModel]) -> frozenset[str]:
+    def is_list(field: dict) -> bool:
+        return field.get("type") == "array" or any(is_list(option) for option in field.get("anyOf", ()))
+
+    return frozenset(name for name, field in model.model_json_schema()["properties"].items() if is_list(field))
 
 
 def _finite(value: float) -> float | None:

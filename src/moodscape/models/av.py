@@ -23,10 +23,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from moodscape.artifacts import AV_COLUMNS
 from moodscape.errors import ArtifactError, ConfigError, DataError
 from moodscape.models.backbone import EMBEDDING_DIM, check_same_tensors, read_checkpoint
 
-AV_OUTPUTS = ("valence", "arousal")
+AV_OUTPUTS = AV_COLUMNS
 
 
 class AVRegressor(nn.Module):

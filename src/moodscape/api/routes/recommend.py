@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
 import numpy as np
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response
 
-from ..deps import Services, ServicesDep
+from ..deps import Services, ServicesDep, parse_query, query_parameters
 from ..recommender import mood_waypoints
 from ..schemas import LabelQuery, MoodQuery, PathPublic, PathRequest, RecommendationsPublic, SeedQuery
 
@@ -47,10 +45,10 @@ async def recommend_by_mood(services: ServicesDep, query: MoodQuery) -> Response
     return _answer(services, hits)
 
 
-@router.get("/recommend/mood", **_RANKED)
-async def recommend_by_mood_get(services: ServicesDep, query: Annotated[MoodQuery, Query()]) -> Response:
+@router.get("/recommend/mood", **_RANKED, openapi_extra={"parameters": query_parameters(MoodQuery)})
+async def recommend_by_mood_get(services: ServicesDep, request: Request) -> Response:
     """The same as POST, with the query in the URL (e.g. `?target_valence=0.8&target_arousal=0.3&limit=10`)."""
-    return await recommend_by_mood(services, query)
+    return await recommend_by_mood(services, parse_query(MoodQuery, request))
 
 
 @router.post("/recommend/seeds", **_RANKED)
@@ -63,10 +61,10 @@ async def recommend_by_seeds(services: ServicesDep, query: SeedQuery) -> Respons
     return _answer(services, hits)
 
 
-@router.get("/recommend/seeds", **_RANKED)
-async def recommend_by_seeds_get(services: ServicesDep, query: Annotated[SeedQuery, Query()]) -> Response:
+@router.get("/recommend/seeds", **_RANKED, openapi_extra={"parameters": query_parameters(SeedQuery)})
+async def recommend_by_seeds_get(services: ServicesDep, request: Request) -> Response:
     """The same as POST, with the query in the URL (e.g. `?seeds=id1&seeds=id2&limit=10`)."""
-    return await recommend_by_seeds(services, query)
+    return await recommend_by_seeds(services, parse_query(SeedQuery, request))
 
 
 @router.post("/recommend/label", **_RANKED)
