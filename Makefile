@@ -12,6 +12,7 @@ PYTEST_ARGS ?=
 SERVE ?= 1
 HOST ?= 127.0.0.1
 PORT ?= 8000
+WORKERS ?= 2
 CHROMIUM := /usr/bin/chromium
 
 .PHONY: install demo serve test browser bench clean
@@ -36,12 +37,12 @@ demo: $(STAMP) $(CONFIG)
 	@echo "Skipped tracks:   $(WORKDIR)/reports/"
 ifneq ($(SERVE),0)
 	@echo
-	$(BIN)/moodscape serve --bundle $(WORKDIR) --host $(HOST) --port $(PORT)
+	$(BIN)/moodscape serve --bundle $(WORKDIR) --host $(HOST) --port $(PORT) --workers $(WORKERS)
 endif
 
 # The web app over an existing run (make demo SERVE=0 first, or any work directory).
 serve: $(STAMP)
-	$(BIN)/moodscape serve --bundle $(WORKDIR) --host $(HOST) --port $(PORT)
+	$(BIN)/moodscape serve --bundle $(WORKDIR) --host $(HOST) --port $(PORT) --workers $(WORKERS)
 
 # Debian's chromium for the browser test (Playwright's own download cannot reach its host
 # here). Installed when missing and we are root; otherwise the browser test says why it skips.

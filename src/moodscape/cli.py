@@ -375,7 +375,7 @@ def serve(
         check_bundle(bundle)  # the cheap checks here; each worker process loads the bundle itself
         os.environ["MOODSCAPE_BUNDLE"] = str(bundle)
         target, tracks = "moodscape.api.app:create_app_from_env", f"{workers} processes"
-    Console().print(f"[bold]moodscape[/bold] serving {bundle} ({tracks}, checked in {time.perf_counter() - started:.1f} s) "
+    Console().print(f"[bold]moodscape[/bold] serving {bundle} ({tracks}, loaded and checked in {time.perf_counter() - started:.1f} s) "
                     f"at [link]http://{shown}:{port}/[/link]  (API docs: /docs; Ctrl-C stops)")
     uvicorn.run(target, host=host, port=port, workers=workers, factory=workers > 1, log_level="warning")
 
