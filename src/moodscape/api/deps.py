@@ -127,14 +127,14 @@ class Services:
             "label_name": display[label],
             "probability": float(probabilities[catalog.label_of[row]]),
             "probabilities": dict(zip(catalog.labels, probabilities.tolist())),
-            "valence": _finite(catalog.valence[row]),
-            "arousal": _finite(catalog.arousal[row]),
+            "valence": finite_or_none(catalog.valence[row]),
+            "arousal": finite_or_none(catalog.arousal[row]),
             "tags": catalog.tags[row],
             "duration": float(catalog.duration[row]),
             "audio_url": f"/api/v1/tracks/{quote(track_id, safe='')}/audio" if catalog.audio_path[row] else None,
         }
 
-    def hit_records(self, hits, **extra_per_hit) -> list[dict[str, Any]]:
+    def hit_records(self, hits) -> list[dict[str, Any]]:
         """``RecommendationPublic`` records of recommender hits, in their order."""
         display = self.display_names()
         records = []
@@ -212,7 +212,8 @@ def _list_fields(model: type[BaseModel]) -> frozenset[str]:
     return frozenset(name for name, field in model.model_json_schema()["properties"].items() if is_list(field))
 
 
-def _finite(value: float) -> float | None:
+def finite_or_none(value: float) -> float | None:
+    """``value`` as a float, or ``None`` (JSON null) when it is NaN or infinite."""
     return float(value) if math.isfinite(value) else None
 
 

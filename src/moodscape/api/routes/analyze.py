@@ -11,7 +11,7 @@ from fastapi import APIRouter, File, HTTPException, UploadFile
 from moodscape.errors import MoodscapeError
 
 from ..analyze import ALLOWED_SUFFIXES, analyze_file, sniff_audio, too_long
-from ..deps import Services, ServicesDep
+from ..deps import Services, ServicesDep, finite_or_none
 from ..schemas import AnalysisPublic
 
 router = APIRouter(tags=["analyze"])
@@ -70,15 +70,11 @@ def _analysis_record(services: Services, name: str, analysis) -> dict:
         "duration": float(analysis.duration),
         **labelled(analysis.probabilities),
         "probabilities": dict(zip(labels, map(float, analysis.probabilities))),
-        "valence": _finite(analysis.valence),
-        "arousal": _finite(analysis.arousal),
+        "valence": finite_or_none(analysis.valence),
+        "arousal": finite_or_none(analysis.arousal),
         "features": {key: float(value) for key, value in analysis.features.items() if math.isfinite(value)},
         "timeline": [{"start": float(segment.start), "end": float(segment.end), **labelled(segment.probabilities),
-                      "valence": _finite(segment.valence), "arousal": _finite(segment.arousal)}
+                      "valence": finite_or_none(segment.valence), "arousal": finite_or_none(segment.arousal)}
                      for segment in analysis.timeline],
         "nearest": services.hit_records(hits),
     }
-
-
-def _finite(value) -> float | None:
-    return float(value) if value is not None and math.isfinite(value) else None

@@ -8,19 +8,17 @@ import numpy as np
 from fastapi import APIRouter, HTTPException, Query
 
 from ..deps import Services, ServicesDep
+from ..projections import MAX_POINTS, sample_indices
 from ..schemas import MapPublic
 
 router = APIRouter(tags=["maps"])
-
-MAX_POINTS = 20_000
-"""Points a chart gets at most (a seeded sample beyond): browsers draw 20,000 WebGL points smoothly."""
 
 
 @router.get("/map", response_model=MapPublic)
 def read_mood_map(services: ServicesDep) -> dict:
     """Every track (or a sample of 20,000) on the valence/arousal plane, with its label and tags."""
     catalog = services.catalog
-    rows = _sample(len(catalog))
+    rows = sample_indices(len(catalog), MAX_POINTS, seed=0)
     rows = rows[np.isfinite(catalog.valence[rows]) & np.isfinite(catalog.arousal[rows])]
     return _points(services, "valence_arousal", rows, catalog.valence[rows], catalog.arousal[rows])
 
@@ -33,12 +31,6 @@ def read_projection(services: ServicesDep, method: Annotated[Literal["pca", "uma
     except ValueError as error:
         raise HTTPException(422, str(error)) from None
     return _points(services, method, np.asarray(rows), xy[:, 0], xy[:, 1])
-
-
-def _sample(n: int) -> np.ndarray:
-    if n <= MAX_POINTS:
-        return np.arange(n)
-    return np.sort(np.random.default_rng(0).choice(n, MAX_POINTS, replace=False))
 
 
 def _points(services: Services, method: str, rows: np.ndarray, x: np.ndarray, y: np.ndarray) -> dict:
