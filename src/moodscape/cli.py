@@ -141,7 +141,7 @@ def _demo_config(corpus: Any, out: Path, seed: int) -> str:
         "[pretrain]",
         "epochs = 12",
         "batch_size = 16",
-        "patience = 2",
+        "patience = 3",
         "crop_frames = 128",
         "",
         "[train]",
