@@ -84,6 +84,14 @@ def test_ablation_compares_every_variant_on_the_same_splits(demo_run, demo_corpu
         assert 0 <= row["macro_f1"] <= 1 and 0 <= row["tag_roc_auc_macro"] <= 1
     assert rows["probe"]["trainable_parameters"] < rows["lora-r2"]["trainable_parameters"] < rows["full"]["trainable_parameters"]
     assert rows["lora-r2"]["checkpoint_bytes"] < rows["full"]["checkpoint_bytes"] / 10
+    report = invoke("report", "--config", demo_corpus / "moodscape.toml", "--workdir", workdir)
+    assert report.exit_code == 0, report.output
+    markdown = (workdir / "report" / "report.md").read_text()
+    table = markdown[markdown.index("| variant | trainable parameters | checkpoint"):].split("\n\n")[0].splitlines()[2:]
+    shown = {line.split(" | ")[0].strip("| "): line.split(" | ") for line in table}
+    assert shown["LoRA r = 2"][1] == f"{rows['lora-r2']['trainable_parameters']:,}"
+    assert shown["full fine-tuning"][6] == f"{rows['full']['macro_f1']:.3f}"
+    assert (workdir / "report" / "figures" / "ablation.png").exists()
 
 
 def test_distributed_training_through_torchrun(demo_run, demo_corpus, tmp_path):

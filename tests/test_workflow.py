@@ -12,7 +12,7 @@ from conftest import planted_k, run_args
 
 pytestmark = pytest.mark.slow
 
-ALL_STAGES = ["features", "cluster", "label", "pretrain", "train", "train-av", "infer"]
+ALL_STAGES = ["features", "cluster", "label", "pretrain", "train", "train-av", "infer", "report"]
 
 
 def manifest(workdir):
@@ -54,7 +54,7 @@ def test_changing_k_reruns_the_cluster_stage_and_everything_after_it(demo_run, d
     found = statuses(result.output)
     # pretraining reads only the original tags, not the clusters, so it stays current
     assert found == {"features": "current", "cluster": "ran", "label": "ran", "pretrain": "current",
-                     "train": "ran", "train-av": "ran", "infer": "ran"}
+                     "train": "ran", "train-av": "ran", "infer": "ran", "report": "ran"}
     assert "cluster.k changed" in result.output
     assert json.loads((workdir / "cluster_selection.json").read_text())["k"] == k
 

@@ -49,6 +49,9 @@ CATALOG = "catalog_tracks.parquet"
 SERVING_MODEL = "models/inference_bundle.pt"
 NAMES_DB = "names.sqlite"
 PROJECTIONS = "cache/projections.parquet"
+REPORT_MARKDOWN = "report/report.md"
+REPORT_HTML = "report/report.html"
+REPORT_FIGURES = "report/figures"
 
 # Columns of the stage-5 tables (the lookup's p_<label> and mood columns, the embeddings).
 LABEL_COLUMN_PREFIX = "p_"
@@ -71,6 +74,8 @@ PRODUCED_BY = {
     EMBEDDINGS: "infer",
     CATALOG: "infer",
     "inference_bundle.pt": "infer",
+    "report.md": "report",
+    "report.html": "report",
 }
 
 _UMASK = os.umask(0)
@@ -187,6 +192,20 @@ class Workdir:
     def projections(self) -> Path:
         """Cache of the 2-D projections of the embeddings (PCA, UMAP, t-SNE) the web app shows."""
         return self.path(PROJECTIONS)
+
+    @property
+    def report_markdown(self) -> Path:
+        """The run report in Markdown (figures beside it in ``report/figures/``)."""
+        return self.path(REPORT_MARKDOWN)
+
+    @property
+    def report_html(self) -> Path:
+        """The run report as one self-contained HTML file (figures embedded, equations as MathML)."""
+        return self.path(REPORT_HTML)
+
+    def report_figure(self, name: str) -> Path:
+        """One figure of the report, a PNG file."""
+        return self.path(REPORT_FIGURES) / f"{name}.png"
 
     def inference_bundle(self, stage: str) -> Path:
         """The merged network (+ AV regressor) that a stage's Dask workers load."""

@@ -325,6 +325,20 @@ def infer(
     _print_summary("infer", {**summary, "lookup": Workdir(workdir).inference_lookup, "embeddings": Workdir(workdir).embeddings})
 
 
+@app.command("report")
+@_fail_cleanly
+def report_command(
+    config: ConfigOption = None,
+    workdir: WorkdirOption = DEFAULT_WORKDIR,
+    set_: SetOption = None,
+) -> None:
+    """The run report: report/report.md and a self-contained report/report.html, from the run's artifacts."""
+    from .pipeline_report import run_report
+
+    summary = run_report(_settings(config, set_), Workdir(workdir))
+    _print_summary("report", summary)
+
+
 @app.command()
 @_fail_cleanly
 def run(

@@ -23,7 +23,7 @@ from .artifacts import Workdir
 from .config import Settings
 from .datasets import musav
 
-STAGES = ("features", "cluster", "label", "pretrain", "train", "train-av", "infer")
+STAGES = ("features", "cluster", "label", "pretrain", "train", "train-av", "infer", "report")
 """The stages ``moodscape run`` runs, in order."""
 
 _TRACK_COLUMNS = ["track_id", "audio_path", "mel_path", "split"]
@@ -94,6 +94,10 @@ def stage_request(
     if stage == "infer":
         network = [workdir.backbone, workdir.classifier, workdir.label_to_idx, workdir.av_regressor]
         return {**settings.stage_settings("infer"), **fingerprint}, network + sources
+    if stage == "report":
+        from .pipeline_report import report_inputs
+
+        return {"settings": settings.model_dump(mode="json"), **fingerprint}, report_inputs(workdir) + sources
     if stage == "ablate":
         return {**settings.stage_settings("train", "ablate"), **seeded}, [workdir.backbone, workdir.track_labels]
     raise ValueError(f"unknown stage {stage!r}")

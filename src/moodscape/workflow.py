@@ -43,6 +43,10 @@ def _runner(stage: str) -> Callable[[Settings, Workdir, bool], dict[str, Any]]:
         if stage == "features":
             return lambda settings, workdir, progress: function(settings, workdir, show_progress=progress)
         return lambda settings, workdir, progress: function(settings, workdir)
+    if stage == "report":
+        from .pipeline_report import run_report
+
+        return lambda settings, workdir, progress: run_report(settings, workdir, show_progress=progress)
     if stage in ("pretrain", "train"):
         from . import pipeline_network
 
@@ -129,4 +133,6 @@ def run_summary(workdir: Workdir) -> dict[str, Any]:
     if workdir.inference_lookup.exists():
         lookup = artifacts.read_table(workdir.inference_lookup)
         summary["lookup"] = f"{len(lookup)} tracks in {workdir.inference_lookup}"
+    if workdir.report_html.exists():
+        summary["report"] = f"{workdir.report_html} (and {workdir.report_markdown.name} with its figures)"
     return summary

@@ -1,0 +1,154 @@
+"""Stage runner of the report: read a run's artifacts, write ``report/report.md`` and ``.html``.
+
+:func:`load_run` gathers what every stage left in the work directory into a
+:class:`~moodscape.report.document.RunRecord` (``None`` for a stage that has not run);
+:func:`run_report` builds the report from it, writes the figures, the Markdown and the
+self-contained HTML atomically, and records the stage in the manifest so that
+``moodscape run`` rebuilds the report exactly when an artifact it reads changed (an
+ablation run afterwards, for instance).
+"""
+
+from __future__ import annotations
+
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from . import artifacts
+from .artifacts import AV_COLUMNS, Workdir
+from .config import Settings
+from .datasets import jamendo, musav
+from .labeling import tag_statistics
+from .pipeline import load_collection
+from .report.document import TITLE, RunRecord, build_report
+from .report.html import render_html
+from .stages import stage_request
+
+RUNTIME_PACKAGES = ("torch", "torchvision", "peft", "matplotlib", "fastapi")
+"""Packages whose versions the report adds to those the manifest recorded."""
+
+
+def run_report(settings: Settings, workdir: Workdir, *, show_progress: bool = True) -> dict[str, Any]:
+    """Write the report of the run in ``workdir``; return a summary for the CLI."""
+    collection = load_collection(settings)
+    run = load_run(settings, workdir, collection.tracks, collection.vocabulary)
+    document = build_report(run)
+    html = render_html(document.markdown(), document.figures, title=f"{TITLE}: {workdir.root}")
+    figure_dir = workdir.report_figure("x").parent
+    written = []
+    for path, png in document.figures.items():
+        target = workdir.report_figure(Path(path).stem)
+        artifacts.write_bytes(target, png)
+        written.append(target)
+    for old in figure_dir.glob("*.png"):
+        if old not in written:
+            old.unlink()
+    artifacts.write_bytes(workdir.report_markdown, document.markdown().encode("utf-8"))
+    artifacts.write_bytes(workdir.report_html, html.encode("utf-8"))
+    artifacts.record_stage(workdir, "report", [workdir.report_markdown, workdir.report_html, *written],
+                           *stage_request("report", settings, workdir, collection))
+    return {"markdown": workdir.report_markdown, "html": workdir.report_html, "figures": len(written)}
+
+
+def report_inputs(workdir: Workdir) -> list[Path]:
+    """The artifacts the report reads (those that exist count for staleness)."""
+    return [workdir.features, workdir.clusters, workdir.cluster_selection, workdir.cluster_profiles, workdir.track_labels,
+            workdir.pretrain_metrics, workdir.classifier, workdir.classifier_metrics, workdir.ablation_metrics,
+            workdir.av_metrics, workdir.musav_predictions, workdir.inference_lookup]
+
+
+def load_run(settings: Settings, workdir: Workdir, tracks: pd.DataFrame, vocabulary: list[str]) -> RunRecord:
+    """Read every artifact the report shows; a missing one leaves its field ``None``.
+
+    Parameters
+    ----------
+    settings : Settings
+    workdir : Workdir
+    tracks : pandas.DataFrame
+        The collection's tracks (``track_id``, ``split``, ``tags``).
+    vocabulary : list of str
+
+    Returns
+    -------
+    RunRecord
+    """
+    def json_or_none(path: Path) -> Any:
+        return artifacts.read_json(path) if path.exists() else None
+
+    def table_or_none(path: Path, columns: tuple[str, ...] = ("track_id",)) -> pd.DataFrame | None:
+        return artifacts.read_table(path, columns) if path.exists() else None
+
+    featured = set(artifacts.read_table(workdir.features)["track_id"]) if workdir.features.exists() else set()
+    clusters = table_or_none(workdir.clusters, ("track_id", "cluster_id"))
+    run = RunRecord(
+        workdir=str(workdir.root), settings=settings.model_dump(mode="json"), manifest=artifacts.read_manifest(workdir),
+        tracks=tracks[["track_id", "split", "tags"]], vocabulary=list(vocabulary), featured=featured,
+        selection=json_or_none(workdir.cluster_selection), clusters=clusters,
+        profiles=json_or_none(workdir.cluster_profiles),
+        track_labels=table_or_none(workdir.track_labels, ("track_id", "new_acoustic_label")),
+        pretrain=json_or_none(workdir.pretrain_metrics), classifier=json_or_none(workdir.classifier_metrics),
+        ablation=json_or_none(workdir.ablation_metrics), av=json_or_none(workdir.av_metrics),
+        lookup=table_or_none(workdir.inference_lookup, ("track_id", "new_acoustic_label", "probability")),
+        versions=_runtime_versions(),
+    )
+    if clusters is not None and run.profiles is not None:
+        run.tag_score = _tag_scores(clusters, tracks, vocabulary, settings.label.prior)
+    if workdir.classifier.exists():
+        run.adapters = adapter_shapes(workdir.classifier)
+    if workdir.musav_predictions.exists() and settings.musav.root is not None:
+        run.musav = _musav_held_out(settings, workdir.musav_predictions)
+    return run
+
+
+def adapter_shapes(checkpoint_path: Path) -> pd.DataFrame:
+    """One row per LoRA-adapted layer of a classifier checkpoint: ``layer``, ``kernel``, ``d``, ``k``, ``r``.
+
+    ``lora_A`` has shape ``(r, c_in, k_h, k_w)`` (a convolution) or ``(r, in)`` (a linear
+    layer) and ``lora_B`` ``(c_out, r, …)``, so ``d = c_out`` and ``k = c_in·k_h·k_w``.
+    Empty for a checkpoint without adapters (full fine-tuning, linear probe).
+    """
+    import torch
+
+    state = torch.load(checkpoint_path, map_location="cpu", weights_only=True).get("state_dict", {})
+    rows = []
+    for key, a in state.items():
+        if not key.endswith("lora_A.weight"):
+            continue
+        b = state[key.replace("lora_A", "lora_B")]
+        kernel = "×".join(str(size) for size in a.shape[2:]) or "linear"
+        layer = key.removeprefix("base_model.model.").removesuffix(".lora_A.weight")
+        rows.append({"layer": layer, "kernel": kernel, "d": int(b.shape[0]), "k": int(a[0].numel()), "r": int(a.shape[0])})
+    return pd.DataFrame(rows, columns=["layer", "kernel", "d", "k", "r"])
+
+
+def _tag_scores(clusters: pd.DataFrame, tracks: pd.DataFrame, vocabulary: list[str], prior: float) -> pd.DataFrame | None:
+    """Stage 2's distinctiveness z of every tag in every cluster, over the training split (as stage 2 fits)."""
+    train = clusters.merge(tracks[["track_id", "split", "tags"]], on="track_id")
+    train = train[train["split"] == "train"]
+    if train.empty:
+        return None
+    tags, names = jamendo.tag_matrix(train, vocabulary)
+    stats = tag_statistics(train["cluster_id"].to_numpy(), tags, names, prior=prior)
+    return stats.score
+
+
+def _musav_held_out(settings: Settings, predictions_path: Path) -> pd.DataFrame | None:
+    """Held-out predictions of the MusAV songs beside their Spotify targets."""
+    cfg = settings.musav
+    songs, _ = musav.load_musav(cfg.root, audio_root=cfg.audio_root, metadata_root=cfg.metadata_root)
+    predictions = musav.read_predictions(predictions_path)
+    predicted = predictions.rename(columns={f"{name}_mean": f"{name}_predicted" for name in AV_COLUMNS})
+    columns = ["songid", *(f"{name}_predicted" for name in AV_COLUMNS)]
+    return predicted[columns].merge(songs[["songid", *AV_COLUMNS]], on="songid")
+
+
+def _runtime_versions() -> dict[str, str]:
+    versions = {}
+    for name in RUNTIME_PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions

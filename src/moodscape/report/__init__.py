@@ -1,0 +1,1 @@
+"""The run report: what every stage did, with its mathematics, figures and tables."""

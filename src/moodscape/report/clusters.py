@@ -1,0 +1,144 @@
+"""Report sections 1–3: the data, the acoustic clusters (step 1) and their names (step 2)."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pandas as pd
+
+from . import figures
+from .document import SECTIONS, RunRecord, not_run, used_settings
+from .markdown import Document, integer, number, percent
+
+SPLITS = ("train", "validation", "test")
+PROFILE_ROWS = 5
+"""Tags listed per cluster in the naming tables."""
+
+
+def data_section(document: Document, run: RunRecord) -> None:
+    """Section 1: the dataset, its splits, the tag vocabulary and the features used."""
+    document.heading(2, SECTIONS[0])
+    source = run.stage_settings("data").get("source", "jamendo")
+    root = run.stage_settings(source).get("root")
+    kind = "MTG-Jamendo (autotagging_moodtheme)" if source == "jamendo" else "a folder of audio files"
+    document.text(f"Collection: {kind} at `{root}`, {integer(len(run.tracks))} tracks with "
+                  f"{integer(len(run.vocabulary))} tags in the vocabulary.")
+    labelled = set(run.track_labels["track_id"]) if run.track_labels is not None else set()
+    inferred = set(run.lookup["track_id"]) if run.lookup is not None else set()
+    rows = []
+    for split in (*SPLITS, *sorted(set(run.tracks["split"]) - set(SPLITS))):
+        ids = set(run.tracks.loc[run.tracks["split"] == split, "track_id"])
+        rows.append([split, integer(len(ids)), integer(len(ids & run.featured)), integer(len(ids & labelled)),
+                     integer(len(ids & inferred))])
+    document.table(["split", "tracks", "with features", "with a new label", "in the lookup"], rows,
+                   numeric=[False, True, True, True, True])
+    train_tags = Counter(tag for tags in run.tracks.loc[run.tracks["split"] == "train", "tags"] for tag in tags)
+    listing = ", ".join(f"{tag} ({train_tags.get(tag, 0)})" for tag in sorted(run.vocabulary, key=lambda t: (-train_tags.get(t, 0), t)))
+    document.text(f"Tag vocabulary, with the number of training tracks carrying each tag: {listing}.")
+    if run.selection is None:
+        return
+    source_used = run.manifest.get("stages", {}).get("features", {}).get("details", {}).get("source", "audio")
+    used, dropped = run.selection.get("features_used", []), run.selection.get("features_dropped", [])
+    document.text(f"Stage 1 features ({len(used)}, computed from `{source_used}`): "
+                  + ", ".join(f"`{name}`" for name in used) + "."
+                  + (f" Dropped before clustering (constant or missing): {', '.join(f'`{n}`' for n in dropped)}." if dropped else ""))
+
+
+def clustering_section(document: Document, run: RunRecord) -> None:
+    """Section 2: standardisation, K-Means, the K scan and the chosen K."""
+    document.heading(2, SECTIONS[1])
+    if run.selection is None:
+        not_run(document, "`cluster_selection.json`", "cluster")
+        return
+    selection = run.selection
+    document.text("Each feature $j$ is standardised with the mean and standard deviation of the training split "
+                  "(scikit-learn's `StandardScaler`, fitted on training tracks only):")
+    document.equation(r"z_{ij} = \frac{x_{ij} - \mu_j}{\sigma_j}")
+    document.text("K-Means (Lloyd's algorithm, k-means++ starts) then partitions the training tracks into $K$ clusters "
+                  r"$C_1, \dots, C_K$ with centroids $\mu_k$, minimising the inertia:")
+    document.equation(r"\min_{C_1, \dots, C_K} \sum_{k=1}^{K} \sum_{i \in C_k} \left\lVert z_i - \mu_k \right\rVert^2")
+    document.text("Tracks of the validation and test splits are assigned to the nearest centroid afterwards. "
+                  "Three scores compare the K of the scan. The silhouette of track $i$, with $a(i)$ its mean distance to "
+                  "the other tracks of its cluster and $b(i)$ its mean distance to the tracks of the nearest other "
+                  "cluster, averaged over tracks (higher is better):")
+    document.equation(r"s(i) = \frac{b(i) - a(i)}{\max\left(a(i),\, b(i)\right)}, \qquad "
+                      r"S = \frac{1}{n} \sum_{i=1}^{n} s(i)")
+    document.text("Davies–Bouldin, with $s_k$ the mean distance of cluster $k$'s tracks to its centroid (lower is better):")
+    document.equation(r"\mathrm{DB} = \frac{1}{K} \sum_{k=1}^{K} \max_{l \neq k} "
+                      r"\frac{s_k + s_l}{\left\lVert \mu_k - \mu_l \right\rVert}")
+    document.text("Calinski–Harabasz, the ratio of between- to within-cluster dispersion with $n$ tracks and "
+                  r"overall mean $\mu$ (higher is better):")
+    document.equation(r"\mathrm{CH} = \frac{\sum_{k} n_k \left\lVert \mu_k - \mu \right\rVert^2 / (K - 1)}"
+                      r"{\sum_{k} \sum_{i \in C_k} \left\lVert z_i - \mu_k \right\rVert^2 / (n - K)}")
+    chosen = selection["k"]
+    rows = [[f"**{row['k']}**" if row["k"] == chosen else str(row["k"]), number(row.get("inertia"), 1),
+             number(row.get("silhouette")), number(row.get("davies_bouldin")), number(row.get("calinski_harabasz"), 1)]
+            for row in selection.get("scan", [])]
+    if rows:
+        sample = selection.get("silhouette_sample")
+        document.text(f"The scan over K = {selection['k_range'][0]}…{selection['k_range'][1]} "
+                      f"({selection.get('algorithm', 'kmeans')}, {integer(selection.get('n_train'))} training tracks; "
+                      f"silhouette on {integer(sample)} of them):")
+        document.table(["K", "inertia", "silhouette", "Davies–Bouldin", "Calinski–Harabasz"], rows, numeric=[True] * 5)
+        document.figure("k_selection", figures.k_selection(selection["scan"], chosen),
+                        f"the K scan: the elbow of the inertia and the three scores; K = {chosen} marked")
+    document.text(f"**Chosen K = {chosen}** by the rule `{selection.get('rule')}`: {selection.get('rule_text', '')}",
+                  f"Here: {selection.get('reason', '')}. {integer(selection.get('n_assigned'))} tracks were assigned a cluster.")
+    if run.clusters is not None:
+        sizes = run.clusters.merge(run.tracks[["track_id", "split"]], on="track_id").groupby(["cluster_id", "split"]).size().unstack(fill_value=0)
+        document.table(["cluster", *[split for split in SPLITS if split in sizes]],
+                       [[str(cluster), *[integer(sizes.loc[cluster, split]) for split in SPLITS if split in sizes]] for cluster in sizes.index],
+                       numeric=[False] + [True] * sum(split in sizes for split in SPLITS))
+
+
+def naming_section(document: Document, run: RunRecord) -> None:
+    """Section 3: the distinctiveness score, the per-cluster tag tables and the heat map."""
+    document.heading(2, SECTIONS[2])
+    if run.profiles is None:
+        not_run(document, "`cluster_profiles.json`", "label")
+        return
+    label = used_settings(run, "label", "label")
+    document.text("A cluster is named after the tags its training tracks carry more often than the whole training "
+                  "collection does. For cluster $c$ and tag $t$, with $a$ tracks of the cluster's $n$ carrying $t$, $A$ of the "
+                  r"collection's $N$, $p = A / N$ and a Beta prior of $\alpha$ pseudo-tracks centred on $p$ (Monroe, Colaresi & Quinn "
+                  "2008, one group against the whole corpus), the score is the z-score of the smoothed log-odds ratio:")
+    document.equation(r"\delta_{ct} = \log \frac{a + \alpha p}{n - a + \alpha (1 - p)} "
+                      r"- \log \frac{A + \alpha p}{N - A + \alpha (1 - p)}")
+    document.equation(r"\sigma_{ct}^2 = \frac{1}{a + \alpha p} + \frac{1}{n - a + \alpha (1 - p)} "
+                      r"+ \frac{1}{A + \alpha p} + \frac{1}{N - A + \alpha (1 - p)}, \qquad z_{ct} = \frac{\delta_{ct}}{\sigma_{ct}}")
+    document.text("and the lift is the tag's share in the cluster over its share in the collection:")
+    document.equation(r"\mathrm{lift}_{ct} = \frac{a / n}{A / N}")
+    document.text(f"With $\\alpha = {label.get('prior')}$, a tag is *distinctive* for a cluster when "
+                  f"$\\mathrm{{lift}} \\geq {label.get('min_lift')}$, $a \\geq {label.get('min_tag_count')}$ and "
+                  f"$z \\geq {label.get('min_score')}$; the name joins the "
+                  f"{label.get('max_tags_in_name')} highest-z distinctive tags, names are unique, and clusters with fewer "
+                  f"than {label.get('min_size')} training tracks or no distinctive tag are dropped (their tracks get no "
+                  f"new label). The profiles were fitted on {integer(run.profiles.get('n_tracks'))} training tracks.")
+    clusters = run.profiles.get("clusters", [])
+    document.table(["cluster", "training tracks", "name", "named by", "distinctive tags"],
+                   [[str(c["cluster_id"]), integer(c["size"]), c["name"] or f"dropped: {c['dropped']}",
+                     c.get("named_by") or "—", ", ".join(c.get("distinctive_tags", [])) or "—"] for c in clusters],
+                   numeric=[False, True, False, False, False])
+    for cluster in clusters:
+        title = cluster["name"] or "dropped"
+        document.text(f"**Cluster {cluster['cluster_id']} — {title}** ({integer(cluster['size'])} training tracks"
+                      + (f"; dropped: {cluster['dropped']}" if cluster["dropped"] else "") + ")")
+        document.table(["tag", "tracks", "share", "collection share", "lift", "z", "distinctive"],
+                       [[row["tag"], integer(row["count"]), percent(row["share"]), percent(row["global_share"]),
+                         number(row["lift"], 2), number(row["score"], 2), "yes" if row["distinctive"] else ""]
+                        for row in cluster.get("top_tags", [])[:PROFILE_ROWS]],
+                       numeric=[False, True, True, True, True, True, False])
+    if run.tag_score is not None:
+        names = {c["cluster_id"]: c["name"] or f"{c['cluster_id']} (dropped)" for c in clusters}
+        score = _heatmap_order(run.tag_score)
+        highlight = {names.get(c["cluster_id"], str(c["cluster_id"])): c.get("distinctive_tags", []) for c in clusters}
+        document.figure("cluster_tags", figures.tag_heatmap(score.rename(index=lambda c: names.get(c, str(c))), highlight=highlight),
+                        "distinctiveness z of every tag (columns) in every cluster (rows), training split; "
+                        "outlined: the distinctive tags")
+
+
+def _heatmap_order(score: pd.DataFrame) -> pd.DataFrame:
+    """Tags carried by some track, grouped by the cluster they score highest in (a diagonal-ish layout)."""
+    carried = score.loc[:, (score != 0).any(axis=0)]
+    order = sorted(carried.columns, key=lambda tag: (list(carried.index).index(carried[tag].idxmax()), -carried[tag].max()))
+    return carried[order]
