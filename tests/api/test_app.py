@@ -350,6 +350,24 @@ def test_page_and_offline_plotly(client):
     assert client.get("/docs").status_code == 200
 
 
+def test_the_page_links_the_run_report(client, bundle):
+    assert 'href="/report"' in client.get("/").text
+    report = client.get("/report")
+    assert report.status_code == 200 and report.headers["content-type"].startswith("text/html")
+    assert report.content == (bundle / "report" / "report.html").read_bytes()
+
+
+def test_a_bundle_without_report_says_how_to_write_it(bundle, tmp_path):
+    from fastapi.testclient import TestClient
+
+
+    copy = copy_bundle(bundle, tmp_path)
+    (copy / "report" / "report.html").unlink()
+    with TestClient(create_app(copy)) as client:
+        missing = client.get("/report")
+    assert missing.status_code == 404 and "moodscape report --workdir" in missing.text
+
+
 # --------------------------------------------------------------------------- start-up checks
 
 

@@ -9,13 +9,14 @@ start several processes over the same bundle (``MOODSCAPE_BUNDLE``).
 from __future__ import annotations
 
 import functools
+import html
 import os
 from pathlib import Path
 
 import threadpoolctl
 
 from fastapi import APIRouter, FastAPI
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from moodscape.artifacts import Workdir
@@ -78,7 +79,7 @@ def create_app(bundle_dir: str | os.PathLike, *, exact_below: int = EXACT_BELOW,
         api.include_router(module.router)
     app.include_router(api)
     app.include_router(health.router)
-    _add_page_routes(app)
+    _add_page_routes(app, workdir)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_middleware(UploadLimit, limit=max_upload_bytes)
     return app
@@ -89,10 +90,20 @@ def create_app_from_env() -> FastAPI:
     return create_app(os.environ.get("MOODSCAPE_BUNDLE", "data"))
 
 
-def _add_page_routes(app: FastAPI) -> None:
+def _add_page_routes(app: FastAPI, workdir: Workdir) -> None:
     @app.get("/", include_in_schema=False)
     def read_page() -> FileResponse:
         return FileResponse(STATIC / "index.html", media_type="text/html")
+
+    @app.get("/report", include_in_schema=False)
+    def read_report() -> Response:
+        """The run report (``moodscape report``), or a page saying how to write it."""
+        if workdir.report_html.is_file():
+            return FileResponse(workdir.report_html, media_type="text/html")
+        message = ("<!DOCTYPE html><title>No report yet</title><p>This bundle has no report yet. "
+                   f"<code>moodscape report --workdir {html.escape(str(workdir.root))}</code> writes it "
+                   "(<code>moodscape run</code> does too, as its last stage).</p>")
+        return HTMLResponse(message, status_code=404)
 
     @app.get("/static/plotly.min.js", include_in_schema=False)
     def read_plotly() -> Response:
