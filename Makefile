@@ -10,6 +10,7 @@ DEMO_TRACKS ?= 200
 CONFIG := $(DEMO_DIR)/moodscape.toml
 PYTEST_ARGS ?=
 SERVE ?= 1
+ABLATE ?= 0
 HOST ?= 127.0.0.1
 PORT ?= 8000
 WORKERS ?= 2
@@ -30,11 +31,16 @@ $(CONFIG): | $(STAMP)
 
 demo: $(STAMP) $(CONFIG)
 	$(BIN)/moodscape run --config $(CONFIG) --workdir $(WORKDIR)
+ifneq ($(ABLATE),0)
+	$(BIN)/moodscape ablate --config $(CONFIG) --workdir $(WORKDIR)
+	$(BIN)/moodscape report --config $(CONFIG) --workdir $(WORKDIR)
+endif
 	@echo
 	@echo "Demo corpus:      $(DEMO_DIR)/ (settings in $(CONFIG), planted truth in $(DEMO_DIR)/truth.json)"
 	@echo "Run artifacts:    $(WORKDIR)/ (manifest.json lists every artifact and what produced it)"
 	@echo "Lookup:           $(WORKDIR)/inference_lookup.csv, $(WORKDIR)/embeddings.parquet"
 	@echo "Skipped tracks:   $(WORKDIR)/reports/"
+	@echo "Report:           $(WORKDIR)/report/report.html (open it in a browser; also at /report in the web app)"
 ifneq ($(SERVE),0)
 	@echo
 	$(BIN)/moodscape serve --bundle $(WORKDIR) --host $(HOST) --port $(PORT) --workers $(WORKERS)
