@@ -28,7 +28,7 @@ def data_section(document: Document, run: RunRecord) -> None:
     rows = []
     for split in (*SPLITS, *sorted(set(run.tracks["split"]) - set(SPLITS))):
         ids = set(run.tracks.loc[run.tracks["split"] == split, "track_id"])
-        rows.append([split, integer(len(ids)), integer(len(ids & run.featured)), integer(len(ids & labelled)),
+        rows.append([split or "(in no split)", integer(len(ids)), integer(len(ids & run.featured)), integer(len(ids & labelled)),
                      integer(len(ids & inferred))])
     document.table(["split", "tracks", "with features", "with a new label", "in the lookup"], rows,
                    numeric=[False, True, True, True, True])
