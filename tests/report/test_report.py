@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from cli_runner import invoke
+from mdit_py_plugins.anchors.index import slugify
 from PIL import Image
 
 from moodscape.report.document import SECTIONS, build_report
@@ -52,7 +53,8 @@ def test_every_section_is_present_in_order(report):
     positions = [markdown.index(f"\n## {title}\n") for title in SECTIONS]
     assert positions == sorted(positions)
     for title in SECTIONS:
-        assert f">{title}</h2>" in html
+        assert f'<h2 id="{slugify(title)}">{title}</h2>' in html
+        assert f'href="#{slugify(title)}"' in html  # the contents list links every section
 
 
 def test_every_figure_exists_and_is_a_valid_png(report, demo_run):

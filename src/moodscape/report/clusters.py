@@ -54,7 +54,9 @@ def clustering_section(document: Document, run: RunRecord) -> None:
     document.text("Each feature $j$ is standardised with the mean and standard deviation of the training split "
                   "(scikit-learn's `StandardScaler`, fitted on training tracks only):")
     document.equation(r"z_{ij} = \frac{x_{ij} - \mu_j}{\sigma_j}")
-    document.text("K-Means (Lloyd's algorithm, k-means++ starts) then partitions the training tracks into $K$ clusters "
+    algorithm = ("mini-batch K-Means (k-means++ starts)" if selection.get("algorithm") == "minibatch"
+                 else "K-Means (Lloyd's algorithm, k-means++ starts)")
+    document.text(f"{algorithm} then partitions the training tracks into $K$ clusters "
                   r"$C_1, \dots, C_K$ with centroids $\mu_k$, minimising the inertia:")
     document.equation(r"\min_{C_1, \dots, C_K} \sum_{k=1}^{K} \sum_{i \in C_k} \left\lVert z_i - \mu_k \right\rVert^2")
     document.text("Tracks of the validation and test splits are assigned to the nearest centroid afterwards. "

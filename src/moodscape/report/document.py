@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
+from mdit_py_plugins.anchors.index import slugify
 
 from .markdown import Document
 
@@ -130,6 +131,7 @@ def build_report(run: RunRecord) -> Document:
     document.heading(1, TITLE)
     document.text(f"Work directory `{run.workdir}`. Every number below is read from this run's artifacts "
                   "(`manifest.json` lists them with their hashes); equations are written as the code computes them.")
+    document.bullets(f"[{title}](#{slugify(title)})" for title in SECTIONS)
     for section in (clusters.data_section, clusters.clustering_section, clusters.naming_section,
                     network.network_section, valence_arousal.regression_section, valence_arousal.lookup_section,
                     provenance.reproducibility_section):

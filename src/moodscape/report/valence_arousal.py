@@ -51,8 +51,8 @@ def regression_section(document: Document, run: RunRecord) -> None:
                   "with equal predictions are skipped:")
     document.equation(r"\mathrm{acc} = 100 \cdot \frac{\#\left\{(a, b) : \operatorname{sign}\left(f(a) - f(b)\right) "
                       r"= \text{judged order}\right\}}{\#\,\text{correct} + \#\,\text{incorrect}}")
-    document.text("per ground-truth subset (`gt`: all judged pairs; `.fa`: full annotator agreement; `.ct`: "
-                  "consistent with the triplet's transitivity):")
+    document.text("per ground-truth subset (`gt`: all ground-truth pairs; `gt.fa`: full annotator agreement only; "
+                  "`gt.ct`: triplet-consistent pairs only; `gt.ct.fa`: both):")
     document.table(["ground truth", "dimension", "accuracy %", "correct", "incorrect", "skipped (equal judgment)",
                     "skipped (equal prediction)"],
                    [[row["file"], row["type"], number(row.get("accuracy"), 2), integer(row["correct"]),
