@@ -24,7 +24,7 @@ from .labeling import tag_statistics
 from .pipeline import load_collection
 from .report.document import TITLE, RunRecord, build_report
 from .report.html import render_html
-from .stages import stage_request
+from .stages import STAGES, stage_request
 
 RUNTIME_PACKAGES = ("torch", "torchvision", "peft", "matplotlib", "fastapi")
 """Packages whose versions the report adds to those the manifest recorded."""
@@ -56,7 +56,8 @@ def report_inputs(workdir: Workdir) -> list[Path]:
     """The artifacts the report reads (those that exist count for staleness)."""
     return [workdir.features, workdir.clusters, workdir.cluster_selection, workdir.cluster_profiles, workdir.track_labels,
             workdir.pretrain_metrics, workdir.classifier, workdir.classifier_metrics, workdir.ablation_metrics,
-            workdir.av_metrics, workdir.musav_predictions, workdir.inference_lookup]
+            workdir.av_metrics, workdir.musav_predictions, workdir.inference_lookup, workdir.dataset_problems,
+            *(workdir.skipped_report(stage) for stage in STAGES)]
 
 
 def load_run(settings: Settings, workdir: Workdir, tracks: pd.DataFrame, vocabulary: list[str]) -> RunRecord:
@@ -93,6 +94,10 @@ def load_run(settings: Settings, workdir: Workdir, tracks: pd.DataFrame, vocabul
         lookup=table_or_none(workdir.inference_lookup, ("track_id", "new_acoustic_label", "probability")),
         versions=_runtime_versions(),
     )
+    run.skipped = {stage: artifacts.read_table(workdir.skipped_report(stage), ("track_id", "reason"))
+                   for stage in STAGES if workdir.skipped_report(stage).exists()}
+    if workdir.dataset_problems.exists():
+        run.dataset_problems = workdir.dataset_problems.read_text(encoding="utf-8").splitlines()
     if clusters is not None and run.profiles is not None:
         run.tag_score = _tag_scores(clusters, tracks, vocabulary, settings.label.prior)
     if workdir.classifier.exists():

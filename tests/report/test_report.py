@@ -107,6 +107,10 @@ def test_tables_show_the_numbers_of_the_metrics_files(report, demo_run, demo_cor
     av = metrics(demo_run, "av")
     pairwise = {(row["ground truth"], row["dimension"]): row["accuracy %"] for row in table_after(markdown, "ground truth")}
     assert pairwise == {(row["file"], row["type"]): f"{row['accuracy']:.2f}" for row in av["pairwise"]}
+    skipped = {row["stage"]: row["tracks or rows skipped"] for row in table_after(markdown, "stage | tracks or rows skipped")}
+    for stage in ("features", "label", "train", "infer"):
+        listed = (demo_run / "reports" / f"skipped_{stage}.csv").read_text().splitlines()[1:]
+        assert skipped[stage] == f"{len(listed):,}"
     selection = json.loads((demo_run / "cluster_selection.json").read_text())
     assert selection["k"] == planted_k(demo_corpus)
     assert f"**Chosen K = {planted_k(demo_corpus)}**" in markdown

@@ -32,6 +32,7 @@ def data_section(document: Document, run: RunRecord) -> None:
                      integer(len(ids & inferred))])
     document.table(["split", "tracks", "with features", "with a new label", "in the lookup"], rows,
                    numeric=[False, True, True, True, True])
+    _skipped(document, run)
     train_tags = Counter(tag for tags in run.tracks.loc[run.tracks["split"] == "train", "tags"] for tag in tags)
     listing = ", ".join(f"{tag} ({train_tags.get(tag, 0)})" for tag in sorted(run.vocabulary, key=lambda t: (-train_tags.get(t, 0), t)))
     document.text(f"Tag vocabulary, with the number of training tracks carrying each tag: {listing}.")
@@ -42,6 +43,18 @@ def data_section(document: Document, run: RunRecord) -> None:
     document.text(f"Stage 1 features ({len(used)}, computed from `{source_used}`): "
                   + ", ".join(f"`{name}`" for name in used) + "."
                   + (f" Dropped before clustering (constant or missing): {', '.join(f'`{n}`' for n in dropped)}." if dropped else ""))
+
+
+def _skipped(document: Document, run: RunRecord) -> None:
+    """What the loader and each stage left out, and the most frequent reason."""
+    rows = [["dataset loader", integer(len(run.dataset_problems)), run.dataset_problems[0] if run.dataset_problems else "—"]]
+    for stage, table in run.skipped.items():
+        reasons = table["reason"].value_counts()
+        common = f"{reasons.index[0]} ({reasons.iloc[0]})" if len(reasons) else "—"
+        rows.append([stage, integer(len(table)), common])
+    document.text("Left out along the way (each stage lists its skipped tracks with the reason in the work "
+                  "directory's `reports/`):")
+    document.table(["stage", "tracks or rows skipped", "most frequent reason (tracks)"], rows, numeric=[False, True, False])
 
 
 def clustering_section(document: Document, run: RunRecord) -> None:

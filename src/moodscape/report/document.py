@@ -69,6 +69,10 @@ class RunRecord:
         ``valence_predicted``, ``arousal_predicted``, ``valence``, ``arousal``.
     lookup : pandas.DataFrame or None
         ``inference_lookup.csv``.
+    skipped : dict of str to pandas.DataFrame
+        Per stage, the tracks it skipped (``track_id``, ``reason``).
+    dataset_problems : list of str
+        What the dataset loader skipped or repaired, one message per line.
     versions : dict
         Versions of the packages at report time (torch, peft, … which the manifest omits).
     """
@@ -91,6 +95,8 @@ class RunRecord:
     av: dict[str, Any] | None = None
     musav: pd.DataFrame | None = None
     lookup: pd.DataFrame | None = None
+    skipped: dict[str, pd.DataFrame] = field(default_factory=dict)
+    dataset_problems: list[str] = field(default_factory=list)
     versions: dict[str, str] = field(default_factory=dict)
 
     def stage_settings(self, section: str) -> dict[str, Any]:
