@@ -146,6 +146,21 @@ def test_a_run_without_later_stages_says_what_is_missing(demo_run, demo_corpus):
     render_html(markdown, document.figures, title="partial")
 
 
+def test_a_run_trained_without_adapters_says_so(demo_run, demo_corpus):
+    from moodscape.artifacts import Workdir
+    from moodscape.config import Settings
+    from moodscape.pipeline import load_collection
+    from moodscape.pipeline_report import load_run
+
+    settings = Settings.load(demo_corpus / "moodscape.toml")
+    collection = load_collection(settings)
+    run = load_run(settings, Workdir(demo_run), collection.tracks, collection.vocabulary)
+    classifier = {**run.classifier, "mode": "probe", "parameters": {**run.classifier["parameters"], "adapters": 0}}
+    markdown = build_report(dataclasses.replace(run, classifier=classifier, adapters=run.adapters.iloc[:0])).markdown()
+    assert "**This run trained `probe`** (linear probe (head only)) instead of LoRA adapters" in markdown
+    assert "| layer | kernel |" not in markdown
+
+
 def test_the_report_command_rereads_the_artifacts(demo_run, demo_corpus, tmp_path):
     import shutil
 

@@ -23,6 +23,10 @@ def network_section(document: Document, run: RunRecord) -> None:
         not_run(document, "`metrics/classifier.json`", "train")
         return
     _lora(document, run)
+    mode = run.classifier.get("mode", "lora")
+    if mode != "lora":
+        document.text(f"**This run trained `{mode}`** ({ABLATION_NAMES.get(mode, mode)}) instead of LoRA adapters "
+                      "(`[train] mode`); the equations above describe the default, and the counts are this run's.")
     _classifier(document, run)
     _ablation(document, run)
 
