@@ -354,10 +354,10 @@ def settings_hash(settings: Mapping[str, Any]) -> str:
     return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def package_versions() -> dict[str, str]:
-    """Versions of Python and of the packages whose behaviour shapes the artifacts."""
+def package_versions(packages: Sequence[str] = _VERSIONED_PACKAGES) -> dict[str, str]:
+    """Versions of Python and of ``packages`` (by default those whose behaviour shapes the artifacts)."""
     versions = {"python": platform.python_version()}
-    for name in _VERSIONED_PACKAGES:
+    for name in packages:
         try:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:

@@ -10,7 +10,6 @@ ablation run afterwards, for instance).
 
 from __future__ import annotations
 
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -92,7 +91,7 @@ def load_run(settings: Settings, workdir: Workdir, tracks: pd.DataFrame, vocabul
         pretrain=json_or_none(workdir.pretrain_metrics), classifier=json_or_none(workdir.classifier_metrics),
         ablation=json_or_none(workdir.ablation_metrics), av=json_or_none(workdir.av_metrics),
         lookup=table_or_none(workdir.inference_lookup, ("track_id", "new_acoustic_label", "probability")),
-        versions=_runtime_versions(),
+        versions=artifacts.package_versions(RUNTIME_PACKAGES),
     )
     run.skipped = {stage: artifacts.read_table(workdir.skipped_report(stage), ("track_id", "reason"))
                    for stage in STAGES if workdir.skipped_report(stage).exists()}
@@ -147,13 +146,3 @@ def _musav_held_out(settings: Settings, predictions_path: Path) -> pd.DataFrame 
     predicted = predictions.rename(columns={f"{name}_mean": f"{name}_predicted" for name in AV_COLUMNS})
     columns = ["songid", *(f"{name}_predicted" for name in AV_COLUMNS)]
     return predicted[columns].merge(songs[["songid", *AV_COLUMNS]], on="songid")
-
-
-def _runtime_versions() -> dict[str, str]:
-    versions = {}
-    for name in RUNTIME_PACKAGES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
-    return versions
