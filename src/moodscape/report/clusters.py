@@ -71,7 +71,7 @@ def clustering_section(document: Document, run: RunRecord) -> None:
                  else "K-Means (Lloyd's algorithm, k-means++ starts)")
     document.text(f"{algorithm} then partitions the training tracks into $K$ clusters "
                   r"$C_1, \dots, C_K$ with centroids $\mu_k$, minimising the inertia:")
-    document.equation(r"\min_{C_1, \dots, C_K} \sum_{k=1}^{K} \sum_{i \in C_k} \left\lVert z_i - \mu_k \right\rVert^2")
+    document.equation(r"\min\limits_{C_1, \dots, C_K} \sum_{k=1}^{K} \sum_{i \in C_k} \left\lVert z_i - \mu_k \right\rVert^2")
     document.text("Tracks of the validation and test splits are assigned to the nearest centroid afterwards. "
                   "Three scores compare the K of the scan. The silhouette of track $i$, with $a(i)$ its mean distance to "
                   "the other tracks of its cluster and $b(i)$ its mean distance to the tracks of the nearest other "
@@ -79,7 +79,7 @@ def clustering_section(document: Document, run: RunRecord) -> None:
     document.equation(r"s(i) = \frac{b(i) - a(i)}{\max\left(a(i),\, b(i)\right)}, \qquad "
                       r"S = \frac{1}{n} \sum_{i=1}^{n} s(i)")
     document.text("Davies–Bouldin, with $s_k$ the mean distance of cluster $k$'s tracks to its centroid (lower is better):")
-    document.equation(r"\mathrm{DB} = \frac{1}{K} \sum_{k=1}^{K} \max_{l \neq k} "
+    document.equation(r"\mathrm{DB} = \frac{1}{K} \sum_{k=1}^{K} \max\limits_{l \neq k} "
                       r"\frac{s_k + s_l}{\left\lVert \mu_k - \mu_l \right\rVert}")
     document.text("Calinski–Harabasz, the ratio of between- to within-cluster dispersion with $n$ tracks and "
                   r"overall mean $\mu$ (higher is better):")
