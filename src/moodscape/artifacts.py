@@ -203,9 +203,14 @@ class Workdir:
         """The run report as one self-contained HTML file (figures embedded, equations as MathML)."""
         return self.path(REPORT_HTML)
 
+    @property
+    def report_figures(self) -> Path:
+        """Directory of the report's figures, which ``report.md`` links to."""
+        return self.path(REPORT_FIGURES)
+
     def report_figure(self, name: str) -> Path:
         """One figure of the report, a PNG file."""
-        return self.path(REPORT_FIGURES) / f"{name}.png"
+        return self.report_figures / f"{name}.png"
 
     def inference_bundle(self, stage: str) -> Path:
         """The merged network (+ AV regressor) that a stage's Dask workers load."""

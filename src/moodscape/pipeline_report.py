@@ -34,17 +34,17 @@ def run_report(settings: Settings, workdir: Workdir, *, show_progress: bool = Tr
     collection = load_collection(settings)
     run = load_run(settings, workdir, collection.tracks, collection.vocabulary)
     document = build_report(run)
-    html = render_html(document.markdown(), document.figures, title=f"{TITLE}: {workdir.root}")
-    figure_dir = workdir.report_figure("x").parent
+    markdown = document.markdown()
+    html = render_html(markdown, document.figures, title=f"{TITLE}: {workdir.root}")
     written = []
     for path, png in document.figures.items():
         target = workdir.report_figure(Path(path).stem)
         artifacts.write_bytes(target, png)
         written.append(target)
-    for old in figure_dir.glob("*.png"):
+    for old in workdir.report_figures.glob("*.png"):
         if old not in written:
             old.unlink()
-    artifacts.write_bytes(workdir.report_markdown, document.markdown().encode("utf-8"))
+    artifacts.write_bytes(workdir.report_markdown, markdown.encode("utf-8"))
     artifacts.write_bytes(workdir.report_html, html.encode("utf-8"))
     artifacts.record_stage(workdir, "report", [workdir.report_markdown, workdir.report_html, *written],
                            *stage_request("report", settings, workdir, collection))
@@ -138,7 +138,7 @@ def _tag_scores(clusters: pd.DataFrame, tracks: pd.DataFrame, vocabulary: list[s
     return stats.score
 
 
-def _musav_held_out(settings: Settings, predictions_path: Path) -> pd.DataFrame | None:
+def _musav_held_out(settings: Settings, predictions_path: Path) -> pd.DataFrame:
     """Held-out predictions of the MusAV songs beside their Spotify targets."""
     cfg = settings.musav
     songs, _ = musav.load_musav(cfg.root, audio_root=cfg.audio_root, metadata_root=cfg.metadata_root)

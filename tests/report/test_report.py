@@ -31,6 +31,19 @@ def report(demo_run) -> tuple[str, str]:
             (demo_run / "report" / "report.html").read_text(encoding="utf-8"))
 
 
+@pytest.fixture(scope="module")
+def record(demo_run, demo_corpus):
+    """The demo run as the report reads it (a RunRecord), for variations of it."""
+    from moodscape.artifacts import Workdir
+    from moodscape.config import Settings
+    from moodscape.pipeline import load_collection
+    from moodscape.pipeline_report import load_run
+
+    settings = Settings.load(demo_corpus / "moodscape.toml")
+    collection = load_collection(settings)
+    return load_run(settings, Workdir(demo_run), collection.tracks, collection.vocabulary)
+
+
 def table_after(markdown: str, header_start: str) -> list[dict[str, str]]:
     """The rows of the first Markdown table whose header begins with ``header_start``."""
     lines = markdown.splitlines()
@@ -128,16 +141,8 @@ def test_reproducibility_lists_every_artifact_hash_of_the_manifest(report, demo_
             assert {name: hashes[name] for name in entry["outputs"]} == entry["outputs"]
 
 
-def test_a_run_without_later_stages_says_what_is_missing(demo_run, demo_corpus):
-    from moodscape.artifacts import Workdir
-    from moodscape.config import Settings
-    from moodscape.pipeline import load_collection
-    from moodscape.pipeline_report import load_run
-
-    settings = Settings.load(demo_corpus / "moodscape.toml")
-    collection = load_collection(settings)
-    full = load_run(settings, Workdir(demo_run), collection.tracks, collection.vocabulary)
-    partial = dataclasses.replace(full, pretrain=None, classifier=None, adapters=None, av=None, musav=None, lookup=None)
+def test_a_run_without_later_stages_says_what_is_missing(record):
+    partial = dataclasses.replace(record, pretrain=None, classifier=None, adapters=None, av=None, musav=None, lookup=None)
     document = build_report(partial)
     markdown = document.markdown()
     for command in ("moodscape train", "moodscape train-av", "moodscape infer"):
@@ -146,17 +151,9 @@ def test_a_run_without_later_stages_says_what_is_missing(demo_run, demo_corpus):
     render_html(markdown, document.figures, title="partial")
 
 
-def test_a_run_trained_without_adapters_says_so(demo_run, demo_corpus):
-    from moodscape.artifacts import Workdir
-    from moodscape.config import Settings
-    from moodscape.pipeline import load_collection
-    from moodscape.pipeline_report import load_run
-
-    settings = Settings.load(demo_corpus / "moodscape.toml")
-    collection = load_collection(settings)
-    run = load_run(settings, Workdir(demo_run), collection.tracks, collection.vocabulary)
-    classifier = {**run.classifier, "mode": "probe", "parameters": {**run.classifier["parameters"], "adapters": 0}}
-    markdown = build_report(dataclasses.replace(run, classifier=classifier, adapters=run.adapters.iloc[:0])).markdown()
+def test_a_run_trained_without_adapters_says_so(record):
+    classifier = {**record.classifier, "mode": "probe", "parameters": {**record.classifier["parameters"], "adapters": 0}}
+    markdown = build_report(dataclasses.replace(record, classifier=classifier, adapters=record.adapters.iloc[:0])).markdown()
     assert "**This run trained `probe`** (linear probe (head only)) instead of LoRA adapters" in markdown
     assert "| layer | kernel |" not in markdown
 

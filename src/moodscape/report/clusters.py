@@ -155,5 +155,5 @@ def naming_section(document: Document, run: RunRecord) -> None:
 def _heatmap_order(score: pd.DataFrame) -> pd.DataFrame:
     """Tags carried by some track, grouped by the cluster they score highest in (a diagonal-ish layout)."""
     carried = score.loc[:, (score != 0).any(axis=0)]
-    order = sorted(carried.columns, key=lambda tag: (list(carried.index).index(carried[tag].idxmax()), -carried[tag].max()))
+    order = sorted(carried.columns, key=lambda tag: (carried.index.get_loc(carried[tag].idxmax()), -carried[tag].max()))
     return carried[order]

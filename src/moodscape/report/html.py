@@ -61,7 +61,7 @@ def equation_mathml(tex: str, *, display: bool) -> str:
         raise EquationError(f"cannot convert equation {tex!r}: {error}") from None
     if root.tag != f"{MATHML_NS}math":
         raise EquationError(f"equation {tex!r} did not give a <math> element")
-    leftover = [text for node in root.iter() for text in [node.text or ""] if _COMMAND.search(text)]
+    leftover = [node.text for node in root.iter() if node.text and _COMMAND.search(node.text)]
     if leftover:
         raise EquationError(f"equation {tex!r}: unconverted TeX {leftover[0]!r}")
     return mathml
