@@ -39,6 +39,8 @@ CLASSIFIER = "models/classifier.pt"
 PRETRAIN_METRICS = "metrics/pretrain.json"
 CLASSIFIER_METRICS = "metrics/classifier.json"
 ABLATION_METRICS = "metrics/ablation.json"
+BASELINES = "metrics/baselines.json"
+MUSAV_FEATURES = "musav_features.parquet"
 AV_REGRESSOR = "models/av_regressor.pth"
 AV_METRICS = "metrics/av.json"
 MUSAV_EMBEDDINGS = "musav_embeddings.parquet"
@@ -70,6 +72,7 @@ PRODUCED_BY = {
     "av_regressor.pth": "train-av",
     MUSAV_EMBEDDINGS: "train-av",
     MUSAV_PREDICTIONS: "train-av",
+    MUSAV_FEATURES: "train-av",
     INFERENCE_LOOKUP: "infer",
     EMBEDDINGS: "infer",
     CATALOG: "infer",
@@ -146,6 +149,16 @@ class Workdir:
     @property
     def ablation_metrics(self) -> Path:
         return self.path(ABLATION_METRICS)
+
+    @property
+    def baselines(self) -> Path:
+        """The baselines of every metric, one section per stage that owns the metric."""
+        return self.path(BASELINES)
+
+    @property
+    def musav_features(self) -> Path:
+        """Stage-1 features of the MusAV previews (``track_id`` = song id), for the baselines."""
+        return self.path(MUSAV_FEATURES)
 
     @property
     def av_regressor(self) -> Path:
@@ -281,6 +294,25 @@ def write_json(path: Path, obj: Any) -> None:
     """Write ``obj`` as indented UTF-8 JSON, atomically."""
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(obj, indent=2, ensure_ascii=False, allow_nan=False) + "\n", encoding="utf-8")
+
+
+def update_baselines(workdir: Workdir, section: str, baselines: Mapping[str, Any]) -> None:
+    """Replace one stage's section of ``metrics/baselines.json`` (atomically), keeping the others.
+
+    Parameters
+    ----------
+    workdir : Workdir
+    section : str
+        The owning stage's section, e.g. ``"av"``, ``"tags"`` or ``"labels"``.
+    baselines : mapping
+        JSON-ready baseline results of that stage, scored on the model's own held-out items.
+    """
+    path = workdir.baselines
+    document = read_json(path) if path.exists() else {}
+    if not isinstance(document, dict):
+        document = {}
+    document[section] = dict(baselines)
+    write_json(path, document)
 
 
 def read_json(path: Path) -> Any:
