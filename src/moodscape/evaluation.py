@@ -353,3 +353,436 @@ def regression_metrics(y_true: Sequence[float] | np.ndarray, y_pred: Sequence[fl
         "rmse": math.sqrt(mean_squared_error(y_true, y_pred)),
         "n": int(len(y_true)),
     }
+
+
+# --------------------------------------------------------------------------- baselines
+#
+# Every quality number is shown beside baselines scored on the same held-out items. The
+# valence/arousal baselines below are out-of-fold readouts on the model's own folds; they
+# are scored by :func:`score_av_predictions`, the one function that scores any table of
+# (valence, arousal) predictions with the MusAV protocol and R² / Pearson r.
+
+AV_DIMENSIONS = ("valence", "arousal")
+"""Column order of every (n, 2) target and prediction array: 0 valence, 1 arousal."""
+PAIR_DIRECTIONS = {"a": 1, "b": -1}
+"""Sign of ``x_a - x_b`` that orders a judged pair correctly; other answers are not judged."""
+RIDGE_ALPHAS = tuple(float(alpha) for alpha in np.logspace(-3, 4, 15))
+"""Penalties :func:`ridge_readout` chooses from, by leave-one-out CV on the training songs."""
+
+
+def musav_ground_truth(annotations_dir: str | Path) -> list[tuple[str, str, pd.DataFrame]]:
+    """Read every MusAV ground-truth file in a folder.
+
+    Parameters
+    ----------
+    annotations_dir : str or Path
+        The dataset's ``annotations`` folder.
+
+    Returns
+    -------
+    list of (str, str, pandas.DataFrame)
+        ``(subset, type, pairs)`` in :func:`moodscape.datasets.musav.ground_truth_files`
+        order, ``subset`` e.g. ``"gt"`` or ``"ismir2022/gt.ct.fa"``.
+    """
+    return [(subset, av_type, musav.read_ground_truth(path))
+            for subset, av_type, path in musav.ground_truth_files(annotations_dir)]
+
+
+def score_av_predictions(
+    predictions: pd.DataFrame,
+    ground_truth: Sequence[tuple[str, str, pd.DataFrame]],
+    targets: pd.DataFrame | None = None,
+) -> dict:
+    """Score one table of (valence, arousal) predictions: MusAV pairwise accuracy, R², Pearson r.
+
+    Parameters
+    ----------
+    predictions : pandas.DataFrame [shape=(n_songs, 2)]
+        Index ``songid``, columns ``valence`` and ``arousal``; NaN where the song has no
+        prediction.
+    ground_truth : sequence of (str, str, pandas.DataFrame)
+        As :func:`musav_ground_truth` returns it. A pair is scored when both its songs
+        have a finite prediction of its type; the others are counted in
+        ``pairs_without_prediction``.
+    targets : pandas.DataFrame [shape=(n_songs, 2)], optional
+        Absolute targets (Spotify valence and energy) of the same songs; ``None`` leaves
+        out ``held_out`` (e.g. when the predictions are the targets themselves).
+
+    Returns
+    -------
+    dict
+        ``n_songs`` (songs with a finite prediction of either type); ``held_out``:
+        ``{dimension: regression_metrics}`` when ``targets`` are given;
+        ``pairwise_accuracy``: ``{type: accuracy}`` of the ``gt`` files; ``pairwise``:
+        one row per file, ``file`` (the subset), ``type``, the counts and ``accuracy`` of
+        :func:`pairwise_accuracy`, ``pairs`` (pairs scored) and
+        ``pairs_without_prediction``.
+    """
+    scored_songs = predictions[list(AV_DIMENSIONS)].notna().any(axis=1)
+    result: dict = {"n_songs": int(scored_songs.sum())}
+    if targets is not None:
+        aligned = targets.reindex(predictions.index)
+        result["held_out"] = {name: regression_metrics(aligned[name].to_numpy(float), predictions[name].to_numpy(float))
+                              for name in AV_DIMENSIONS}
+    rows = []
+    for subset, av_type, truth in ground_truth:
+        values = predictions[av_type].dropna()
+        scored = truth["songid_a"].isin(values.index) & truth["songid_b"].isin(values.index)
+        counts = pairwise_accuracy(truth[scored], values.to_dict(), source=f"ground truth {subset} ({av_type})")
+        rows.append({"file": subset, "type": av_type, **counts, "pairs": int(scored.sum()),
+                     "pairs_without_prediction": int((~scored).sum())})
+    result["pairwise_accuracy"] = {row["type"]: row["accuracy"] for row in rows if row["file"] == "gt"}
+    result["pairwise"] = rows
+    return result
+
+
+def av_table(songids: Sequence[str], values: np.ndarray) -> pd.DataFrame:
+    """(valence, arousal) values ``(n, 2)`` as a table indexed by ``songid``."""
+    return pd.DataFrame(np.asarray(values, np.float64), index=pd.Index(list(songids), name="songid"),
+                        columns=list(AV_DIMENSIONS))
+
+
+def _judged_pairs(pairs: pd.DataFrame, songids: Sequence[str], av_type: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rows ``a``, ``b`` and direction (+1: ``a`` higher, -1: ``b``) of the judged ``av_type`` pairs among ``songids``."""
+    songs = pd.Index(list(songids))
+    chosen = pairs[(pairs["type"] == av_type) & pairs["higher_value"].isin(PAIR_DIRECTIONS.keys())]
+    index_a, index_b = songs.get_indexer(chosen["songid_a"]), songs.get_indexer(chosen["songid_b"])
+    known = (index_a >= 0) & (index_b >= 0)
+    direction = chosen["higher_value"].map(PAIR_DIRECTIONS).to_numpy(np.int64)
+    return index_a[known], index_b[known], direction[known]
+
+
+def feature_pair_accuracy(features: np.ndarray, index_a: np.ndarray, index_b: np.ndarray, direction: np.ndarray) -> np.ndarray:
+    """MusAV pairwise accuracy (%) of every feature column read as a prediction, and of its negation.
+
+    Parameters
+    ----------
+    features : np.ndarray [shape=(n_songs, n_features)]
+    index_a, index_b : np.ndarray [shape=(n_pairs,), dtype=int]
+        Rows of the two songs of each judged pair.
+    direction : np.ndarray [shape=(n_pairs,)]
+        +1 when ``a`` was judged higher, -1 when ``b`` was.
+
+    Returns
+    -------
+    np.ndarray [shape=(2, n_features)]
+        Row 0: the feature as it is; row 1: its negation. Pairs with equal values are
+        skipped, as in :func:`pairwise_accuracy`; NaN where no pair is counted.
+    """
+    agreement = np.sign(features[index_a] - features[index_b]) * direction[:, None]  # (n_pairs, n_features)
+    correct, incorrect = (agreement > 0).sum(axis=0), (agreement < 0).sum(axis=0)
+    judged = correct + incorrect
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return 100.0 * np.stack([correct, incorrect]) / judged
+
+
+def best_single_feature_readout(
+    features: np.ndarray,
+    feature_names: Sequence[str],
+    songids: Sequence[str],
+    targets: np.ndarray,
+    pairs: pd.DataFrame,
+    folds: np.ndarray,
+) -> tuple[np.ndarray, dict[str, list[dict]]]:
+    """Out-of-fold predictions of the one stage-1 feature (and sign) that best orders the training pairs.
+
+    For each test fold ``f`` and dimension, the feature and sign with the highest MusAV
+    pairwise accuracy on the judged pairs among the training songs (every fold but
+    ``f``) is chosen; its signed value ``s`` is mapped to the target scale by least
+    squares on the training songs' known targets, ``ŷ = ȳ + β (s - s̄)``, with ``β``
+    floored at a tiny positive value so the readout keeps the chosen order (``β = 1``
+    when the training songs have fewer than two known targets). Held-out songs never
+    enter the choice or the fit.
+
+    Parameters
+    ----------
+    features : np.ndarray [shape=(n_songs, n_features)]
+        Stage-1 features, finite.
+    feature_names : sequence of str [shape=(n_features,)]
+    songids : sequence of str [shape=(n_songs,)]
+    targets : np.ndarray [shape=(n_songs, 2)]
+        (valence, arousal), NaN where unknown.
+    pairs : pandas.DataFrame
+        Judged pairs: ``songid_a``, ``songid_b``, ``type``, ``higher_value`` (the ``gt``
+        pairs the model trains on).
+    folds : np.ndarray [shape=(n_songs,), dtype=int]
+        Test fold of each song (the model's folds).
+
+    Returns
+    -------
+    oof : np.ndarray [shape=(n_songs, 2)]
+        Out-of-fold (valence, arousal).
+    chosen : dict
+        ``{dimension: [{"fold", "feature", "sign", "train_accuracy", "train_pairs"}, ...]}``,
+        one entry per fold.
+    """
+    features, targets, folds = _baseline_arrays(features, targets, folds, songids)
+    oof = np.full(targets.shape, np.nan)
+    chosen: dict[str, list[dict]] = {name: [] for name in AV_DIMENSIONS}
+    for column, av_type in enumerate(AV_DIMENSIONS):
+        index_a, index_b, direction = _judged_pairs(pairs, songids, av_type)
+        for fold in np.unique(folds):
+            train = folds != fold
+            inside = train[index_a] & train[index_b]
+            accuracy = feature_pair_accuracy(features, index_a[inside], index_b[inside], direction[inside])
+            if np.isnan(accuracy).all():
+                raise DataError(f"fold {fold}: the training songs have no judged {av_type} pair to choose a feature with")
+            negated, feature = np.unravel_index(np.nanargmax(accuracy), accuracy.shape)
+            sign = -1.0 if negated else 1.0
+            signed = sign * features[:, feature]
+            oof[folds == fold, column] = _least_squares_readout(signed[train], targets[train, column], signed[folds == fold])
+            chosen[av_type].append({"fold": int(fold), "feature": str(feature_names[feature]), "sign": int(sign),
+                                    "train_accuracy": float(accuracy[negated, feature]), "train_pairs": int(inside.sum())})
+    return oof, chosen
+
+
+def _least_squares_readout(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray) -> np.ndarray:
+    """``ȳ + β (x - x̄)`` with ``β`` the least-squares slope on the known training targets, floored above 0."""
+    known = np.isfinite(y_train)
+    if known.sum() < 2:
+        return x_test - x_train.mean()
+    x, y = x_train[known], y_train[known]
+    variance = np.var(x)
+    slope = np.cov(x, y, bias=True)[0, 1] / variance if variance > 0 else 0.0
+    return y.mean() + max(slope, 1e-9) * (x_test - x.mean())
+
+
+def ridge_readout(
+    features: np.ndarray,
+    targets: np.ndarray,
+    folds: np.ndarray,
+    alphas: Sequence[float] = RIDGE_ALPHAS,
+) -> tuple[np.ndarray, dict[str, list[float]]]:
+    """Out-of-fold predictions of ridge regression on all standardised stage-1 features.
+
+    For each test fold and dimension, ``StandardScaler`` + ``RidgeCV`` is fitted on the
+    training songs (every other fold) with a known target; ``RidgeCV`` picks the penalty
+    from ``alphas`` by efficient leave-one-out CV on those songs only.
+
+    Parameters
+    ----------
+    features : np.ndarray [shape=(n_songs, n_features)]
+    targets : np.ndarray [shape=(n_songs, 2)]
+        (valence, arousal), NaN where unknown.
+    folds : np.ndarray [shape=(n_songs,), dtype=int]
+    alphas : sequence of float
+
+    Returns
+    -------
+    oof : np.ndarray [shape=(n_songs, 2)]
+        Out-of-fold (valence, arousal); NaN for a fold whose training songs have fewer
+        than two known targets.
+    alpha : dict
+        ``{dimension: [chosen penalty per fold]}`` (``None`` where nothing was fitted).
+    """
+    from sklearn.linear_model import RidgeCV
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    features, targets, folds = _baseline_arrays(features, targets, folds)
+    oof = np.full(targets.shape, np.nan)
+    chosen: dict[str, list[float | None]] = {name: [] for name in AV_DIMENSIONS}
+    for column, av_type in enumerate(AV_DIMENSIONS):
+        for fold in np.unique(folds):
+            train = (folds != fold) & np.isfinite(targets[:, column])
+            if train.sum() < 2:
+                chosen[av_type].append(None)
+                continue
+            model = make_pipeline(StandardScaler(), RidgeCV(alphas=list(alphas)))
+            model.fit(features[train], targets[train, column])
+            oof[folds == fold, column] = model.predict(features[folds == fold])
+            chosen[av_type].append(float(model[-1].alpha_))
+    return oof, chosen
+
+
+def archetype_mean_readout(archetypes: Sequence[str], targets: np.ndarray, folds: np.ndarray) -> np.ndarray:
+    """Out-of-fold oracle: each held-out song gets the mean training target of its planted archetype.
+
+    Parameters
+    ----------
+    archetypes : sequence of str [shape=(n_songs,)]
+        The planted archetype of each song (demo corpus only: ``truth.json``).
+    targets : np.ndarray [shape=(n_songs, 2)]
+        (valence, arousal), NaN where unknown.
+    folds : np.ndarray [shape=(n_songs,), dtype=int]
+
+    Returns
+    -------
+    np.ndarray [shape=(n_songs, 2)]
+        Out-of-fold (valence, arousal); a song whose archetype has no training song with
+        a known target gets the mean of all training songs.
+    """
+    targets = np.asarray(targets, np.float64)
+    archetypes = pd.Series(list(archetypes), dtype=object)
+    folds = np.asarray(folds)
+    oof = np.full(targets.shape, np.nan)
+    for fold in np.unique(folds):
+        train, test = folds != fold, folds == fold
+        table = pd.DataFrame(targets[train], columns=list(AV_DIMENSIONS)).assign(archetype=archetypes[train].to_numpy())
+        means = table.groupby("archetype").mean()
+        fallback = table[list(AV_DIMENSIONS)].mean()
+        predicted = means.reindex(archetypes[test].to_numpy()).fillna(fallback)
+        oof[test] = predicted[list(AV_DIMENSIONS)].to_numpy()
+    return oof
+
+
+def _baseline_arrays(features, targets, folds, songids=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    features, targets, folds = np.asarray(features, np.float64), np.asarray(targets, np.float64), np.asarray(folds)
+    n = len(features) if songids is None else len(songids)
+    if features.ndim != 2 or len(features) != n or targets.shape != (n, len(AV_DIMENSIONS)) or folds.shape != (n,):
+        raise DataError(f"baselines need features (n, d), targets (n, 2) and folds (n,) for the same {n} songs, "
+                        f"got {features.shape}, {targets.shape}, {folds.shape}")
+    if not np.isfinite(features).all():
+        raise DataError("stage-1 features must be finite")
+    return features, targets, folds
+
+
+AV_BASELINE_NAMES = {
+    "model": "the model (out-of-fold)",
+    "best_feature": "best single stage-1 feature",
+    "ridge": "ridge on stage-1 features",
+    "spotify": "Spotify-style targets",
+    "oracle": "planted-archetype mean (oracle)",
+}
+"""Key and display name of each row of :func:`av_baselines`, in display order."""
+
+
+def av_baselines(
+    songids: Sequence[str],
+    features: np.ndarray,
+    feature_names: Sequence[str],
+    targets: np.ndarray,
+    pairs: pd.DataFrame,
+    folds: np.ndarray,
+    ground_truth: Sequence[tuple[str, str, pd.DataFrame]],
+    model_oof: np.ndarray,
+    archetypes: Sequence[str] | None = None,
+) -> dict:
+    """Score the model's out-of-fold (valence, arousal) beside its baselines, on the same songs and pairs.
+
+    Parameters
+    ----------
+    songids : sequence of str [shape=(n_songs,)]
+        The songs scored: those with both a model prediction and stage-1 features.
+    features : np.ndarray [shape=(n_songs, n_features)]
+        Their stage-1 features.
+    feature_names : sequence of str [shape=(n_features,)]
+    targets : np.ndarray [shape=(n_songs, 2)]
+        Spotify-style (valence, arousal), NaN where unknown.
+    pairs : pandas.DataFrame
+        The judged pairs the model trains on (``songid_a``, ``songid_b``, ``type``,
+        ``higher_value``).
+    folds : np.ndarray [shape=(n_songs,), dtype=int]
+        The model's test fold of each song: every baseline is fitted, for fold ``f``, on
+        the songs of the other folds only.
+    ground_truth : sequence of (str, str, pandas.DataFrame)
+        The files to score on (:func:`musav_ground_truth`).
+    model_oof : np.ndarray [shape=(n_songs, 2)]
+        The model's out-of-fold (valence, arousal).
+    archetypes : sequence of str [shape=(n_songs,)], optional
+        Planted archetype of each song (demo only); adds the ``oracle`` row.
+
+    Returns
+    -------
+    dict
+        ``n_songs``, ``folds`` (``{songid: fold}``) and ``predictors``:
+        ``{key: {"name", **score_av_predictions(...), ...}}`` for the keys of
+        :data:`AV_BASELINE_NAMES` (``oracle`` only with ``archetypes``).
+        ``best_feature`` adds ``chosen`` (per dimension, per fold: feature, sign,
+        training accuracy) and ``feature`` (per dimension, the most chosen
+        ``"name (+)"``); ``ridge`` adds ``alpha``; ``spotify`` has no ``held_out``
+        (its predictions are the targets).
+    """
+    songids = list(songids)
+    truth = av_table(songids, targets)
+    best, chosen = best_single_feature_readout(features, feature_names, songids, targets, pairs, folds)
+    ridge, alpha = ridge_readout(features, targets, folds)
+    readouts = {"model": (model_oof, {}),
+                "best_feature": (best, {"feature": _most_chosen(chosen), "chosen": chosen}),
+                "ridge": (ridge, {"alpha": alpha}),
+                "spotify": (targets, {})}
+    if archetypes is not None:
+        readouts["oracle"] = (archetype_mean_readout(archetypes, targets, folds), {})
+    predictors = {}
+    for key, (values, details) in readouts.items():
+        scores = score_av_predictions(av_table(songids, values), ground_truth, None if key == "spotify" else truth)
+        predictors[key] = {"name": AV_BASELINE_NAMES[key], **scores, **details}
+    return {"n_songs": len(songids), "folds": dict(zip(songids, map(int, folds))), "predictors": predictors}
+
+
+def _most_chosen(chosen: Mapping[str, list[dict]]) -> dict[str, str]:
+    """Per dimension, the feature and sign chosen in most folds, e.g. ``"rms_mean (+), 5 of 5 folds"``."""
+    summary = {}
+    for av_type, per_fold in chosen.items():
+        picks = pd.Series([f"{pick['feature']} ({'+' if pick['sign'] > 0 else '−'})" for pick in per_fold])
+        counts = picks.value_counts(sort=True)
+        summary[av_type] = f"{counts.index[0]}, {counts.iloc[0]} of {len(picks)} folds"
+    return summary
+
+
+def tag_probe_baseline(
+    features_train: np.ndarray,
+    tags_train: np.ndarray,
+    features_test: np.ndarray,
+    tags_test: np.ndarray,
+    vocabulary: Sequence[str],
+) -> dict:
+    """Tag baseline: a one-vs-rest logistic probe on standardised stage-1 features, scored on test.
+
+    The same probe, protocol and metrics as
+    :func:`moodscape.training.probe.tag_probe_metrics` gives the networks' embeddings,
+    fitted here on the stage-1 feature matrix of the same training tracks.
+
+    Parameters
+    ----------
+    features_train, features_test : np.ndarray [shape=(n, n_features)]
+        Stage-1 features of the training and test tracks the tag model uses.
+    tags_train, tags_test : np.ndarray [shape=(n, n_tags), dtype=bool]
+    vocabulary : sequence of str [shape=(n_tags,)]
+
+    Returns
+    -------
+    dict
+        ``name``, ``n_train``, ``n_test`` and :func:`tagging_metrics` of the test tracks
+        (``roc_auc_macro``, ``pr_auc_macro``, ...).
+    """
+    from moodscape.training.probe import tag_probe_metrics  # imports this module: not at the top
+
+    scores = tag_probe_metrics(features_train, np.asarray(tags_train, bool), features_test,
+                               np.asarray(tags_test, bool), list(vocabulary))
+    return {"name": "logistic probe on stage-1 features", "n_train": int(len(features_train)),
+            "n_test": int(len(features_test)), **scores}
+
+
+def label_probe_baseline(
+    features_train: np.ndarray,
+    labels_train: np.ndarray,
+    features_test: np.ndarray,
+    labels_test: np.ndarray,
+    label_names: Sequence[str],
+) -> dict:
+    """Label baseline: a multinomial logistic probe on standardised stage-1 features, scored on test.
+
+    :func:`moodscape.training.probe.label_probe_metrics` on the stage-1 feature matrix.
+    The new labels are themselves clusters of standardised stage-1 features, so this
+    baseline is expected to be strong: it measures what the network adds beyond them.
+
+    Parameters
+    ----------
+    features_train, features_test : np.ndarray [shape=(n, n_features)]
+    labels_train, labels_test : np.ndarray [shape=(n,), dtype=int]
+        Label indices, ``0 <= index < len(label_names)``.
+    label_names : sequence of str
+
+    Returns
+    -------
+    dict
+        ``name``, ``n_train``, ``n_test`` and :func:`classification_metrics` of the test
+        tracks (``accuracy``, ``macro_f1``, ...).
+    """
+    from moodscape.training.probe import label_probe_metrics  # imports this module: not at the top
+
+    scores = label_probe_metrics(features_train, np.asarray(labels_train, int), features_test,
+                                 np.asarray(labels_test, int), list(label_names))
+    return {"name": "logistic probe on stage-1 features", "n_train": int(len(features_train)),
+            "n_test": int(len(features_test)), **scores}
