@@ -12,7 +12,7 @@ import torch
 from scipy.stats import spearmanr
 
 from moodscape.errors import ArtifactError, ConfigError, DataError
-from moodscape.evaluation import pairwise_accuracy
+from moodscape.evaluation import best_single_feature_readout, pairwise_accuracy
 from moodscape.models.av import AVEnsemble, av_checkpoint, load_av_regressor
 from moodscape.training.av import (
     AVConfig,
@@ -67,22 +67,13 @@ def musav_accuracy(scores: np.ndarray, data: dict, kind: str) -> float:
     return pairwise_accuracy(ground_truth, dict(zip(data["songids"], scores[:, column])))["accuracy"]
 
 
-def best_single_dimension(data: dict, kind: str) -> tuple[float, float, float]:
-    """The baseline a regressor must beat: one embedding dimension, the best one chosen with hindsight.
-
-    Returns its MusAV accuracy, Spearman correlation and R² (of a least-squares line) against
-    the true ``kind``, each maximised over dimensions and signs on all songs.
-    """
-    column = 0 if kind == "valence" else 1
-    truth = data["truth"][:, column]
-    accuracy = rho = r2 = -np.inf
-    for dimension in data["embeddings"].T:
-        for sign in (1.0, -1.0):
-            scores = np.repeat(sign * dimension[:, None].astype(np.float64), 2, axis=1)
-            accuracy = max(accuracy, musav_accuracy(scores, data, kind))
-        rho = max(rho, abs(spearmanr(dimension, truth)[0]))
-        r2 = max(r2, np.corrcoef(dimension, truth)[0, 1] ** 2)
-    return accuracy, rho, r2
+def best_single_dimension(data: dict, folds: np.ndarray) -> np.ndarray:
+    """The baseline a regressor must beat: out-of-fold (valence, arousal) of the one embedding dimension
+    that best orders the training pairs (:func:`moodscape.evaluation.best_single_feature_readout`), on the model's folds."""
+    names = [f"dim_{index}" for index in range(data["embeddings"].shape[1])]
+    oof, _ = best_single_feature_readout(data["embeddings"].astype(np.float64), names, data["songids"],
+                                         data["targets"], data["pairs"], folds)
+    return oof
 
 
 def r_squared(predictions: np.ndarray, truth: np.ndarray) -> np.ndarray:
@@ -154,17 +145,18 @@ def test_every_mode_orders_held_out_songs_better_than_the_best_single_dimension(
         fit = fits[mode]
         assert np.isfinite(fit.oof).all()
         assert len(fit.ensemble.members) == len(fit.history) == 4
+        baseline = best_single_dimension(data, fit.folds)
         for column, kind in enumerate(("valence", "arousal")):
-            baseline_accuracy, baseline_rho, _ = best_single_dimension(data, kind)
-            accuracy = musav_accuracy(fit.oof, data, kind)
+            accuracy, baseline_accuracy = musav_accuracy(fit.oof, data, kind), musav_accuracy(baseline, data, kind)
             assert accuracy > baseline_accuracy > 50.0, (seed, kind, accuracy, baseline_accuracy)
-            assert spearmanr(fit.oof[:, column], data["truth"][:, column])[0] > baseline_rho, (seed, kind)
+            rho, baseline_rho = (spearmanr(values[:, column], data["truth"][:, column])[0] for values in (fit.oof, baseline))
+            assert rho > baseline_rho, (seed, kind, rho, baseline_rho)
 
 
 def test_mse_mode_predicts_the_targets_out_of_fold_better_than_the_best_single_dimension(fits_by_seed):
     for seed, (data, fits) in fits_by_seed.items():
-        r2 = r_squared(fits["mse"].oof, data["truth"])
-        baseline = [best_single_dimension(data, kind)[2] for kind in ("valence", "arousal")]
+        fit = fits["mse"]
+        r2, baseline = (r_squared(values, data["truth"]) for values in (fit.oof, best_single_dimension(data, fit.folds)))
         assert (r2 > baseline).all(), (seed, r2, baseline)
 
 
