@@ -85,6 +85,25 @@ def test_negative_seed_pulls_results_off_its_cluster(recommender):
     assert not set(negative) & set(rows(away))
 
 
+def test_a_negative_seed_pushes_the_tracks_near_it_below_the_others():
+    """A known answer: A is nearer the seed than B, but leans towards the negative seed.
+
+    Seed s = e1, negative n = e2; A = (0.85, 0.53, 0), B = (0.8, -0.6, 0). By cosine to s
+    alone A (0.85) ranks above B (0.8); the query s - n scores A (0.85 - 0.53)/√2 ≈ 0.23
+    and B (0.8 + 0.6)/√2 ≈ 0.99, so the negative seed must put A below B.
+    """
+    seed, negative, a, b, far = range(5)
+    embeddings = np.array([[1, 0, 0], [0, 1, 0], [0.85, 0.53, 0], [0.8, -0.6, 0], [0, 0, 1]], dtype=np.float32)
+    embeddings /= np.linalg.norm(embeddings, axis=1, keepdims=True)
+    engine = Recommender(embeddings=embeddings, valence=np.full(5, 0.5), arousal=np.full(5, 0.5),
+                         probabilities=np.ones((5, 1), dtype=np.float32), label_of=np.zeros(5, dtype=int))
+    assert rows(engine.by_seeds([seed], limit=3)) == [a, b, negative]
+    pushed = engine.by_seeds([seed], negative=[negative], limit=3)
+    assert rows(pushed) == [b, a, far]
+    query = (embeddings[seed] - embeddings[negative]) / np.sqrt(2)
+    np.testing.assert_allclose([hit.score for hit in pushed], embeddings[[b, a, far]] @ query, rtol=1e-5, atol=1e-6)
+
+
 def test_seed_results_are_ranked_by_cosine_to_the_seed_mean(recommender):
     hits = recommender.by_seeds([3], limit=15)
     scores = [hit.score for hit in hits]
