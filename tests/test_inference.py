@@ -25,9 +25,11 @@ from moodscape.inference import (
     predict_mels,
     track_duration,
 )
+from moodscape.models.av import AVEnsemble, av_checkpoint
 from moodscape.models.backbone import build_backbone
 from moodscape.models.lora import add_lora
 from moodscape.parallel import map_tracks
+from moodscape.training.av import AVConfig, cross_fit_av
 from moodscape.training.data import embed_tracks, predict_tracks
 from moodscape.training.loop import save_atomic
 
@@ -35,11 +37,8 @@ SR = 22050
 CROP, N_CROPS, BATCH = 64, 3, 5
 LABELS = ["Calm", "Energetic / Party", "Dark"]
 SECONDS = {"tone_a": 3.0, "tone_b": 2.2, "short": 1.2}  # "short" has fewer frames than a crop
-
-
-def tiny_av(**model_args) -> nn.Module:
-    """Stand-in for the stage-4 regressor: (B, 512) -> (B, 2)."""
-    return nn.Sequential(nn.Linear(512, 2))
+MOODS = {"tone_a": (0.8, 0.2), "tone_b": (0.2, 0.8), "short": (0.5, 0.5)}  # planted (valence, arousal)
+MOOD_GAP = 0.3  # between planted levels: a prediction within half of it is nearest its own mood
 
 
 def write_tone(path, seconds: float, frequency: float, seed: int) -> None:
@@ -85,15 +84,28 @@ def classifier(audio) -> nn.Module:
 
 
 @pytest.fixture(scope="module")
-def av_model() -> nn.Module:
-    torch.manual_seed(1)
-    return tiny_av().eval()
+def av_model(audio, classifier) -> AVEnsemble:
+    """The stage-4 regressor, cross-fitted on a tiny problem: each tone's embedding (plus noise) has its planted mood.
+
+    40 copies of the classifier's embedding of each track, with noise a tenth of each
+    dimension's spread over the tracks, targets ``MOODS``, MSE mode, 3 folds: a real
+    :class:`AVEnsemble` whose outputs mean something for these tracks.
+    """
+    track_ids = list(MOODS)
+    embeddings = embed_tracks(classifier, audio["mels"], track_ids, crop_frames=CROP, n_eval_crops=N_CROPS, batch_size=32)
+    copies, rng = 40, np.random.default_rng(0)
+    noise = 0.1 * embeddings.std(axis=0) * rng.normal(size=(copies * len(track_ids), embeddings.shape[1]))  # per dimension
+    x = (np.repeat(embeddings, copies, axis=0) + noise).astype(np.float32)  # (120, 512)
+    targets = np.repeat(np.array([MOODS[track] for track in track_ids]), copies, axis=0)
+    no_pairs = pd.DataFrame(columns=["songid_a", "songid_b", "type", "higher_value"])
+    config = AVConfig(mode="mse", hidden=32, lr=1e-2, epochs=60, patience=10, batch_size=32, folds=3)
+    return cross_fit_av(x, [f"copy_{i}" for i in range(len(x))], targets, no_pairs, config).ensemble
 
 
 @pytest.fixture(scope="module")
 def bundle_path(tmp_path_factory, classifier, av_model):
     bundle = export_bundle(
-        classifier, LABELS, {"state_dict": av_model.state_dict(), "model_args": {}},
+        classifier, LABELS, av_checkpoint(av_model),
         crop_frames=CROP, n_eval_crops=N_CROPS, batch_size=BATCH, device="cpu",
     )
     path = tmp_path_factory.mktemp("bundle") / "bundle.pt"
@@ -107,17 +119,19 @@ def audio_chunk(audio) -> list:
 
 def test_bundle_reproduces_the_unmerged_lora_classifier(audio, classifier, av_model, bundle_path):
     track_ids = list(audio["paths"])
-    results = infer_chunk(bundle_path, audio_chunk(audio), av_builder=tiny_av)
+    results = infer_chunk(bundle_path, audio_chunk(audio))  # the default builder: an AVEnsemble
     rows = pd.DataFrame([{"track_id": track_id, **row} for track_id, row, _ in results])
     options = {"crop_frames": CROP, "n_eval_crops": N_CROPS, "batch_size": 32}
     embeddings = embed_tracks(classifier, audio["mels"], track_ids, **options)
     probabilities = torch.softmax(torch.from_numpy(predict_tracks(classifier, audio["mels"], track_ids, **options)), dim=1).numpy()
-    with torch.no_grad():
-        valence_arousal = av_model(torch.from_numpy(embeddings)).numpy()
+    valence_arousal = av_model.predict(embeddings)
     assert [error for _, _, error in results] == [None] * 3
     np.testing.assert_allclose(embedding_matrix(rows), embeddings, rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(rows[[f"prob_{i}" for i in range(3)]].to_numpy(), probabilities, atol=1e-4)
     np.testing.assert_allclose(rows[["valence", "arousal"]].to_numpy(), valence_arousal, rtol=1e-4, atol=1e-4)
+    # the regressor learned the planted moods: every track lands nearest its own
+    planted = np.array([MOODS[track_id] for track_id in rows["track_id"]])
+    assert np.abs(rows[["valence", "arousal"]].to_numpy() - planted).max() < MOOD_GAP / 2, rows[["track_id", "valence", "arousal"]]
     np.testing.assert_allclose(rows["duration"], [3.0, 2.2, 1.2], atol=256 / 12000)
     with classifier.disable_adapter():  # the adapters change the outputs: merging mattered
         unadapted = embed_tracks(classifier, audio["mels"], track_ids, **options)
@@ -126,9 +140,10 @@ def test_bundle_reproduces_the_unmerged_lora_classifier(audio, classifier, av_mo
 
 def test_bundle_loads_with_weights_only_and_without_peft(bundle_path, tmp_path):
     bundle = torch.load(bundle_path, weights_only=True)
-    assert bundle["label_names"] == LABELS and bundle["crop_frames"] == CROP and bundle["av"]["model_args"] == {}
+    assert bundle["label_names"] == LABELS and bundle["crop_frames"] == CROP
+    assert bundle["av"]["model_args"] == {"n_members": 3, "in_features": 512, "hidden": 32, "dropout": 0.1}
     assert not any("lora" in key for key in bundle["state_dict"])
-    no_av = export_bundle(load_bundle(bundle_path, tiny_av).model, LABELS, None, device="cpu")
+    no_av = export_bundle(load_bundle(bundle_path).model, LABELS, None, device="cpu")
     save_atomic(no_av, tmp_path / "no_av.pt")
     script = (
         "import sys; from moodscape.inference import load_bundle; "
@@ -140,7 +155,7 @@ def test_bundle_loads_with_weights_only_and_without_peft(bundle_path, tmp_path):
 
 
 def test_a_track_without_regressor_gets_nan_mood(bundle_path, audio):
-    bundle = load_bundle(bundle_path, tiny_av)
+    bundle = load_bundle(bundle_path)
     bundle.av_model = None
     outputs = predict_mels(bundle, [audio["mels"]["tone_a"]])
     assert outputs.probabilities.shape == (1, 3) and outputs.embeddings.shape == (1, 512)
@@ -154,7 +169,7 @@ def test_a_bad_file_fails_alone_and_the_other_tracks_get_rows(audio, bundle_path
         ("missing_mel", ("mel", str(audio["folder"] / "nothing.npy"))),
         ("from_mel", ("mel", str(audio["mel_file"]))),
     ]
-    results = infer_chunk(bundle_path, chunk, av_builder=tiny_av)
+    results = infer_chunk(bundle_path, chunk)
     assert [track_id for track_id, _, _ in results] == ["tone_a", "broken", "missing_mel", "from_mel"]
     errors = {track_id: error for track_id, _, error in results}
     assert errors["tone_a"] is None and errors["from_mel"] is None
@@ -171,7 +186,7 @@ def test_a_bad_file_fails_alone_and_the_other_tracks_get_rows(audio, bundle_path
 def test_map_and_lookup_tables_give_the_documented_columns(audio, bundle_path, tmp_path):
     tasks = {track_id: argument for track_id, argument in audio_chunk(audio)}
     tasks["broken"] = ("audio", str(audio["broken"]))
-    infer = functools.partial(infer_chunk, bundle_path, av_builder=tiny_av)
+    infer = functools.partial(infer_chunk, bundle_path)
     options = {"chunk_dir": tmp_path / "chunks", "fingerprint": {"bundle": "v1"}, "scheduler": "synchronous",
                "n_workers": 1, "chunk_size": 2, "show_progress": False, "batched": True}
     outcome = map_tracks(infer, tasks, **options)
