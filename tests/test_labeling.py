@@ -45,13 +45,27 @@ def test_names_come_from_signature_tags_not_from_frequent_ones(seed):
     assert not any("Film" in name or "Happy" in name for name in namer.names_.values())
 
 
-def test_frequent_tags_have_lift_near_one():
-    cluster_ids, tags = planted_collection()
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_lift_recovers_the_planted_shares_within_sampling_error(seed):
+    """Lift = share in the cluster / share in the collection, whose planted values are known.
+
+    Frequent tags: 0.30 / 0.30 = 1. Signature tags: 0.18 in their cluster, 0.02 in the three
+    others, so 0.18 / 0.06 = 3. Each observed share is binomial over the cluster's 300
+    tracks; four standard errors of the share (divided by the collection share) bound the lift.
+    """
+    sizes, signature_share, other_share = (300, 300, 300, 300), 0.18, 0.02
+    cluster_ids, tags = planted_collection(seed, sizes, signature_share)
     lift = ClusterNamer().fit(cluster_ids, tags).tag_lift_
     assert lift.shape == (4, len(TAG_NAMES))
-    np.testing.assert_allclose(lift[FREQUENT_TAGS].to_numpy(), 1.0, atol=0.25)
+
+    def tolerance(share: float, collection_share: float) -> float:
+        return 4 * np.sqrt(share * (1 - share) / sizes[0]) / collection_share
+
+    np.testing.assert_allclose(lift[FREQUENT_TAGS].to_numpy(), 1.0, atol=tolerance(0.30, 0.30))
+    collection_share = (signature_share + 3 * other_share) / 4
     for cluster_id, tag in SIGNATURE_TAGS.items():
-        assert lift.loc[cluster_id, tag] > 2
+        expected = signature_share / collection_share
+        assert lift.loc[cluster_id, tag] == pytest.approx(expected, abs=tolerance(signature_share, collection_share))
 
 
 def test_score_is_the_prior_smoothed_log_odds_z_score():
