@@ -8,6 +8,7 @@ the tag-pretrained backbone reaches on its own task (the demo's original tags).
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 import torch
@@ -73,25 +74,64 @@ def copy_run(demo_run, tmp_path):
     return copy
 
 
+def finite(value, low=-math.inf, high=math.inf):
+    return value is not None and math.isfinite(value) and low <= value <= high
+
+
 def test_ablation_compares_every_variant_on_the_same_splits(demo_run, demo_corpus, tmp_path):
     workdir = copy_run(demo_run, tmp_path)
     result = invoke("ablate", "--config", demo_corpus / "moodscape.toml", "--workdir", workdir,
-                    "--set=ablate.ranks=[2]", "--set=train.epochs=1", *SMALL_TRAINING)
+                    "--set=ablate.ranks=[2]", "--set=ablate.epochs=1", "--set=av.epochs=40", "--set=av.patience=5",
+                    *SMALL_TRAINING)
     assert result.exit_code == 0, result.output
-    rows = {row["variant"]: row for row in read_metrics(workdir, "ablation")["variants"]}
-    assert set(rows) == {"lora-r2", "full", "probe", "tags"}
+    ablation = read_metrics(workdir, "ablation")
+    rows = {row["variant"]: row for row in ablation["variants"]}
+    assert set(rows) == {"lora-r2", "full", "probe", "tags", "stage1_features"}
     for row in rows.values():
-        assert 0 <= row["macro_f1"] <= 1 and 0 <= row["tag_roc_auc_macro"] <= 1
+        assert finite(row["macro_f1"], 0, 1) and finite(row["tag_roc_auc_macro"], 0, 1) and finite(row["tag_pr_auc_macro"], 0, 1)
+        assert all(finite(row["musav_pairwise_accuracy"][t], 0, 100) for t in ("arousal", "valence"))
+        assert all(finite(row["av_r2"][t]) for t in ("arousal", "valence"))
+        assert {(e["file"], e["type"]) for e in row["musav_pairwise"]} >= {("gt", "arousal"), ("gt", "valence")}
+    assert rows["stage1_features"]["trainable_parameters"] is None
+    assert all(row["epochs_run"] == 1 for name, row in rows.items() if name in ("lora-r2", "full", "probe"))
+    assert len(ablation["transfer"]["folds"]) == ablation["transfer"]["n_songs"]["embedded"]  # one set of folds for every row
     assert rows["probe"]["trainable_parameters"] < rows["lora-r2"]["trainable_parameters"] < rows["full"]["trainable_parameters"]
     assert rows["lora-r2"]["checkpoint_bytes"] < rows["full"]["checkpoint_bytes"] / 10
     report = invoke("report", "--config", demo_corpus / "moodscape.toml", "--workdir", workdir)
     assert report.exit_code == 0, report.output
     markdown = (workdir / "report" / "report.md").read_text()
-    table = markdown[markdown.index("| variant | trainable parameters | checkpoint"):].split("\n\n")[0].splitlines()[2:]
-    shown = {line.split(" | ")[0].strip("| "): line.split(" | ") for line in table}
+    shown = table_rows(markdown, "| variant | trainable parameters | checkpoint")
     assert shown["LoRA r = 2"][1] == f"{rows['lora-r2']['trainable_parameters']:,}"
-    assert shown["full fine-tuning"][6] == f"{rows['full']['macro_f1']:.3f}"
+    assert shown["full fine-tuning"][7] == f"{rows['full']['macro_f1']:.3f}"
+    transfer = table_rows(markdown, "| variant | MusAV arousal")
+    assert transfer["stage-1 features (no network)"][1] == f"{rows['stage1_features']['musav_pairwise_accuracy']['arousal']:.1f} %"
+    assert transfer["tag-trained backbone + logistic probe"][5] == f"{rows['tags']['tag_roc_auc_macro']:.3f}"
+    assert "**MusAV arousal** (held-out pairwise accuracy, `gt`): tag-trained backbone" in markdown
     assert (workdir / "report" / "figures" / "ablation.png").exists()
+    assert (workdir / "report" / "figures" / "ablation_transfer.png").exists()
+
+
+def test_ablation_adopts_the_runs_own_classifier_for_its_rank(demo_run, demo_corpus, tmp_path):
+    import shutil
+
+    workdir = tmp_path / "run"
+    shutil.copytree(demo_run, workdir, ignore=shutil.ignore_patterns("ablation"))
+    rank = read_metrics(workdir, "classifier")["config"]["r"]
+    result = invoke("ablate", "--config", demo_corpus / "moodscape.toml", "--workdir", workdir,
+                    f"--set=ablate.ranks=[{rank}]", "--set=ablate.include=[\"lora\"]", "--set=ablate.transfer=false")
+    assert result.exit_code == 0, result.output
+    rows = {row["variant"]: row for row in read_metrics(workdir, "ablation")["variants"]}
+    assert set(rows) == {f"lora-r{rank}", "stage1_features"}
+    adopted = rows[f"lora-r{rank}"]
+    assert adopted["reused_from"] == "models/classifier.pt"
+    assert adopted["macro_f1"] == read_metrics(workdir, "classifier")["macro_f1"]
+    assert not (workdir / "ablation").exists()
+    assert finite(adopted["tag_roc_auc_macro"], 0, 1) and "musav_pairwise_accuracy" not in adopted
+
+
+def table_rows(markdown: str, header: str) -> dict[str, list[str]]:
+    lines = markdown[markdown.index(header):].split("\n\n")[0].splitlines()[2:]
+    return {line.split(" | ")[0].strip("| "): [cell.strip(" |") for cell in line.split(" | ")] for line in lines}
 
 
 def test_distributed_training_through_torchrun(demo_run, demo_corpus, tmp_path):

@@ -192,10 +192,29 @@ class InferSettings(_Section):
 
 
 class AblationSettings(_Section):
-    """``moodscape ablate``: the variants compared on the same splits and budget."""
+    """``moodscape ablate``: the variants compared on the same splits and budget.
 
-    ranks: list[int] = Field(default_factory=lambda: [1, 4, 8, 16])
+    Every trained variant runs ``epochs`` epochs at most (early stopping on validation
+    macro-F1 with ``[train] patience``), the rest of its settings from ``[train]``. The
+    run's own classifier (``models/classifier.pt``) stands for the LoRA rank it was trained
+    with when ``reuse_run_classifier`` is on and that rank is in ``ranks``, instead of
+    being trained again (its row says so and how many epochs it ran). ``transfer`` scores
+    every variant, and the stage-1 features, by the same valence/arousal regressor on the
+    MusAV previews (when ``[musav]`` is set).
+    """
+
+    ranks: list[int] = Field(default_factory=lambda: [1, 8, 32])
     include: list[Literal["lora", "full", "probe", "tags"]] = Field(default_factory=lambda: ["lora", "full", "probe", "tags"])
+    epochs: int = Field(8, ge=1)
+    reuse_run_classifier: bool = True
+    transfer: bool = True
+
+    @field_validator("ranks")
+    @classmethod
+    def _positive_ranks(cls, value: list[int]) -> list[int]:
+        if any(r < 1 for r in value):
+            raise ValueError("ranks must be positive integers")
+        return list(dict.fromkeys(value))
 
 
 class Settings(_Section):

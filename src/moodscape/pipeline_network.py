@@ -32,7 +32,13 @@ from .training.classify import ClassifierConfig, train_classifier
 from .training.data import embed_tracks, predict_tracks
 from .training.loop import save_atomic
 from .training.pretrain import PretrainConfig, pretrain_backbone
-from .training.probe import label_probe_metrics, tag_probe_metrics
+from .training.probe import (
+    feature_matrices,
+    label_probe_metrics,
+    stage1_label_baseline,
+    stage1_tag_baseline,
+    tag_probe_metrics,
+)
 from .evaluation import tag_f1_macro, tagging_metrics
 
 # --------------------------------------------------------------------------- mel cache
@@ -114,11 +120,43 @@ def run_pretrain(settings: Settings, workdir: Workdir, *, show_progress: bool = 
     save_atomic(backbone_checkpoint(model, tags=list(collection.vocabulary)), workdir.backbone)
     artifacts.write_json(workdir.pretrain_metrics, metrics)
     artifacts.write_skipped(workdir.skipped_report("pretrain"), skipped)
+    _write_tag_baselines(workdir, parts, targets, collection.vocabulary, test)
     artifacts.record_stage(
         workdir, "pretrain", [workdir.backbone, workdir.pretrain_metrics], *stage_request("pretrain", settings, workdir, collection)
     )
     return {"epochs": history["epochs_run"], "best_epoch": history["best_epoch"], "test_roc_auc_macro": test["roc_auc_macro"],
             "test_tag_f1_macro": test["f1_macro"], "skipped": len(skipped)}
+
+
+def _write_tag_baselines(workdir: Workdir, parts: dict[str, pd.DataFrame], targets: dict[str, np.ndarray],
+                         vocabulary: list[str], backbone: dict) -> None:
+    """``baselines.json`` ``tags``: a tag probe on stage-1 features, on the backbone's own test tracks."""
+    section: dict[str, Any] = {"backbone": {"roc_auc_macro": backbone["roc_auc_macro"], "pr_auc_macro": backbone["pr_auc_macro"],
+                                            "n_tracks": {s: len(parts[s]) for s in ("train", "test")}}}
+    if workdir.features.exists():
+        section["stage1_features_logistic"] = stage1_tag_baseline(
+            artifacts.read_table(workdir.features), parts["train"]["track_id"].tolist(), targets["train"],
+            parts["test"]["track_id"].tolist(), targets["test"], vocabulary)
+    else:
+        section["stage1_features_logistic"] = None
+        section["note"] = f"no {workdir.features.name}: run `moodscape features` for the stage-1 baseline"
+    artifacts.update_baselines(workdir, "tags", section)
+
+
+def _write_label_baselines(workdir: Workdir, labels: dict[str, int], splits: dict[str, str], label_to_idx: dict[str, int],
+                           classifier: dict) -> None:
+    """``baselines.json`` ``labels``: logistic regression on stage-1 features, on the classifier's test tracks."""
+    ids = {split: [t for t in labels if splits.get(t) == split] for split in ("train", "test")}
+    section: dict[str, Any] = {"classifier": {"accuracy": classifier["accuracy"], "macro_f1": classifier["macro_f1"],
+                                              "n_tracks": {s: len(p) for s, p in ids.items()}}}
+    if workdir.features.exists():
+        section["stage1_features_logistic"] = stage1_label_baseline(
+            artifacts.read_table(workdir.features), ids["train"], np.array([labels[t] for t in ids["train"]], dtype=int),
+            ids["test"], np.array([labels[t] for t in ids["test"]], dtype=int), sorted(label_to_idx, key=label_to_idx.get))
+    else:
+        section["stage1_features_logistic"] = None
+        section["note"] = f"no {workdir.features.name}: run `moodscape features` for the stage-1 baseline"
+    artifacts.update_baselines(workdir, "labels", section)
 
 
 def _adopt_backbone(settings: Settings, workdir: Workdir, collection) -> dict[str, Any]:
@@ -172,6 +210,7 @@ def run_train(settings: Settings, workdir: Workdir, *, show_progress: bool = Tru
         ).metrics
     artifacts.write_json(workdir.classifier_metrics, metrics)
     artifacts.write_skipped(workdir.skipped_report("train"), skipped)
+    _write_label_baselines(workdir, labels, splits, label_to_idx, metrics)
     artifacts.record_stage(
         workdir, "train", [workdir.classifier, workdir.classifier_metrics], *stage_request("train", settings, workdir, collection)
     )
@@ -210,40 +249,92 @@ def _train_with_torchrun(workdir, config, mels, labels, splits, label_to_idx, np
 
 
 def run_ablate(settings: Settings, workdir: Workdir, *, show_progress: bool = True) -> dict[str, Any]:
-    """Compare LoRA ranks, full fine-tuning, a linear probe and the tag-trained backbone.
+    """Compare LoRA ranks, full fine-tuning, a linear probe, the tag-trained backbone and no network.
 
-    Every variant trains on the same splits with the same settings; each is then scored
-    on the new labels (test accuracy / macro-F1) and, through a logistic probe on its
-    embeddings, on the original tags (ROC-AUC / PR-AUC macro on the test split).
+    Every trained variant runs on the same splits with the ``[train]`` settings and at
+    most ``ablate.epochs`` epochs; the run's own classifier stands for its rank when it is
+    current (``ablate.reuse_run_classifier``). Each variant is scored three ways:
+
+    - on the new labels (test accuracy / macro-F1; a logistic probe for the tag-trained
+      backbone). The labels are K-Means clusters of the stage-1 features, so this says
+      more about the labels than about the network;
+    - on the original tags, by a logistic probe on its embeddings (test ROC-AUC / PR-AUC macro);
+    - by transfer to valence/arousal (``ablate.transfer``, when ``[musav]`` is set): the
+      stage-4 regressor with the run's ``[av]`` settings and seed, cross-fitted on the
+      same whole-triplet folds, on the variant's embeddings of the MusAV previews, scored
+      with the MusAV protocol per ground-truth file.
+
+    A ``stage1_features`` row gives the same probes and regressor on the standardised
+    stage-1 features, with no network at all. Each variant's tracks are embedded once.
     """
-    collection, tracks, mels, labels, splits, label_to_idx, _ = _labelled(settings, workdir, show_progress)
+    collection, _, mels, labels, splits, label_to_idx, _ = _labelled(settings, workdir, show_progress)
     names = sorted(label_to_idx, key=label_to_idx.get)
     tag_tracks = collection.tracks[collection.tracks["track_id"].isin(mels)]
-    tag_parts = {split: tag_tracks[tag_tracks["split"] == split] for split in ("train", "test")}
-    tag_targets = {split: jamendo.tag_matrix(part, collection.vocabulary)[0] for split, part in tag_parts.items()}
-    label_parts = {split: [t for t in labels if splits.get(t) == split] for split in ("train", "test")}
-    rows = []
+    tag_ids = {split: tag_tracks.loc[tag_tracks["split"] == split, "track_id"].tolist() for split in ("train", "test")}
+    tag_targets = {split: jamendo.tag_matrix(tag_tracks[tag_tracks["split"] == split], collection.vocabulary)[0]
+                   for split in ("train", "test")}
+    label_ids = {split: [t for t in labels if splits.get(t) == split] for split in ("train", "test")}
+    label_targets = {split: np.array([labels[t] for t in ids], dtype=int) for split, ids in label_ids.items()}
+    embed_ids = list(dict.fromkeys([*tag_ids["train"], *tag_ids["test"], *label_ids["train"], *label_ids["test"]]))
+    crops = {"crop_frames": settings.train.crop_frames, "n_eval_crops": settings.train.n_eval_crops}
+    transfer = _transfer_set(settings, show_progress) if settings.ablate.transfer else None
+
+    rows, scored = [], {}
     for variant, overrides in _variants(settings):
         started = time.perf_counter()
         if variant == "tags":
-            model, row = _tag_model_row(workdir, mels, labels, label_parts, names, settings)
+            model = build_backbone(None)
+            load_backbone_weights(model, workdir.backbone)
+            row = _tag_model_row(workdir, model)
         else:
-            config = _classifier_config(settings, show_progress, **overrides)
-            checkpoint = workdir.ablation_checkpoint(variant)
-            checkpoint.parent.mkdir(parents=True, exist_ok=True)
-            result = train_classifier(workdir.backbone, mels, labels, splits, config, label_to_idx=label_to_idx, checkpoint_path=checkpoint)
-            model, metrics = result.model, result.metrics
-            row = {"trainable_parameters": metrics["parameters"]["trainable"], "checkpoint_bytes": checkpoint.stat().st_size,
-                   "seconds_per_epoch": metrics["train_seconds_per_epoch"], "accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"]}
-        embeddings = {split: embed_tracks(model, mels, part["track_id"].tolist()) for split, part in tag_parts.items()}
-        tags = tag_probe_metrics(embeddings["train"], tag_targets["train"], embeddings["test"], tag_targets["test"], collection.vocabulary)
-        rows.append({"variant": variant, **row, "tag_roc_auc_macro": tags["roc_auc_macro"], "tag_pr_auc_macro": tags["pr_auc_macro"],
-                     "wall_seconds": time.perf_counter() - started})
-    document = {"variants": rows, "label_to_idx": label_to_idx, "n_tracks": {s: len(p) for s, p in label_parts.items()},
-                "train_settings": settings.stage_settings("train")["train"]}
+            model, row = _classifier_variant(settings, workdir, collection, variant, overrides, mels, labels, splits,
+                                             label_to_idx, show_progress)
+        # The linear probe trains only a head on the frozen backbone: its embedding is the tag-trained
+        # backbone's, so both rows share one embedding pass, tag probe and regressor.
+        key = "backbone" if variant in ("tags", "probe") else variant
+        if key not in scored:
+            embedded = dict(zip(embed_ids, embed_tracks(model, mels, embed_ids, **crops)))
+            tags = tag_probe_metrics(_rows(embedded, tag_ids["train"]), tag_targets["train"],
+                                     _rows(embedded, tag_ids["test"]), tag_targets["test"], collection.vocabulary)
+            transferred = {"tag_roc_auc_macro": tags["roc_auc_macro"], "tag_pr_auc_macro": tags["pr_auc_macro"]}
+            if transfer is not None:
+                transferred |= _transfer_scores(settings, transfer, embed_tracks(model, transfer.mels, transfer.songids, **crops))
+            scored[key] = embedded, transferred
+        embedded, transferred = scored[key]
+        if variant == "tags":
+            probe = label_probe_metrics(_rows(embedded, label_ids["train"]), label_targets["train"],
+                                        _rows(embedded, label_ids["test"]), label_targets["test"], names)
+            row.update(accuracy=probe["accuracy"], macro_f1=probe["macro_f1"])
+        rows.append({"variant": variant, **row, **transferred, "wall_seconds": time.perf_counter() - started})
+        if key != "backbone":
+            del scored[key]
+        del model, embedded
+    rows.append(_stage1_row(settings, workdir, transfer, tag_ids, tag_targets, label_ids, label_targets, names,
+                            collection.vocabulary, show_progress))
+    document = {"variants": rows, "label_to_idx": label_to_idx, "n_tracks": {s: len(p) for s, p in label_ids.items()},
+                "n_tag_tracks": {s: len(p) for s, p in tag_ids.items()},
+                "train_settings": settings.stage_settings("train")["train"],
+                "ablate_settings": settings.stage_settings("ablate")["ablate"],
+                "transfer": None if transfer is None else {
+                    "n_songs": {"listed": transfer.n_listed, "embedded": len(transfer.songids)},
+                    "av_settings": settings.stage_settings("av")["av"], "seed": settings.seed, "folds": transfer.folds,
+                    "held_out_by": "whole-triplet folds (out-of-fold predictions), the same folds for every row"}}
     artifacts.write_json(workdir.ablation_metrics, document)
     artifacts.record_stage(workdir, "ablate", [workdir.ablation_metrics], *stage_request("ablate", settings, workdir, collection))
-    return {row["variant"]: f"macro-F1 {row['macro_f1']:.3f}, tag ROC-AUC {row['tag_roc_auc_macro']:.3f}" for row in rows}
+    return {row["variant"]: _summary(row) for row in rows}
+
+
+def _summary(row: dict) -> str:
+    parts = [f"macro-F1 {row['macro_f1']:.3f}" if row.get("macro_f1") is not None else None,
+             f"tag ROC-AUC {row['tag_roc_auc_macro']:.3f}" if row.get("tag_roc_auc_macro") is not None else None]
+    accuracy = row.get("musav_pairwise_accuracy") or {}
+    if accuracy.get("arousal") is not None and accuracy.get("valence") is not None:
+        parts.append(f"MusAV arousal {accuracy['arousal']:.1f} % / valence {accuracy['valence']:.1f} %")
+    return ", ".join(part for part in parts if part)
+
+
+def _rows(embedded: dict[str, np.ndarray], ids: list[str]) -> np.ndarray:
+    return np.stack([embedded[t] for t in ids]) if ids else np.zeros((0, 512), dtype=np.float32)
 
 
 def _variants(settings: Settings) -> list[tuple[str, dict[str, Any]]]:
@@ -256,15 +347,177 @@ def _variants(settings: Settings) -> list[tuple[str, dict[str, Any]]]:
     return variants
 
 
-def _tag_model_row(workdir, mels, labels, label_parts, names, settings):
-    """The backbone trained on the original tags, scored on the new labels by a probe."""
-    model = build_backbone(None)
-    load_backbone_weights(model, workdir.backbone)
-    embeddings = {split: embed_tracks(model, mels, ids) for split, ids in label_parts.items()}
-    targets = {split: np.array([labels[t] for t in ids]) for split, ids in label_parts.items()}
-    metrics = label_probe_metrics(embeddings["train"], targets["train"], embeddings["test"], targets["test"], names)
+def _classifier_variant(settings, workdir, collection, variant, overrides, mels, labels, splits, label_to_idx, show_progress):
+    """Train one variant (at most ``ablate.epochs`` epochs), or adopt the run's classifier when it is that variant."""
+    reused = _run_classifier(settings, workdir, collection, overrides, label_to_idx)
+    if reused is not None:
+        return reused
+    config = _classifier_config(settings, show_progress, **overrides, epochs=settings.ablate.epochs)
+    checkpoint = workdir.ablation_checkpoint(variant)
+    checkpoint.parent.mkdir(parents=True, exist_ok=True)
+    result = train_classifier(workdir.backbone, mels, labels, splits, config, label_to_idx=label_to_idx, checkpoint_path=checkpoint)
+    return result.model, _classifier_row(result.metrics, checkpoint, settings.ablate.epochs)
+
+
+def _classifier_row(metrics: dict, checkpoint: Path, epochs: int, reused_from: str | None = None) -> dict[str, Any]:
+    return {"trainable_parameters": metrics["parameters"]["trainable"], "checkpoint_bytes": checkpoint.stat().st_size,
+            "seconds_per_epoch": metrics["train_seconds_per_epoch"], "epochs": epochs, "epochs_run": metrics.get("epochs_run"),
+            "best_epoch": metrics.get("best_epoch"), "accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"],
+            "reused_from": reused_from}
+
+
+def _run_classifier(settings, workdir, collection, overrides, label_to_idx):
+    """``(model, row)`` of the run's own classifier if it is current and is this variant, else ``None``."""
+    from .training.classify import load_classifier
+
+    train = settings.train
+    if not settings.ablate.reuse_run_classifier or overrides.get("mode") != train.mode:
+        return None
+    if train.mode == "lora" and (overrides.get("r") != train.r or overrides.get("alpha") != train.alpha):
+        return None
+    if not (workdir.classifier.exists() and workdir.classifier_metrics.exists()):
+        return None
+    if artifacts.stale_reason(workdir, "train", *stage_request("train", settings, workdir, collection)) is not None:
+        return None
+    try:
+        model = load_classifier(workdir.classifier, workdir.backbone, label_to_idx)
+    except ArtifactError:
+        return None
+    metrics = artifacts.read_json(workdir.classifier_metrics)
+    return model, _classifier_row(metrics, workdir.classifier, train.epochs, reused_from=_in_workdir(workdir, workdir.classifier))
+
+
+def _in_workdir(workdir: Workdir, path: Path) -> str:
+    try:
+        return Path(path).resolve().relative_to(Path(workdir.root).resolve()).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def _tag_model_row(workdir: Workdir, model) -> dict[str, Any]:
+    """The backbone trained on the original tags; its new-label scores come from a probe."""
     pretrain = artifacts.read_json(workdir.pretrain_metrics) if workdir.pretrain_metrics.exists() else {}
-    seconds = pretrain.get("history", {}).get("train_seconds_per_epoch")
+    history = pretrain.get("history", {})
     trainable = sum(p.numel() for p in model.parameters())
-    return model, {"trainable_parameters": trainable, "checkpoint_bytes": workdir.backbone.stat().st_size,
-                   "seconds_per_epoch": seconds, "accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"]}
+    return {"trainable_parameters": trainable, "checkpoint_bytes": workdir.backbone.stat().st_size,
+            "seconds_per_epoch": history.get("train_seconds_per_epoch"), "epochs_run": history.get("epochs_run"),
+            "best_epoch": history.get("best_epoch"), "reused_from": _in_workdir(workdir, workdir.backbone)}
+
+
+# --------------------------------------------------------------------------- transfer to valence/arousal
+
+
+@dataclasses.dataclass
+class _TransferSet:
+    """The MusAV previews every ablation row is scored on, in one fixed order (so one set of folds)."""
+
+    songids: list[str]
+    audio: dict[str, str]
+    mels: dict[str, np.ndarray]
+    targets: pd.DataFrame  # index songid, columns valence, arousal; NaN where unknown
+    pairs: pd.DataFrame  # the ground-truth pairs of both types, which the rank loss trains on
+    ground_truth: list[tuple[str, str, pd.DataFrame]]  # every ground-truth file, for scoring
+    n_listed: int
+    folds: dict[str, int] | None = None  # test fold of each song, the same for every row
+
+
+def _transfer_set(settings: Settings, show_progress: bool) -> _TransferSet | None:
+    """Load the MusAV previews and cut each one's evaluation crops once (``None`` without ``[musav]``).
+
+    A preview's crops are those stage 4 embeds (:func:`moodscape.audio.mel_crops_from_audio`),
+    laid end to end: :func:`embed_tracks` then takes exactly those crops again. The
+    regressor trains on the pairs of the ``gt`` files, as in stage 4.
+    """
+    from .audio import mel_crops_from_audio
+    from .datasets import musav
+    from .evaluation import AV_DIMENSIONS, musav_ground_truth
+
+    cfg = settings.musav
+    if cfg.root is None:
+        return None
+    songs, _ = musav.load_musav(cfg.root, audio_root=cfg.audio_root, metadata_root=cfg.metadata_root)
+    audio = {songid: str(path) for songid, path in zip(songs["songid"], songs["audio_path"]) if path}
+    crop_frames, n_crops = settings.train.crop_frames, settings.train.n_eval_crops
+    mels = {}
+    for songid, path in audio.items():
+        try:
+            crops, _ = mel_crops_from_audio(path, crop_frames, n_crops)
+        except MoodscapeError:
+            continue
+        mels[songid] = np.concatenate(list(crops), axis=1)  # (96, n_crops * crop_frames)
+    if len(mels) < 3 * settings.av.folds:
+        raise DataError(f"ablate: only {len(mels)} MusAV previews could be read; {3 * settings.av.folds} needed "
+                        f"for {settings.av.folds} folds (or set ablate.transfer = false)")
+    songids = list(mels)
+    ground_truth = musav_ground_truth(Path(cfg.root) / "annotations")
+    pairs = [truth.assign(type=av_type) for subset, av_type, truth in ground_truth if subset == "gt"]
+    if not pairs:
+        raise DataError(f"{Path(cfg.root) / 'annotations'}: no MusAV ground-truth (gt) file to train the regressor on")
+    targets = songs.set_index("songid").loc[songids, list(AV_DIMENSIONS)].astype(float)
+    return _TransferSet(songids, audio, mels, targets, pd.concat(pairs, ignore_index=True), ground_truth, len(songs))
+
+
+def _transfer_scores(settings: Settings, transfer: _TransferSet, embeddings: np.ndarray) -> dict[str, Any]:
+    """Cross-fit the stage-4 regressor on ``embeddings`` (one row per song) and score it as stage 4 does."""
+    from .evaluation import av_table, score_av_predictions
+    from .training.av import AVConfig, cross_fit_av
+
+    config = AVConfig(**settings.av.model_dump(exclude={"model_name"}), seed=settings.seed, progress=False)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # a 512 → 128 → 2 MLP on ~100 songs: more threads only add synchronisation
+    try:
+        fit = cross_fit_av(embeddings, transfer.songids, transfer.targets.to_numpy(dtype=float), transfer.pairs, config)
+    finally:
+        torch.set_num_threads(threads)
+    folds = dict(zip(transfer.songids, fit.folds.tolist()))
+    if transfer.folds is None:
+        transfer.folds = folds
+    elif folds != transfer.folds:
+        raise MoodscapeError("ablate: the MusAV folds differ between rows; the comparison would not be on the same songs")
+    scores = score_av_predictions(av_table(transfer.songids, fit.oof), transfer.ground_truth, transfer.targets)
+    return {"musav_pairwise_accuracy": scores["pairwise_accuracy"], "musav_pairwise": scores["pairwise"],
+            "av_r2": {name: values.get("r2") for name, values in scores["held_out"].items()},
+            "av_pearson_r": {name: values.get("pearson_r") for name, values in scores["held_out"].items()}}
+
+
+def _musav_features(workdir: Workdir, transfer: _TransferSet, show_progress: bool) -> pd.DataFrame:
+    """Stage-1 features of the MusAV previews: stage 4's ``musav_features.parquet``, else computed here."""
+    from .features import FEATURE_NAMES, extract_features
+
+    table = pd.DataFrame(columns=["track_id", *FEATURE_NAMES])
+    if workdir.musav_features.exists():
+        table = artifacts.read_table(workdir.musav_features)
+    missing = [songid for songid in transfer.songids if songid not in set(table["track_id"])]
+    computed = []
+    for songid in missing:
+        try:
+            computed.append({"track_id": songid, **extract_features(transfer.audio[songid])})
+        except MoodscapeError:
+            continue
+    if computed:
+        table = pd.concat([table, pd.DataFrame(computed)], ignore_index=True) if len(table) else pd.DataFrame(computed)
+    return table
+
+
+def _stage1_row(settings, workdir, transfer, tag_ids, tag_targets, label_ids, label_targets, names, vocabulary, show_progress):
+    """The same probes and regressor on standardised stage-1 features: no network at all."""
+    started = time.perf_counter()
+    row: dict[str, Any] = {"variant": "stage1_features", "trainable_parameters": None}
+    if workdir.features.exists():
+        features = artifacts.read_table(workdir.features)
+        labels = stage1_label_baseline(features, label_ids["train"], label_targets["train"], label_ids["test"],
+                                       label_targets["test"], names)
+        tags = stage1_tag_baseline(features, tag_ids["train"], tag_targets["train"], tag_ids["test"], tag_targets["test"],
+                                   vocabulary)
+        row.update(accuracy=labels["accuracy"], macro_f1=labels["macro_f1"], tag_roc_auc_macro=tags["roc_auc_macro"],
+                   tag_pr_auc_macro=tags["pr_auc_macro"], n_tracks_without_features=labels["n_tracks_without_features"])
+    if transfer is not None:
+        table = _musav_features(workdir, transfer, show_progress)
+        have = set(table["track_id"])
+        if all(songid in have for songid in transfer.songids):
+            (matrix,) = feature_matrices(table, transfer.songids)
+            row.update(_transfer_scores(settings, transfer, matrix))
+        else:
+            row["musav_note"] = f"{sum(s not in have for s in transfer.songids)} MusAV previews without stage-1 features"
+    row["wall_seconds"] = time.perf_counter() - started
+    return row

@@ -45,6 +45,14 @@ def ablation_rows() -> list[dict]:
     ]
 
 
+def transfer_rows() -> list[dict]:
+    """Ablation rows with the transfer scores, the stage-1 reference row and one variant without MusAV scores."""
+    rows = [{**row, "musav_pairwise_accuracy": {"arousal": 80.0 + i, "valence": 70.0 - i}} for i, row in enumerate(ablation_rows())]
+    rows[1]["musav_pairwise_accuracy"] = None
+    return rows + [{"variant": "stage1_features", "trainable_parameters": None, "macro_f1": 0.99,
+                    "tag_roc_auc_macro": 0.72, "musav_pairwise_accuracy": {"arousal": 78.5, "valence": float("nan")}}]
+
+
 def av_frames(n: int = 200) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Predicted and target valence/arousal, some targets missing."""
     rng = np.random.default_rng(1)
@@ -75,6 +83,7 @@ FIGURES = {
         pretrain_best_epoch=7, classifier_best_epoch=5,
     ),
     "ablation": lambda: figures.ablation(ablation_rows()),
+    "ablation_transfer": lambda: figures.ablation_transfer(transfer_rows(), {"tags": "tag-trained backbone"}),
     "av_scatter": lambda: figures.av_scatter(
         *av_frames(), metrics={"valence": {"r2": 0.81, "pearson_r": 0.91}, "arousal": {"r2": None}}
     ),
@@ -144,6 +153,13 @@ def test_ablation_skips_missing_metrics():
     assert_png(figures.ablation(rows))
     assert_png(figures.ablation([{"variant": "full", "trainable_parameters": 10,
                                   "macro_f1": None, "tag_roc_auc_macro": None}]))
+
+
+def test_ablation_figures_draw_the_stage1_row_as_a_reference_and_survive_missing_scores():
+    assert_png(figures.ablation(transfer_rows()))
+    assert_png(figures.ablation_transfer([{"variant": "stage1_features", "tag_roc_auc_macro": 0.7}]))
+    assert_png(figures.ablation_transfer([{"variant": "lora-r1"}]))
+    assert_png(figures.ablation_transfer([]))
 
 
 def test_va_map_handles_unlabelled_and_nan_tracks():

@@ -250,7 +250,9 @@ def ablation(rows: Sequence[Mapping[str, Any]]) -> bytes:
         One row per variant with keys ``variant``, ``trainable_parameters``,
         ``macro_f1`` and ``tag_roc_auc_macro``. A ``None``/NaN metric skips that
         point; a variant without a positive parameter count cannot sit on the log
-        axis and is listed under the panel instead.
+        axis and is listed under the panel instead. The row of variant
+        :data:`REFERENCE_VARIANT` (the stage-1 features, no network) is drawn as a
+        dashed horizontal line.
 
     Returns
     -------
@@ -266,6 +268,69 @@ def ablation(rows: Sequence[Mapping[str, Any]]) -> bytes:
         _ablation_panel(ax, rows, key)
         ax.set_title(title, fontsize=10)
         ax.set_ylabel(title)
+    return _png(fig)
+
+
+REFERENCE_VARIANT = "stage1_features"
+"""The ablation row without a network, drawn as a reference line rather than a point or bar."""
+
+TRANSFER_METRICS = (
+    ("musav_pairwise_accuracy.arousal", "MusAV arousal pairwise accuracy (%)"),
+    ("musav_pairwise_accuracy.valence", "MusAV valence pairwise accuracy (%)"),
+    ("tag_roc_auc_macro", "tag ROC-AUC macro (probe)"),
+)
+
+
+def ablation_transfer(rows: Sequence[Mapping[str, Any]], names: Mapping[str, str] | None = None) -> bytes:
+    """Plot how well each ablation variant's embedding transfers: one bar per variant and metric.
+
+    Parameters
+    ----------
+    rows : sequence of mapping
+        One row per variant with ``variant``, ``musav_pairwise_accuracy`` (a mapping
+        with ``arousal`` and ``valence``, in percent) and ``tag_roc_auc_macro``.
+        Missing or NaN values leave a gap; the :data:`REFERENCE_VARIANT` row is a
+        dashed line across its panel instead of a bar.
+    names : mapping of str to str, optional
+        Display name of each variant (default: the variant key).
+
+    Returns
+    -------
+    bytes
+        The PNG image: MusAV arousal accuracy, valence accuracy (ground-truth subset,
+        held-out) and tag ROC-AUC, one panel each; LoRA ranks blue, other networks
+        orange, the tag-trained backbone grey.
+    """
+    names = dict(names or {})
+    variants = [row for row in rows if row.get("variant") != REFERENCE_VARIANT]
+    reference = next((row for row in rows if row.get("variant") == REFERENCE_VARIANT), None)
+    labels = [names.get(str(row.get("variant")), str(row.get("variant"))) for row in variants]
+    fig = Figure(figsize=(12.0, 4.6), layout="constrained")
+    for ax, (key, title) in zip(fig.subplots(1, len(TRANSFER_METRICS)), TRANSFER_METRICS):
+        values = [_finite(_dotted(row, key)) for row in variants]
+        line = _finite(_dotted(reference, key)) if reference is not None else None
+        ax.set_title(title, fontsize=10)
+        if all(value is None for value in values) and line is None:
+            _note(ax, NOT_RECORDED)
+            continue
+        positions = np.arange(len(variants))
+        heights = [np.nan if value is None else value for value in values]
+        colors = [_variant_color(str(row.get("variant"))) for row in variants]
+        ax.bar(positions, heights, color=colors, width=0.7)
+        for x, value in zip(positions, values):
+            if value is not None:
+                ax.annotate(f"{value:.1f}" if value > 1.5 else f"{value:.3f}", (x, value), xytext=(0, 2),
+                            textcoords="offset points", ha="center", fontsize=7)
+        if line is not None:
+            ax.axhline(line, color="0.25", linestyle="--", linewidth=1.2,
+                       label=names.get(REFERENCE_VARIANT, "stage-1 features"))
+            ax.legend(fontsize=7, loc="lower right")
+        finite = [v for v in values + [line] if v is not None]
+        low, high = min(finite), max(finite)
+        span = max(high - low, 0.02 * max(abs(high), 1e-9), 1e-3)
+        ax.set_ylim(low - 0.6 * span, high + 0.35 * span)
+        ax.set_xticks(positions, labels, rotation=35, ha="right", fontsize=_tick_fontsize(len(labels)))
+        ax.grid(axis="y", alpha=0.3)
     return _png(fig)
 
 
@@ -546,10 +611,13 @@ def _curve_panel(ax: Axes, epochs: Sequence[Mapping[str, float]] | None, score_k
 
 def _ablation_panel(ax: Axes, rows: Sequence[Mapping[str, Any]], key: str) -> None:
     """One metric against trainable parameters, each variant annotated."""
-    points, unplaced = [], []
+    points, unplaced, reference = [], [], None
     for row in rows:
         params, value = _finite(row.get("trainable_parameters")), _finite(row.get(key))
         if value is None:
+            continue
+        if row.get("variant") == REFERENCE_VARIANT:
+            reference = value
             continue
         if params is None or params <= 0:
             unplaced.append(str(row.get("variant")))
@@ -558,6 +626,9 @@ def _ablation_panel(ax: Axes, rows: Sequence[Mapping[str, Any]], key: str) -> No
     if not points:
         _note(ax, NOT_RECORDED)
         return
+    if reference is not None:
+        ax.axhline(reference, color="0.25", linestyle="--", linewidth=1.0, label="stage-1 features (no network)")
+        ax.legend(fontsize=7, loc="lower right")
     lora = sorted((p, v) for p, v, name in points if name.startswith("lora"))
     if len(lora) > 1:
         ax.plot(*zip(*lora), color="tab:blue", linewidth=1.0, alpha=0.6)
@@ -574,6 +645,20 @@ def _ablation_panel(ax: Axes, rows: Sequence[Mapping[str, Any]], key: str) -> No
     if unplaced:
         ax.text(0.01, 0.01, "no parameter count: " + ", ".join(unplaced),
                 transform=ax.transAxes, fontsize=7, color="0.4", in_layout=False)
+
+
+def _dotted(row: Mapping[str, Any], key: str) -> Any:
+    """``row["a"]["b"]`` for ``key = "a.b"``; ``None`` where a level is missing."""
+    value: Any = row
+    for part in key.split("."):
+        value = value.get(part) if isinstance(value, Mapping) else None
+    return value
+
+
+def _variant_color(variant: str) -> str:
+    if variant.startswith("lora"):
+        return "tab:blue"
+    return "0.55" if variant == "tags" else "tab:orange"
 
 
 def _av_panel(ax: Axes, predicted: pd.DataFrame, target: pd.DataFrame, dimension: str,

@@ -12,7 +12,7 @@ from .document import SECTIONS, RunRecord, not_run, used_settings
 from .markdown import Document, integer, number, percent
 
 ABLATION_NAMES = {"full": "full fine-tuning", "probe": "linear probe (head only)",
-                  "tags": "tag-trained backbone + logistic probe"}
+                  "tags": "tag-trained backbone + logistic probe", "stage1_features": "stage-1 features (no network)"}
 
 
 def network_section(document: Document, run: RunRecord) -> None:
@@ -52,6 +52,7 @@ def _backbone(document: Document, run: RunRecord) -> None:
     document.table(["ROC-AUC macro", "PR-AUC macro", "F1 macro (threshold 0.5)", "test tracks"],
                    [[number(test.get("roc_auc_macro")), number(test.get("pr_auc_macro")), number(test.get("f1_macro")),
                      integer(pretrain.get("n_tracks", {}).get("test"))]], numeric=[True] * 4)
+    _tag_baseline(document, run, test)
 
 
 def _lora(document: Document, run: RunRecord) -> None:
@@ -117,6 +118,7 @@ def _classifier(document: Document, run: RunRecord) -> None:
                    [[number(metrics["accuracy"]), number(metrics["macro_f1"]), number(metrics.get("best_val_macro_f1")),
                      number(metrics.get("train_seconds_per_epoch"), 1), metrics.get("device", "—"), str(metrics.get("world_size", 1))]],
                    numeric=[True] * 4 + [False, True])
+    _label_baseline(document, run, metrics)
     per_class = metrics.get("per_class", {})
     document.table(["label", "precision", "recall", "F1", "test tracks"],
                    [[label, number(row["precision"]), number(row["recall"]), number(row["f1"]), integer(row["support"])]
@@ -132,6 +134,47 @@ def _classifier(document: Document, run: RunRecord) -> None:
         "training curves: backbone pretraining on the tags (left), LoRA classifier on the new labels (right)")
 
 
+def _baselines(run: RunRecord) -> dict[str, Any]:
+    """``metrics/baselines.json`` when the record carries it (``{}`` otherwise)."""
+    baselines = getattr(run, "baselines", None)
+    return baselines if isinstance(baselines, dict) else {}
+
+
+def _tag_baseline(document: Document, run: RunRecord, test: dict[str, Any]) -> None:
+    """The backbone's tag scores beside a logistic regression on the stage-1 features, same test tracks."""
+    section = _baselines(run).get("tags") or {}
+    stage1 = section.get("stage1_features_logistic")
+    if not stage1:
+        return
+    rows = [["tag-trained backbone (above)", number(test.get("roc_auc_macro")), number(test.get("pr_auc_macro")),
+             integer((section.get("backbone") or {}).get("n_tracks", {}).get("test"))],
+            ["baseline: logistic regression on the standardised stage-1 features", number(stage1.get("roc_auc_macro")),
+             number(stage1.get("pr_auc_macro")), integer(stage1.get("n_tracks", {}).get("test"))]]
+    gap = _difference(test.get("roc_auc_macro"), stage1.get("roc_auc_macro"))
+    document.text("The same test tracks scored by a baseline with no network: one logistic regression per tag on the "
+                  "standardised stage-1 features, fitted on the training split"
+                  + (f"; the backbone's ROC-AUC macro is {gap:+.3f} from it." if gap is not None else "."))
+    document.table(["model", "tag ROC-AUC macro", "tag PR-AUC macro", "test tracks"], rows, numeric=[False, True, True, True])
+
+
+def _label_baseline(document: Document, run: RunRecord, metrics: dict[str, Any]) -> None:
+    """The classifier beside a logistic regression on the stage-1 features for the new labels."""
+    section = _baselines(run).get("labels") or {}
+    stage1 = section.get("stage1_features_logistic")
+    if not stage1:
+        return
+    document.text("The new labels are K-Means clusters of the standardised stage-1 features, so a linear model on "
+                  "those features sets the bar for them (multinomial logistic regression, fitted on the training "
+                  "split, scored on the classifier's test tracks). Beating it is not the aim of the network, which "
+                  "hears only the audio; how well its embedding transfers is measured in the ablation below.")
+    document.table(["model", "accuracy", "macro-F1", "test tracks"],
+                   [["classifier (this run)", number(metrics.get("accuracy")), number(metrics.get("macro_f1")),
+                     integer(metrics.get("n_tracks_per_split", {}).get("test"))],
+                    ["baseline: logistic regression on the standardised stage-1 features", number(stage1.get("accuracy")),
+                     number(stage1.get("macro_f1")), integer(stage1.get("n_tracks", {}).get("test"))]],
+                   numeric=[False, True, True, True])
+
+
 def _ablation(document: Document, run: RunRecord) -> None:
     document.heading(3, "Ablation")
     if run.ablation is None:
@@ -140,18 +183,164 @@ def _ablation(document: Document, run: RunRecord) -> None:
         return
     rows = run.ablation.get("variants", [])
     n_tracks = run.ablation.get("n_tracks", {})
-    document.text("Every variant trains on the same splits with the same settings; each is scored on the new labels "
-                  "(test accuracy and macro-F1) and, through a logistic probe on its embeddings, on the original tags "
-                  f"(test ROC-AUC and PR-AUC macro). {integer(n_tracks.get('train'))} training and "
-                  f"{integer(n_tracks.get('test'))} test tracks.")
-    document.table(["variant", "trainable parameters", "checkpoint", "s / epoch", "wall time", "accuracy", "macro-F1",
-                    "tag ROC-AUC", "tag PR-AUC"],
-                   [[_variant_name(row["variant"]), integer(row.get("trainable_parameters")), _megabytes(row.get("checkpoint_bytes")),
+    epochs = (run.ablation.get("ablate_settings") or {}).get("epochs")
+    document.text("Every variant trains on the same splits with the same settings"
+                  + (f", at most {epochs} epoch{'s' if epochs != 1 else ''} each (early stopping on validation "
+                     "macro-F1)" if epochs else "")
+                  + "; a variant marked * is the run's own model, adopted rather than trained again. Each is scored "
+                  f"on the new labels (test accuracy and macro-F1; {integer(n_tracks.get('train'))} training and "
+                  f"{integer(n_tracks.get('test'))} test tracks), the tag-trained backbone through a logistic probe. "
+                  "The last row uses no network: the same logistic regression on the standardised stage-1 features.")
+    document.table(["variant", "trainable parameters", "checkpoint", "epochs run", "s / epoch", "wall time", "accuracy",
+                    "macro-F1"],
+                   [[_variant_name(row["variant"]) + (" *" if row.get("reused_from") and row["variant"] != "tags" else ""),
+                     integer(row.get("trainable_parameters")), _megabytes(row.get("checkpoint_bytes")),
+                     "—" if row.get("epochs_run") is None else str(row["epochs_run"]),
                      number(row.get("seconds_per_epoch"), 1), _duration(row.get("wall_seconds")), number(row.get("accuracy")),
-                     number(row.get("macro_f1")), number(row.get("tag_roc_auc_macro")), number(row.get("tag_pr_auc_macro"))]
-                    for row in rows], numeric=[False] + [True] * 8)
+                     number(row.get("macro_f1"))] for row in rows], numeric=[False] + [True] * 7)
     document.figure("ablation", figures.ablation(rows),
-                    "ablation: new-label macro-F1 and tag ROC-AUC against trainable parameters")
+                    "ablation: new-label macro-F1 and tag ROC-AUC against trainable parameters "
+                    "(dashed: stage-1 features, no network)")
+    _transfer(document, run, rows)
+
+
+def _transfer(document: Document, run: RunRecord, rows: list[dict[str, Any]]) -> None:
+    """The seed's claim, measured: does training on the acoustic labels give a network that transfers better?"""
+    transfer = run.ablation.get("transfer")
+    n_tag_tracks = run.ablation.get("n_tag_tracks", {})
+    document.heading(4, "Transfer: do the acoustic labels give a better network?")
+    document.text("The new labels are a function of the stage-1 features, so new-label macro-F1 cannot say whether "
+                  "training on them gives a better *network*. Transfer can: every variant's embedding (and the "
+                  "stage-1 features, with no network) feeds the same models, fitted the same way. (1) The stage-4 "
+                  "valence/arousal regressor, with this run's `[av]` settings and seed, cross-fitted on the MusAV "
+                  "previews over the same whole-triplet folds for every row and scored out-of-fold with the MusAV "
+                  "protocol; (2) a one-vs-rest logistic probe for the original tags, fitted on "
+                  f"{integer(n_tag_tracks.get('train'))} training tracks and scored on {integer(n_tag_tracks.get('test'))} "
+                  "test tracks (ROC-AUC and PR-AUC macro).")
+    variants = {row["variant"] for row in rows}
+    if {"probe", "tags"} <= variants:
+        document.text("The linear probe trains only a new head on the frozen backbone, so its embedding is the "
+                      "tag-trained backbone's: their transfer columns are the same numbers by construction.")
+    if not transfer:
+        document.text("*The MusAV transfer was not measured in this ablation (no `[musav]` set, or `ablate.transfer = false`).*")
+    document.table(["variant", "MusAV arousal", "MusAV valence", "arousal R²", "valence R²", "tag ROC-AUC", "tag PR-AUC"],
+                   [[_variant_name(row["variant"]), _pct(_accuracy(row, "arousal")), _pct(_accuracy(row, "valence")),
+                     number((row.get("av_r2") or {}).get("arousal")), number((row.get("av_r2") or {}).get("valence")),
+                     number(row.get("tag_roc_auc_macro")), number(row.get("tag_pr_auc_macro"))] for row in rows],
+                   numeric=[False] + [True] * 6)
+    if transfer:
+        songs = transfer.get("n_songs", {})
+        document.text(f"MusAV columns: % of correctly ordered pairs of the ground-truth files (`gt`), held-out, "
+                      f"{integer(songs.get('embedded'))} of {integer(songs.get('listed'))} listed songs. Every subset:")
+        _subset_table(document, rows)
+    names = {row["variant"]: _variant_name(row["variant"]) for row in rows}
+    document.figure("ablation_transfer", figures.ablation_transfer(rows, names),
+                    "transfer of each variant's embedding: MusAV pairwise accuracy (held-out) and tag ROC-AUC "
+                    "(dashed: stage-1 features, no network)")
+    for line in transfer_findings(rows):
+        document.text(line)
+
+
+def _subset_table(document: Document, rows: list[dict[str, Any]]) -> None:
+    keys = []
+    for row in rows:
+        for entry in row.get("musav_pairwise") or []:
+            if (entry.get("file"), entry.get("type")) not in keys:
+                keys.append((entry.get("file"), entry.get("type")))
+    if not keys:
+        return
+    table = []
+    for subset, av_type in keys:
+        cells = [f"`{subset}` {av_type}"]
+        for row in rows:
+            match = [e for e in row.get("musav_pairwise") or [] if (e.get("file"), e.get("type")) == (subset, av_type)]
+            cells.append(_pct(match[0].get("accuracy")) if match else "—")
+        table.append(cells)
+    document.table(["subset", *(_variant_name(row["variant"]) for row in rows)], table, numeric=[False] + [True] * len(rows))
+
+
+def transfer_findings(rows: list[dict[str, Any]]) -> list[str]:
+    """What the transfer numbers show, in sentences computed from them (whichever way they go).
+
+    Compares every variant trained on the new labels with the tag-trained backbone, and
+    both with the stage-1 features, on MusAV arousal and valence accuracy and tag ROC-AUC.
+    A difference is called a gain or a loss only when it exceeds one binomial standard
+    error of the accuracy on the judged pairs; otherwise it is "within noise".
+    """
+    by_variant = {row["variant"]: row for row in rows}
+    tags, stage1 = by_variant.get("tags"), by_variant.get("stage1_features")
+    # The linear probe keeps the tag-trained backbone's embedding: it cannot transfer differently.
+    trained = [row for row in rows if row["variant"] not in ("tags", "stage1_features", "probe")]
+    lines = []
+    if tags is None or not trained:
+        return ["*The ablation has no tag-trained backbone row or no variant trained on the new labels, so the "
+                "claim is not compared here.*"]
+    verdicts = []
+    for av_type in ("arousal", "valence"):
+        base = _accuracy(tags, av_type)
+        if base is None:
+            continue
+        parts = []
+        for row in trained:
+            value = _accuracy(row, av_type)
+            if value is None:
+                continue
+            delta = value - base
+            noise = _standard_error(row, av_type)
+            verdict = "gain" if noise is not None and delta > noise else "loss" if noise is not None and delta < -noise else "noise"
+            verdicts.append(verdict)
+            parts.append(f"{_variant_name(row['variant'])} {value:.1f} % ({delta:+.1f} points)")
+        reference = _accuracy(stage1, av_type) if stage1 else None
+        lines.append(f"**MusAV {av_type}** (held-out pairwise accuracy, `gt`): tag-trained backbone {base:.1f} %; on the "
+                     f"acoustic labels: {'; '.join(parts)}"
+                     + (f". Stage-1 features with no network: {reference:.1f} %." if reference is not None else "."))
+    roc = tags.get("tag_roc_auc_macro")
+    if roc is not None:
+        parts = [f"{_variant_name(row['variant'])} {row['tag_roc_auc_macro']:.3f} ({row['tag_roc_auc_macro'] - roc:+.3f})"
+                 for row in trained if row.get("tag_roc_auc_macro") is not None]
+        reference = stage1.get("tag_roc_auc_macro") if stage1 else None
+        lines.append(f"**Tag ROC-AUC macro** (probe): tag-trained backbone {roc:.3f}; on the acoustic labels: "
+                     f"{'; '.join(parts)}" + (f". Stage-1 features: {reference:.3f}." if reference is not None else "."))
+    if verdicts:
+        gains, losses = verdicts.count("gain"), verdicts.count("loss")
+        total = len(verdicts)
+        if gains == total:
+            summary = "every variant trained on the acoustic labels transfers better to valence/arousal than the tag-trained backbone: the measurement supports the claim on this data"
+        elif losses == total:
+            summary = "every variant trained on the acoustic labels transfers worse to valence/arousal than the tag-trained backbone: the measurement contradicts the claim on this data"
+        elif gains > losses:
+            summary = f"{gains} of {total} comparisons favour the acoustic labels, {losses} the tags, the rest are within noise: weak support for the claim"
+        elif losses > gains:
+            summary = f"{losses} of {total} comparisons favour the tag-trained backbone, {gains} the acoustic labels, the rest are within noise: the claim is not supported"
+        else:
+            summary = f"{gains} of {total} comparisons favour the acoustic labels, {losses} the tags, {total - gains - losses} are within noise: no clear difference"
+        lines.append(f"In short, {summary}. A difference counts when it exceeds one binomial standard error of the "
+                     "accuracy on the judged pairs: a yardstick for the noise of a few hundred pairs, not a significance test.")
+    return lines
+
+
+def _accuracy(row: dict[str, Any] | None, av_type: str) -> float | None:
+    value = ((row or {}).get("musav_pairwise_accuracy") or {}).get(av_type)
+    return None if value is None else float(value)
+
+
+def _standard_error(row: dict[str, Any], av_type: str) -> float | None:
+    """One binomial standard error, in points, of a ``gt`` accuracy on its judged pairs."""
+    for entry in row.get("musav_pairwise") or []:
+        if entry.get("file") == "gt" and entry.get("type") == av_type and entry.get("accuracy") is not None:
+            judged = (entry.get("correct") or 0) + (entry.get("incorrect") or 0)
+            if judged:
+                p = entry["accuracy"] / 100
+                return 100 * (p * (1 - p) / judged) ** 0.5
+    return None
+
+
+def _pct(value: Any) -> str:
+    return "—" if value is None else f"{number(float(value), 1)} %"
+
+
+def _difference(a: Any, b: Any) -> float | None:
+    return None if a is None or b is None else float(a) - float(b)
 
 
 def _ablation_sizes(document: Document, run: RunRecord) -> None:

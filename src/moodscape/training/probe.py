@@ -3,7 +3,8 @@
 The ablation compares networks by fitting the same probe on each one's embeddings:
 logistic regression on standardised embeddings of the training split, scored on the
 test split. Tags use one binary probe per tag (one-vs-rest), the protocol of linear
-evaluation on MTG-Jamendo.
+evaluation on MTG-Jamendo. The same probes on standardised stage-1 features are the
+baselines of the backbone (tags) and of the classifier (new labels).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import pandas as pd
 from sklearn.linear_model import LogisticRegression
 from sklearn.multiclass import OneVsRestClassifier
 from sklearn.pipeline import make_pipeline
@@ -70,3 +72,105 @@ def label_probe_metrics(
     """Accuracy / macro-F1 of a multinomial logistic probe for the new labels."""
     probe = _probe(C).fit(train_embeddings, train_labels)
     return classification_metrics(test_labels, probe.predict(test_embeddings), list(label_names))
+
+
+# --------------------------------------------------------------------------- stage-1 features as the probe's input
+
+
+def feature_matrices(
+    features: pd.DataFrame, fit_ids: Sequence[str], *other_ids: Sequence[str]
+) -> tuple[np.ndarray, ...]:
+    """Stage-1 feature rows of ``fit_ids`` and of each ``other_ids``, ready for a probe.
+
+    Parameters
+    ----------
+    features : pandas.DataFrame
+        ``track_id`` and one float column per feature (``features.parquet``; Essentia
+        imports may leave whole columns NaN).
+    fit_ids, *other_ids : sequence of str
+        Track ids, each present in ``features``.
+
+    Returns
+    -------
+    tuple of np.ndarray [shape=(n, n_features), dtype=float64]
+        One matrix per id list, in that order. Columns without a finite value in the
+        ``fit_ids`` rows are dropped; other missing values are filled with the
+        ``fit_ids`` rows' column mean (the standardisation of the probes is fitted on
+        those rows too).
+    """
+    table = features.drop_duplicates("track_id").set_index("track_id")
+    table = table.select_dtypes("number").astype(np.float64)
+    fit = table.loc[list(fit_ids)].to_numpy()
+    keep = np.isfinite(fit).any(axis=0) if len(fit) else np.ones(fit.shape[1], dtype=bool)
+    means = np.nanmean(np.where(np.isfinite(fit[:, keep]), fit[:, keep], np.nan), axis=0) if len(fit) else 0.0
+
+    def matrix(ids: Sequence[str]) -> np.ndarray:
+        values = table.loc[list(ids)].to_numpy()[:, keep]
+        return np.where(np.isfinite(values), values, means)
+
+    return (matrix(fit_ids), *(matrix(ids) for ids in other_ids))
+
+
+def stage1_tag_baseline(
+    features: pd.DataFrame,
+    train_ids: Sequence[str],
+    train_tags: np.ndarray,
+    test_ids: Sequence[str],
+    test_tags: np.ndarray,
+    tag_names: Sequence[str],
+) -> dict:
+    """The tag probe of :func:`tag_probe_metrics` on standardised stage-1 features.
+
+    Tracks without a features row are left out of both splits (counted in
+    ``n_tracks_without_features``), so the test tracks are those of the network's
+    test metrics when every track has features.
+
+    Returns
+    -------
+    dict
+        ``roc_auc_macro``, ``pr_auc_macro``, ``n_tags_scored``, ``n_tracks``
+        (``train``/``test``), ``n_tracks_without_features`` and ``model``.
+    """
+    have = set(features["track_id"])
+    train_keep = np.array([t in have for t in train_ids], dtype=bool)
+    test_keep = np.array([t in have for t in test_ids], dtype=bool)
+    train_ids = [t for t, k in zip(train_ids, train_keep) if k]
+    test_ids = [t for t, k in zip(test_ids, test_keep) if k]
+    X_train, X_test = feature_matrices(features, train_ids, test_ids)
+    metrics = tag_probe_metrics(X_train, np.asarray(train_tags)[train_keep], X_test, np.asarray(test_tags)[test_keep], tag_names)
+    return {"model": "one-vs-rest logistic regression on standardised stage-1 features",
+            "roc_auc_macro": metrics["roc_auc_macro"], "pr_auc_macro": metrics["pr_auc_macro"],
+            "n_tags_scored": metrics.get("n_tags_scored"), "n_tracks": {"train": len(train_ids), "test": len(test_ids)},
+            "n_tracks_without_features": int((~train_keep).sum() + (~test_keep).sum())}
+
+
+def stage1_label_baseline(
+    features: pd.DataFrame,
+    train_ids: Sequence[str],
+    train_labels: np.ndarray,
+    test_ids: Sequence[str],
+    test_labels: np.ndarray,
+    label_names: Sequence[str],
+) -> dict:
+    """The label probe of :func:`label_probe_metrics` on standardised stage-1 features.
+
+    The new labels are K-Means clusters of these very features, so this baseline shows
+    how far new-label accuracy is a property of the labels rather than of a network.
+
+    Returns
+    -------
+    dict
+        ``accuracy``, ``macro_f1``, ``n_tracks`` (``train``/``test``),
+        ``n_tracks_without_features`` and ``model``.
+    """
+    have = set(features["track_id"])
+    train_keep = np.array([t in have for t in train_ids], dtype=bool)
+    test_keep = np.array([t in have for t in test_ids], dtype=bool)
+    train_ids = [t for t, k in zip(train_ids, train_keep) if k]
+    test_ids = [t for t, k in zip(test_ids, test_keep) if k]
+    X_train, X_test = feature_matrices(features, train_ids, test_ids)
+    metrics = label_probe_metrics(X_train, np.asarray(train_labels)[train_keep], X_test, np.asarray(test_labels)[test_keep], label_names)
+    return {"model": "multinomial logistic regression on standardised stage-1 features",
+            "accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"],
+            "n_tracks": {"train": len(train_ids), "test": len(test_ids)},
+            "n_tracks_without_features": int((~train_keep).sum() + (~test_keep).sum())}
