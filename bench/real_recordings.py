@@ -137,6 +137,7 @@ WEAK_CUES = frozenset({"menu", "title", "town", "love", "hunt"})
 SIDES = ("energetic", "calm")
 BOOTSTRAP = 2000
 LEVEL_LOW_DBFS, LEVEL_HIGH_DBFS = -30.0, -10.0
+LEVEL_CONTRASTS = ("arousal_level_against", "arousal_level_for")
 
 
 @dataclass
@@ -273,7 +274,8 @@ def readout_stats(tracks: list[Track], key: str) -> dict:
         "ci95_strong_cues": list(bootstrap_ci(strong["energetic"], strong["calm"])),
         "auc_within_package": within,
         "pairs_within_package": within_pairs,
-        "spearman_with_rms_dbfs": spearman([t.values[key] for t in tracks], level),
+        # the contrast rows play the files at other levels than their own
+        "spearman_with_rms_dbfs": math.nan if key in LEVEL_CONTRASTS else spearman([t.values[key] for t in tracks], level),
         "median_energetic": float(np.median(values["energetic"])),
         "median_calm": float(np.median(values["calm"])),
     }
@@ -355,6 +357,8 @@ FEATURE_READOUTS = ("bpm", "onset_rate", "spectral_flux_mean", "spectral_centroi
 READOUTS = [  # key, label in the table
     ("arousal", "model arousal (as /analyze)"),
     ("arousal_normalised", "model arousal, every file at {target:g} dBFS"),
+    ("arousal_level_against", f"model arousal, energetic at {LEVEL_LOW_DBFS:g}, calm at {LEVEL_HIGH_DBFS:g} dBFS"),
+    ("arousal_level_for", f"model arousal, energetic at {LEVEL_HIGH_DBFS:g}, calm at {LEVEL_LOW_DBFS:g} dBFS"),
     ("valence", "model valence (no claim; information)"),
     ("rms_dbfs", "RMS level, dBFS (no model)"),
     ("bpm", "stage-1 bpm"),
@@ -362,6 +366,16 @@ READOUTS = [  # key, label in the table
     ("spectral_flux_mean", "stage-1 spectral_flux_mean"),
     ("spectral_centroid_mean", "stage-1 spectral_centroid_mean"),
 ]
+
+
+def add_level_contrasts(tracks: list[Track]) -> None:
+    """Arousal with the level set against the labels (energetic tracks 20 dB quieter than
+    calm ones) and for them: a model that reads level flips under the first, one that reads
+    music holds."""
+    for t in tracks:
+        louder, quieter = t.values["arousal_high"], t.values["arousal_low"]
+        t.values["arousal_level_against"] = quieter if t.side == "energetic" else louder
+        t.values["arousal_level_for"] = louder if t.side == "energetic" else quieter
 
 
 def level_sensitivity(tracks: list[Track]) -> dict:
@@ -412,6 +426,47 @@ def print_report(result: dict, target_dbfs: float) -> None:
         console.print(f"[yellow]Not found: {', '.join(result['missing_patterns'])}[/yellow]")
 
 
+def rescore(args: argparse.Namespace) -> int:
+    """The statistics again from an earlier JSON's per-track values."""
+    earlier = json.loads(args.from_json.read_text())
+    tracks = []
+    for row in earlier["tracks"]:
+        row = dict(row)
+        meta = [row.pop(k) for k in ("package", "file", "side", "cue", "strong")]
+        tracks.append(Track(meta[0], "", meta[2], meta[3], meta[1], Path(meta[1]), row))
+    facts = {k: v for k, v in earlier.items() if k not in ("tracks", "readouts", "level_sensitivity", "counts", "counts_strong_cues", "packages", "date", "issue")}
+    result = summarise(tracks, facts)
+    print_report(result, result["target_dbfs"])
+    write(result, args.out)
+    return 0
+
+
+def write(result: dict, out: Path | None) -> None:
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(result, indent=1) + "\n")
+        print(f"wrote {out}", file=sys.stderr)
+
+
+def summarise(tracks: list[Track], facts: dict) -> dict:
+    add_level_contrasts(tracks)
+    result = {
+        "issue": "12 §5 real recordings",
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        **facts,
+        "counts": {side: sum(t.side == side for t in tracks) for side in SIDES},
+        "counts_strong_cues": {side: sum(t.side == side and t.strong for t in tracks) for side in SIDES},
+        "packages": sorted({t.package for t in tracks}),
+        "readouts": {key: readout_stats(tracks, key) for key, _label in READOUTS},
+        "level_sensitivity": level_sensitivity(tracks),
+        "tracks": [
+            {"package": t.package, "file": t.source, "side": t.side, "cue": t.cue, "strong": t.strong, **t.values}
+            for t in tracks
+        ],
+    }
+    return result
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--workdir", type=Path, required=True, help="a moodscape run (models/inference_bundle.pt)")
@@ -421,10 +476,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--target-dbfs", type=float, default=-20.0, help="RMS level every file is scaled to")
     parser.add_argument("--n-crops", type=int, help="crops averaged per track (default: the bundle's)")
     parser.add_argument("--out", type=Path, help="JSON with every number and the per-track values")
+    parser.add_argument("--from-json", type=Path, help="recompute the statistics from the tracks of an earlier --out (no audio, no model)")
     parser.add_argument("--min-per-side", type=int, default=10, help="refuse to score with fewer tracks on a side")
     args = parser.parse_args(argv)
 
     bundle_path = args.bundle or args.workdir / "models" / "inference_bundle.pt"
+    if args.from_json:
+        return rescore(args)
     if not bundle_path.is_file():
         parser.error(f"{bundle_path} not found: run `moodscape run` (or `moodscape infer`) first")
     tracks, missing = find_tracks(args.audio_dirs, args.cache)
@@ -436,30 +494,16 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     started = time.perf_counter()
     bundle_facts = measure(tracks, bundle_path, args.target_dbfs, args.n_crops, args.cache / "features", lambda line: print(line, file=sys.stderr))
-    result = {
-        "issue": "12 §5 real recordings",
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    result = summarise(tracks, {
         "workdir": str(args.workdir),
         "bundle": str(bundle_path),
         "target_dbfs": args.target_dbfs,
         **bundle_facts,
-        "counts": counts,
-        "counts_strong_cues": {side: sum(t.side == side and t.strong for t in tracks) for side in SIDES},
-        "packages": sorted({t.package for t in tracks}),
         "missing_patterns": missing,
-        "readouts": {key: readout_stats(tracks, key) for key, _label in READOUTS},
-        "level_sensitivity": level_sensitivity(tracks),
         "seconds": time.perf_counter() - started,
-        "tracks": [
-            {"package": t.package, "file": t.source, "side": t.side, "cue": t.cue, "strong": t.strong, **t.values}
-            for t in tracks
-        ],
-    }
+    })
     print_report(result, args.target_dbfs)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(result, indent=1) + "\n")
-        print(f"wrote {args.out}", file=sys.stderr)
+    write(result, args.out)
     return 0
 
 
