@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from moodscape.errors import ArtifactError, ConfigError, DataError
+from moodscape.evaluation import classification_metrics
 from moodscape.models.backbone import backbone_key, state_fingerprint
 from moodscape.training.classify import (
     ClassifierConfig,
@@ -32,15 +33,28 @@ def small_task(make_band_task):
     return make_band_task(12, 6, 6)
 
 
+LORA_SEEDS = (0, 1, 2)
+LORA_BUDGET = {"epochs": 8, "patience": 2}  # stops two epochs after the validation macro-F1 stops rising
+
+
 @pytest.fixture(scope="module")
-def lora_run(task, tmp_path_factory):
-    """Three epochs of LoRA on the band task, saved to a checkpoint."""
-    path = tmp_path_factory.mktemp("lora") / "classifier.pt"
-    config = ClassifierConfig(mode="lora", epochs=3, **TINY)
-    result = train_classifier(
-        task["backbone"], task["mels"], task["labels"], task["splits"], config, label_to_idx=LABELS, checkpoint_path=path
-    )
-    return result, path
+def lora_runs(task, tmp_path_factory) -> dict:
+    """LoRA on the band task with each seed of ``LORA_SEEDS``, each saved to a checkpoint."""
+    runs = {}
+    for seed in LORA_SEEDS:
+        path = tmp_path_factory.mktemp(f"lora{seed}") / "classifier.pt"
+        config = ClassifierConfig(mode="lora", seed=seed, **LORA_BUDGET, **TINY)
+        result = train_classifier(
+            task["backbone"], task["mels"], task["labels"], task["splits"], config, label_to_idx=LABELS, checkpoint_path=path
+        )
+        runs[seed] = (result, path)
+    return runs
+
+
+@pytest.fixture(scope="module")
+def lora_run(lora_runs):
+    """The run of the first seed and its checkpoint."""
+    return lora_runs[LORA_SEEDS[0]]
 
 
 def train(task, checkpoint_path=None, **settings):
@@ -56,18 +70,22 @@ def backbone_tensors(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {backbone_key(key): value for key, value in model.state_dict().items() if backbone_key(key) is not None}
 
 
-def test_lora_learns_a_separable_task_with_few_trainable_parameters(lora_run):
-    result, _ = lora_run
-    metrics = result.metrics
-    print({key: metrics[key] for key in ("accuracy", "macro_f1", "best_epoch", "train_seconds_per_epoch")})
-    assert metrics["macro_f1"] >= 0.9
-    assert metrics["confusion_matrix"]["labels"] == ["low", "mid", "high"]
-    assert set(metrics["per_class"]) == set(LABELS) and metrics["n_tracks"] == 15
-    assert metrics["epochs_run"] == len(metrics["history"]) == 3
-    assert {"train_loss", "val_loss", "val_macro_f1", "train_seconds"} <= set(metrics["history"][0])
-    assert metrics["parameters"]["adapter_share"] <= 0.03
-    assert metrics["parameters"]["trainable"] == metrics["parameters"]["adapters"] + metrics["parameters"]["head"]
-    json.dumps(metrics, allow_nan=False)
+def test_lora_learns_a_separable_task_with_few_trainable_parameters(lora_runs):
+    """The band task is separable by construction (a class's third of the bands is 25 dB above
+    noise of σ 6 dB), so the known answer is a perfect test split, on every seed; a model that
+    learned nothing scores the majority-class macro-F1, computed here for contrast."""
+    chance = classification_metrics([0, 1, 2] * 5, [0] * 15, list(LABELS))["macro_f1"]
+    for seed, (result, _) in lora_runs.items():
+        metrics = result.metrics
+        assert metrics["macro_f1"] == metrics["accuracy"] == 1.0 > chance, (seed, metrics["history"])
+        assert metrics["confusion_matrix"]["labels"] == ["low", "mid", "high"]
+        assert set(metrics["per_class"]) == set(LABELS) and metrics["n_tracks"] == 15
+        assert metrics["epochs_run"] == len(metrics["history"]) <= LORA_BUDGET["epochs"]
+        assert metrics["best_epoch"] + LORA_BUDGET["patience"] >= metrics["epochs_run"]
+        assert {"train_loss", "val_loss", "val_macro_f1", "train_seconds"} <= set(metrics["history"][0])
+        assert metrics["parameters"]["adapter_share"] <= 0.03
+        assert metrics["parameters"]["trainable"] == metrics["parameters"]["adapters"] + metrics["parameters"]["head"]
+        json.dumps(metrics, allow_nan=False)
 
 
 def test_lora_training_leaves_backbone_weights_and_batchnorm_buffers_bit_identical(task, lora_run):
