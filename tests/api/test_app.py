@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import tomllib
 
 import numpy as np
@@ -14,6 +15,7 @@ from serving_bundle import copy_bundle
 
 from moodscape.api import create_app
 from moodscape.api.catalog import BundleError
+from moodscape.labeling import NAME_SEPARATOR, display_tag
 
 pytestmark = pytest.mark.slow
 
@@ -131,13 +133,27 @@ def test_labels_describe_the_clusters(client, bundle, lookup):
     labels = client.get("/api/v1/labels").json()["items"]
     label_to_idx = json.loads((bundle / "label_to_idx.json").read_text())
     assert [item["label"] for item in labels] == sorted(label_to_idx, key=label_to_idx.get)
+    profiles = {cluster["name"]: cluster for cluster in json.loads((bundle / "cluster_profiles.json").read_text())["clusters"]
+                if cluster["name"] and not cluster["dropped"]}
     for item in labels:
         members = lookup[lookup["new_acoustic_label"] == item["label"]]
         assert item["size"] == len(members)
         if len(members):
             assert item["mean_valence"] == pytest.approx(members["valence"].mean(), rel=1e-5)
-        assert item["top_tags"], item
-        assert set(item["distinctive_tags"]) <= {tag["tag"] for tag in item["top_tags"]} | set(item["distinctive_tags"])
+        # the label's own cluster profile, not another's
+        profile = profiles[item["label"]]
+        assert item["cluster_id"] == profile["cluster_id"] and item["named_by"] == profile["named_by"]
+        assert item["distinctive_tags"] == profile["distinctive_tags"]
+        assert [tag["tag"] for tag in item["top_tags"]] == [tag["tag"] for tag in profile["top_tags"]]
+        # top tags are ranked by score and flag exactly the distinctive ones
+        scores = [tag["score"] for tag in item["top_tags"]]
+        assert scores == sorted(scores, reverse=True)
+        assert [tag["distinctive"] for tag in item["top_tags"]] == [tag["tag"] in item["distinctive_tags"] for tag in item["top_tags"]]
+        # a name from tags joins distinctive tags only
+        if item["named_by"] == "tags":
+            assert item["distinctive_tags"], item
+            parts = re.sub(r" \(\d+\)$", "", item["label"]).split(NAME_SEPARATOR)
+            assert set(parts) <= {display_tag(tag) for tag in item["distinctive_tags"]}, item
 
 
 def test_rename_shows_everywhere_and_survives_a_restart(demo_run, tmp_path, lookup):
@@ -219,14 +235,32 @@ def ids_of(payload) -> list[str]:
     return [item["track_id"] for item in payload["items"]]
 
 
-def test_negative_seed_moves_results_away(client, lookup):
+def test_negative_seeds_push_their_label_down_the_ranking(client, lookup):
+    """Seeds from two labels mix both; negative seeds from the second push its tracks down.
+
+    The query moves from the mean of the seeds to that mean minus the negative seeds' mean,
+    i.e. away from the second label: its remaining tracks must rank lower than without the
+    negative seeds, and fewer of them must make the top of the list.
+    """
     labels = lookup["new_acoustic_label"].value_counts().index
     first = lookup[lookup["new_acoustic_label"] == labels[0]]["track_id"].tolist()
     second = lookup[lookup["new_acoustic_label"] == labels[1]]["track_id"].tolist()
-    plain = client.post("/api/v1/recommend/seeds", json={"seeds": [first[0]], "limit": 10}).json()["items"]
-    pushed = client.post("/api/v1/recommend/seeds", json={"seeds": [first[0]], "negative_seeds": second[:3], "limit": 10}).json()["items"]
-    count = lambda items: sum(item["label"] == labels[1] for item in items)  # noqa: E731
-    assert count(pushed) <= count(plain)
+    assert len(second) >= 4, "the demo's second label needs a seed, two negative seeds and one track to push"
+    seeds, negative, pushed = [first[0], second[0]], second[1:3], second[3:]
+    limit = min(100, len(lookup) - len(seeds) - len(negative))
+    query = {"seeds": seeds, "limit": limit}
+    plain = ids(client.post("/api/v1/recommend/seeds", json=query))
+    away = ids(client.post("/api/v1/recommend/seeds", json={**query, "negative_seeds": negative}))
+    assert not set(negative) & set(away)
+
+    def mean_rank(order: list[str]) -> float:
+        return float(np.mean([order.index(track) if track in order else len(order) for track in pushed]))
+
+    top = len(first) - 1  # as many places as the first label has tracks to fill
+    in_top = lambda order: len(set(order[:top]) & set(pushed))  # noqa: E731
+    assert in_top(plain) > 0, "without negative seeds the second label must be among the results"
+    assert in_top(away) < in_top(plain)
+    assert mean_rank(away) > mean_rank(plain)
 
 
 def test_label_recommendations_by_probability(client, lookup):
