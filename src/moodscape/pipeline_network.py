@@ -305,6 +305,8 @@ def run_ablate(settings: Settings, workdir: Workdir, *, show_progress: bool = Tr
             probe = label_probe_metrics(_rows(embedded, label_ids["train"]), label_targets["train"],
                                         _rows(embedded, label_ids["test"]), label_targets["test"], names)
             row.update(accuracy=probe["accuracy"], macro_f1=probe["macro_f1"])
+        if key == "backbone" and variant != _first_backbone_variant(settings):
+            row["embedding_shared_with"] = _first_backbone_variant(settings)
         rows.append({"variant": variant, **row, **transferred, "wall_seconds": time.perf_counter() - started})
         if key != "backbone":
             del scored[key]
@@ -322,6 +324,11 @@ def run_ablate(settings: Settings, workdir: Workdir, *, show_progress: bool = Tr
     artifacts.write_json(workdir.ablation_metrics, document)
     artifacts.record_stage(workdir, "ablate", [workdir.ablation_metrics], *stage_request("ablate", settings, workdir, collection))
     return {row["variant"]: _summary(row) for row in rows}
+
+
+def _first_backbone_variant(settings: Settings) -> str | None:
+    """The first of ``probe`` and ``tags`` to run: the row that embeds with the tag-trained backbone."""
+    return next((variant for variant, _ in _variants(settings) if variant in ("tags", "probe")), None)
 
 
 def _summary(row: dict) -> str:

@@ -299,7 +299,8 @@ def ablation_transfer(rows: Sequence[Mapping[str, Any]], names: Mapping[str, str
     bytes
         The PNG image: MusAV arousal accuracy, valence accuracy (ground-truth subset,
         held-out) and tag ROC-AUC, one panel each; LoRA ranks blue, other networks
-        orange, the tag-trained backbone grey.
+        orange, the tag-trained backbone grey. A MusAV bar carries ± one binomial
+        standard error when the row's ``musav_pairwise`` holds the ``gt`` file's counts.
     """
     names = dict(names or {})
     variants = [row for row in rows if row.get("variant") != REFERENCE_VARIANT]
@@ -316,7 +317,10 @@ def ablation_transfer(rows: Sequence[Mapping[str, Any]], names: Mapping[str, str
         positions = np.arange(len(variants))
         heights = [np.nan if value is None else value for value in values]
         colors = [_variant_color(str(row.get("variant"))) for row in variants]
-        ax.bar(positions, heights, color=colors, width=0.7)
+        errors = [_pairwise_error(row, key) for row in variants]
+        ax.bar(positions, heights, color=colors, width=0.7,
+               yerr=[np.nan if e is None else e for e in errors] if any(e is not None for e in errors) else None,
+               error_kw={"elinewidth": 0.8, "capsize": 2, "ecolor": "0.3"})
         for x, value in zip(positions, values):
             if value is not None:
                 ax.annotate(f"{value:.1f}" if value > 1.5 else f"{value:.3f}", (x, value), xytext=(0, 2),
@@ -326,9 +330,10 @@ def ablation_transfer(rows: Sequence[Mapping[str, Any]], names: Mapping[str, str
                        label=names.get(REFERENCE_VARIANT, "stage-1 features"))
             ax.legend(fontsize=7, loc="lower right")
         finite = [v for v in values + [line] if v is not None]
+        finite += [v + sign * e for v, e in zip(values, errors) if v is not None and e is not None for sign in (-1, 1)]
         low, high = min(finite), max(finite)
         span = max(high - low, 0.02 * max(abs(high), 1e-9), 1e-3)
-        ax.set_ylim(low - 0.6 * span, high + 0.35 * span)
+        ax.set_ylim(low - 0.3 * span, high + 0.2 * span)
         ax.set_xticks(positions, labels, rotation=35, ha="right", fontsize=_tick_fontsize(len(labels)))
         ax.grid(axis="y", alpha=0.3)
     return _png(fig)
@@ -653,6 +658,21 @@ def _dotted(row: Mapping[str, Any], key: str) -> Any:
     for part in key.split("."):
         value = value.get(part) if isinstance(value, Mapping) else None
     return value
+
+
+def _pairwise_error(row: Mapping[str, Any], key: str) -> float | None:
+    """One binomial standard error (points) of a ``musav_pairwise_accuracy.<type>`` value on its judged pairs."""
+    if not key.startswith("musav_pairwise_accuracy."):
+        return None
+    av_type = key.rsplit(".", 1)[1]
+    for entry in row.get("musav_pairwise") or []:
+        if isinstance(entry, Mapping) and entry.get("file") == "gt" and entry.get("type") == av_type:
+            judged = (_finite(entry.get("correct")) or 0) + (_finite(entry.get("incorrect")) or 0)
+            accuracy = _finite(entry.get("accuracy"))
+            if judged and accuracy is not None:
+                p = accuracy / 100
+                return 100 * math.sqrt(p * (1 - p) / judged)
+    return None
 
 
 def _variant_color(variant: str) -> str:

@@ -196,7 +196,9 @@ def _ablation(document: Document, run: RunRecord) -> None:
                    [[_variant_name(row["variant"]) + (" *" if row.get("reused_from") and row["variant"] != "tags" else ""),
                      integer(row.get("trainable_parameters")), _megabytes(row.get("checkpoint_bytes")),
                      "—" if row.get("epochs_run") is None else str(row["epochs_run"]),
-                     number(row.get("seconds_per_epoch"), 1), _duration(row.get("wall_seconds")), number(row.get("accuracy")),
+                     number(row.get("seconds_per_epoch"), 1), _duration(row.get("wall_seconds"))
+                     + (f", embeddings from the {_variant_name(row['embedding_shared_with'])} row" if row.get("embedding_shared_with") else ""),
+                     number(row.get("accuracy")),
                      number(row.get("macro_f1"))] for row in rows], numeric=[False] + [True] * 7)
     document.figure("ablation", figures.ablation(rows),
                     "ablation: new-label macro-F1 and tag ROC-AUC against trainable parameters "
@@ -291,8 +293,11 @@ def transfer_findings(rows: list[dict[str, Any]]) -> list[str]:
             verdicts.append(verdict)
             parts.append(f"{_variant_name(row['variant'])} {value:.1f} % ({delta:+.1f} points)")
         reference = _accuracy(stage1, av_type) if stage1 else None
+        deltas = [_accuracy(row, av_type) - base for row in trained if _accuracy(row, av_type) is not None]
+        ahead, behind = sum(d > 0 for d in deltas), sum(d < 0 for d in deltas)
+        trend = (f"{ahead} of {len(deltas)} ahead of the tag-trained backbone, {behind} behind" if deltas else "")
         lines.append(f"**MusAV {av_type}** (held-out pairwise accuracy, `gt`): tag-trained backbone {base:.1f} %; on the "
-                     f"acoustic labels: {'; '.join(parts)}"
+                     f"acoustic labels: {'; '.join(parts)}" + (f" ({trend})" if trend else "")
                      + (f". Stage-1 features with no network: {reference:.1f} %." if reference is not None else "."))
     roc = tags.get("tag_roc_auc_macro")
     if roc is not None:
