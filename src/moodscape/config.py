@@ -84,9 +84,16 @@ class FeatureSettings(_Section):
 
 
 class ClusterSettings(_Section):
-    """Stage 1b: K-Means on standardised features, K fixed or scanned."""
+    """Stage 1b: K-Means on standardised features, K fixed or scanned.
+
+    ``exclude_features`` are left out of the clustering (they stay in ``features.parquet``):
+    by default the absolute level of the track (``rms_mean``, ``rms_std``, ``loudness_db``
+    and the level term ``mfcc_mean_0``), which measures how loud a file was mastered, not
+    how its music is made.
+    """
 
     k: int | Literal["auto"] = "auto"
+    exclude_features: list[str] = Field(default_factory=lambda: ["rms_mean", "rms_std", "loudness_db", "mfcc_mean_0"])
     k_range: tuple[int, int] = (5, 10)
     algorithm: Literal["kmeans", "minibatch"] = "kmeans"
     n_init: int = Field(10, ge=1)

@@ -198,7 +198,10 @@ def run_cluster(settings: Settings, workdir: Workdir) -> dict[str, Any]:
         silhouette_sample=cfg.silhouette_sample,
         random_state=settings.seed,
     )
-    feature_columns = [column for column in features.columns if column != "track_id"]
+    excluded = set(cfg.exclude_features)
+    feature_columns = [column for column in features.columns if column != "track_id" and column not in excluded]
+    if not feature_columns:
+        raise ConfigError("cluster.exclude_features leaves no feature to cluster on")
     clusterer.fit(train[feature_columns])
     cluster_ids = clusterer.predict(features[feature_columns])
     clusters = pd.DataFrame({"track_id": features["track_id"], "cluster_id": cluster_ids.astype(int)})

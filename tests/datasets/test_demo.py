@@ -5,6 +5,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import soundfile as sf
 import yaml
@@ -119,8 +120,6 @@ def test_musav_songs_have_audio_metadata_and_genres(corpus, truth):
         assert metadata["id"] == songid and metadata["name"] and metadata["artists"]
         features = metadata["audio_features"]
         assert 0 <= features["valence"] <= 1 and 0 <= features["energy"] <= 1 and features["tempo"] > 0
-        assert features["valence"] == pytest.approx(truth["tracks"][songid]["valence"], abs=0.25)
-        assert features["energy"] == pytest.approx(truth["tracks"][songid]["arousal"], abs=0.25)
 
 
 @pytest.mark.parametrize("av_type", ["arousal", "valence"])
@@ -201,31 +200,79 @@ def draws(archetype: int, n: int = 300, seed: int = 0, **kwargs) -> tuple[list, 
     return params, np.array([valence_arousal(p) for p in params])
 
 
+def r(x, y) -> float:
+    return float(np.corrcoef(np.asarray(x, dtype=float), np.asarray(y, dtype=float))[0, 1])
+
+
 @pytest.mark.parametrize("archetype", range(6))
 def test_valence_and_arousal_vary_within_an_archetype(archetype):
     params, va = draws(archetype)
-    assert va[:, 1].std() >= 0.08, "arousal"
-    assert va[:, 0].std() >= 0.08, "valence"
+    assert va[:, 1].std() >= 0.025, "arousal"
+    assert va[:, 0].std() >= 0.05, "valence"
     mode = ARCHETYPES[archetype].major_probability > 0.5
     _, same_mode = draws(archetype, major=mode)
-    assert same_mode[:, 0].std() >= 0.06, "valence varies by more than the mode"
+    # as much as the simulated listeners' own noise (demo_musav), so some within-archetype pairs are heard apart
+    assert same_mode[:, 0].std() >= 0.03, "valence varies by more than the mode"
+
+
+def test_valence_and_arousal_follow_several_musical_factors_and_no_nuisance():
+    params = [p for archetype in range(len(ARCHETYPES)) for p in draws(archetype, n=300, seed=archetype)[0]]
+    valence, arousal = np.array([valence_arousal(p) for p in params]).T
+    for name in ("tempo_bpm", "note_density", "attack", "roughness"):
+        assert r([getattr(p, name) for p in params], arousal) > 0.3, name
+    for name in ("major", "register"):
+        assert r([getattr(p, name) for p in params], valence) > 0.3, name
+    assert r([p.dissonance for p in params], valence) < -0.3
+    archetype = np.array([p.archetype for p in params])
+
+    def within(values):  # deviations from the archetype's mean
+        values = np.asarray(values, dtype=float)
+        return values - pd.Series(values).groupby(archetype).transform("mean").to_numpy()
+
+    for name in ("level_db", "formant_hz", "cutoff_hz", "key"):
+        values = within([getattr(p, name) for p in params])
+        assert abs(r(values, within(arousal))) < 0.1 and abs(r(values, within(valence))) < 0.1, f"{name} is a nuisance"
+    # no factor alone orders the tracks: each explains well under the whole variance
+    for target in (arousal, valence):
+        best = max(r([getattr(p, name) for p in params], target) ** 2
+                   for name in ("tempo_bpm", "note_density", "attack", "roughness", "major", "dissonance", "register"))
+        assert best < 0.6
+
+
+def test_mastering_level_is_a_nuisance_independent_of_the_archetype():
+    levels = {archetype: [p.level_db for p in draws(archetype, n=400, seed=archetype)[0]] for archetype in range(len(ARCHETYPES))}
+    for values in levels.values():
+        assert np.ptp(values) > 20, "a wide range of mastering levels in every archetype"
+    means = [np.mean(values) for values in levels.values()]
+    assert np.ptp(means) < 2.0
 
 
 @pytest.mark.parametrize("archetype", range(6))
-def test_valence_and_arousal_follow_audible_parameters(archetype):
-    params, va = draws(archetype, major=True)
-    valence, arousal = va.T
-
-    def r(x, y):
-        return np.corrcoef(x, y)[0, 1]
-
-    for name in ("tempo_bpm", "loudness_db", "note_density") + (("percussiveness",) * (archetype != 2)):
-        assert r([getattr(p, name) for p in params], arousal) > 0.6, name
-    assert r([p.brightness for p in params], valence) > 0.8
-    assert abs(r([p.brightness for p in params], arousal)) < 0.2, "brightness says nothing about arousal"
+def test_mode_changes_valence_only(archetype):
+    _, major = draws(archetype, major=True)
     _, minor = draws(archetype, major=False)
-    assert valence.mean() - minor[:, 0].mean() == pytest.approx(0.25, abs=0.01)
-    assert np.allclose(minor[:, 1], arousal), "the mode changes valence only"
+    assert np.allclose(major[:, 1], minor[:, 1]), "the mode changes valence only"
+    assert 0.15 <= major[:, 0].mean() - minor[:, 0].mean() <= 0.3
+
+
+def test_spotify_targets_are_a_noisy_biased_view_of_the_listeners(tmp_path):
+    corpus = generate_demo_corpus(tmp_path, n_tracks=18, n_musav=90, seconds=2.0, seed=5, n_archetypes=6)
+    truth = json.loads(corpus.truth_path.read_text())["tracks"]
+    features = {}
+    for path in (corpus.musav_root / "metadata").rglob("*.yaml"):
+        features[path.stem] = yaml.safe_load(path.read_text())["audio_features"]
+    songs = sorted(features)
+    level = [truth[s]["nuisance"]["level_db"] for s in songs]
+    assert r(level, [features[s]["energy"] for s in songs]) > 0.3, "Spotify-style energy follows the mastering level"
+    for av_type, column in (("arousal", "energy"), ("valence", "valence")):
+        assert 0.5 < r([truth[s][av_type] for s in songs], [features[s][column] for s in songs]) < 0.95
+        gt = read_json_lines(corpus.musav_root / "annotations" / f"annotations.{av_type}.all.agreement.gt")
+        decided = [(rec, *rec["pairid"].split("-")) for rec in gt if rec["higher_value"] in ("a", "b")]
+        spotify = np.mean([(features[a][column] > features[b][column]) == (rec["higher_value"] == "a")
+                           for rec, a, b in decided])
+        listeners = np.mean([(truth[a][av_type] > truth[b][av_type]) == (rec["higher_value"] == "a")
+                             for rec, a, b in decided])
+        assert spotify < listeners - 0.08 and spotify < 0.9, av_type
 
 
 def test_planted_mode_is_heard_in_a_short_clip():

@@ -301,7 +301,10 @@ def _write_truth(path: Path, tracks: list[_JamendoTrack], songs: list[MusavSong]
         valence, arousal = valence_arousal(params)
         entries[key] = {"archetype": params.archetype, "valence": valence, "arousal": arousal, "dataset": dataset,
                         "major": params.major, "tempo_bpm": params.tempo_bpm,
-                        "brightness": round(params.brightness, 4), "percussiveness": round(params.percussiveness, 4),
-                        "note_density": round(params.note_density, 4), "loudness_db": round(params.loudness_db, 2)}
+                        "note_density": round(params.note_density, 4), "attack": round(params.attack, 4),
+                        "roughness": round(params.roughness, 4), "dissonance": round(params.dissonance, 4),
+                        "register": round(params.register, 2), "legato": round(params.legato, 4),
+                        "nuisance": {"level_db": params.level_db, "key": params.key, "waveform": params.waveform,
+                                     "formant_hz": round(params.formant_hz, 1), "cutoff_hz": round(params.cutoff_hz, 1)}}
     archetypes = [{**vars(a), "signature_tags": list(a.signature_tags)} for a in ARCHETYPES[:n_archetypes]]
     path.write_text(json.dumps({"tracks": entries, "archetypes": archetypes}, indent=1) + "\n")

@@ -1,17 +1,24 @@
-"""Synthesised music with planted acoustic archetypes, for the demo corpus.
+"""Synthesised music with planted acoustic archetypes and no shortcut to its mood, for the demo corpus.
 
 A track is drums (kick, snare, hi-hat from shaped noise and pitch sweeps), a bass line, a
 chord pad and a melody, each voice a band-limited wavetable oscillator under note
-envelopes. An :class:`Archetype` fixes the centre of six musical controls (tempo,
-brightness, percussiveness, mode, note density, loudness) and its timbre (waveform,
-formant, drive, noise); :func:`draw_track_params` scatters one track around that centre,
-in a random key, along two latent controls ("energy": tempo, loudness, density, drums;
-"mood": brightness), and :func:`render_track` turns the parameters into audio. The true
-valence and arousal of a track are functions of its audible parameters
-(:func:`valence_arousal`), so they vary within an archetype and can be learned from the
-audio, while the timbre keeps the archetypes apart. Minor-mode tracks use minor-key
-harmony (tonic triad on every other bar, the dominant with its leading tone, the minor
-third voiced loudest) so that key-profile mode estimation hears them as minor.
+envelopes. An :class:`Archetype` is a kind of *music*, not a sound: it fixes the centre of
+its musical structure (tempo, melody notes per beat, articulation, attack, distortion,
+mode, harmonic dissonance, register) and its rhythm pattern. :func:`draw_track_params`
+scatters one track around that centre and draws its **nuisances** independently of
+everything else: the mastering level (a 24 dB range), the key, the instruments' waveform
+and body resonance, the tone (a low-pass tilt) and the balance of the four voices. So no
+single level or timbre measurement tells the archetype, valence or arousal of a track.
+
+The true valence and arousal (:func:`valence_arousal`) are functions of several musical
+factors with interactions, as in real music: arousal rises with tempo, note density,
+percussive attack and distortion (and their products: fast *and* hard-hitting is more than
+the sum); valence with the major mode, harmonic consonance, register and tempo. The
+archetypes combine the factors in conflicting ways (slow but crushing doom, fast but gentle
+arpeggios, dissonant music in a major key), so no single factor orders them. Minor-mode
+tracks use minor-key harmony (tonic triad on every other bar, the dominant with its
+leading tone, the minor third voiced loudest) so that key-profile mode estimation hears
+them as minor.
 """
 
 from dataclasses import dataclass
@@ -31,16 +38,28 @@ _MINOR_PROGRESSIONS = ((0, 3, 0, 4), (0, 5, 0, 4), (0, 3, 4, 0), (0, 0, 3, 4))
 _FADE_SECONDS = 0.3
 # root, third and fifth of the pad's triads; in minor the (minor) third stands out
 _PAD_LEVELS = {True: (1.2, 0.9, 1.0), False: (1.0, 1.4, 0.8)}
-# per-track spread of the parameters driven by the latent "energy" (tempo: log scale,
-# note density: log scale) and "mood" (brightness), per standard deviation of the latent
-_SPREAD = {"tempo": 0.11, "loudness_db": 3.0, "note_density": 0.35, "percussiveness": 0.08, "brightness": 0.13}
-_UNDRUMMED_SCALE = 1.4
-_LOUDEST_DB = -7.0
+# the dissonant tones a pad chord may carry: a minor second and a tritone above its root
+_CLUSTER_TONES = (1, 6)
+# per-track spread of the musical factors around the archetype's centre (standard deviations)
+_SPREAD = {"tempo": 0.08, "note_density": 0.25, "attack": 0.10, "roughness": 0.10,
+           "dissonance": 0.12, "register": 3.0, "legato": 0.1}
+# the nuisances: mastering level (dBFS RMS), low-pass cut-off (Hz, log-uniform), formant
+# (Hz, log-uniform) and the level of each voice (dB)
+LEVEL_DB_RANGE = (-32.0, -8.0)
+CUTOFF_HZ_RANGE = (3500.0, 7000.0)
+_FORMANT_SPREAD = 0.2  # log scale
+_VOICE_BALANCE_DB = 2.0
+# keys: a track is transposed up to a major second either way from its archetype's usual key
+# (as a genre's instruments favour some keys), so every archetype is heard in five keys
+_HOME_KEYS = (0, 4, 9, 2, 7, 5, 10, 3)
+_KEY_SPREAD = 2
+DRUM_PATTERNS = ("none", "half-time", "backbeat", "four-on-the-floor", "breakbeat")
+"""The rhythm patterns an archetype's drums may play."""
 
 
 @dataclass(frozen=True)
 class Archetype:
-    """The centre of one family of synthesised tracks.
+    """The centre of one family of synthesised tracks: a musical structure, not a timbre.
 
     Parameters
     ----------
@@ -48,58 +67,64 @@ class Archetype:
         Short descriptive name.
     tempo_bpm : float
         Beats per minute.
-    brightness : float
-        0 (dull: steep harmonic roll-off, low cut-off) to 1 (bright).
-    percussiveness : float
-        0 (no drums) to 1 (loud drums, four-on-the-floor kick, sixteenth hi-hats).
-    major_probability : float
-        Probability that a track of this archetype is in a major key.
     note_density : float
         Melody notes per beat.
-    loudness_db : float
-        RMS level of the mix in dBFS.
-    waveform : str
-        ``"saw"`` (all harmonics), ``"square"`` (odd harmonics) or ``"soft"`` (few harmonics).
+    attack : float
+        0 (soft swells, no drums) to 1 (hard plucks and loud drums).
+    roughness : float
+        0 (clean) to 1 (heavily distorted pitched instruments).
+    major_probability : float
+        Probability that a track of this archetype is in a major key.
+    dissonance : float
+        0 (consonant triads) to 1 (every chord carries a minor second and a tritone).
+    register : float
+        Semitones by which melody and pad sit above (or below) their middle register.
+    legato : float
+        0 (staccato: notes a quarter of their step) to 1 (notes held to the next one).
+    waveforms : tuple of str
+        The instruments a track may be played on (one is drawn per track): ``"saw"``,
+        ``"square"``, ``"triangle"`` or ``"soft"``.
     formant_hz : float
-        Centre of the resonance that colours the pitched instruments (their "body").
-    drive : float
-        Gain into the soft clipper of the pitched instruments; 1 is clean.
-    air : float
-        Level of a slowly swelling band of noise (wind, surf) under the music; 0 is none.
+        Typical centre of the resonance that colours the instruments (their body); each
+        track's is drawn around it (a factor of about 1.2 either way), as one genre's
+        instruments differ from recording to recording.
+    drums : str
+        One of :data:`DRUM_PATTERNS`.
     signature_tags : tuple of str
         Mood/theme tags that uploaders give this kind of music more often than others.
     """
 
     name: str
     tempo_bpm: float
-    brightness: float
-    percussiveness: float
-    major_probability: float
     note_density: float
-    loudness_db: float
-    waveform: str
+    attack: float
+    roughness: float
+    major_probability: float
+    dissonance: float
+    register: float
+    legato: float
+    waveforms: tuple[str, ...]
     formant_hz: float
-    drive: float
-    air: float
+    drums: str
     signature_tags: tuple[str, ...]
 
 
 ARCHETYPES = (
-    Archetype("upbeat pop", 124, 0.80, 0.70, 0.92, 2.0, -13, "saw", 2000, 1.0, 0.0,
+    Archetype("upbeat dance", 122, 2.0, 0.80, 0.05, 0.90, 0.10, -3, 0.5, ("saw",), 2000, "four-on-the-floor",
               ("energetic", "party", "upbeat", "fun")),
-    Archetype("heavy action", 160, 0.45, 0.95, 0.08, 3.0, -10, "saw", 700, 4.0, 0.0,
+    Archetype("heavy doom", 60, 0.5, 0.80, 0.95, 0.10, 0.60, -12, 0.9, ("saw",), 250, "half-time",
               ("action", "heavy", "powerful", "sport")),
-    Archetype("sad ballad", 68, 0.18, 0.00, 0.08, 0.75, -26, "soft", 450, 1.0, 0.0,
+    Archetype("sad ballad", 70, 0.75, 0.10, 0.00, 0.10, 0.25, 3, 0.9, ("soft",), 600, "none",
               ("sad", "melancholic", "emotional")),
-    Archetype("relaxing", 88, 0.45, 0.35, 0.92, 1.0, -20, "soft", 3000, 1.0, 0.0,
+    Archetype("flowing arpeggios", 138, 4.0, 0.30, 0.00, 0.90, 0.05, 12, 0.7, ("triangle",), 2500, "none",
               ("relaxing", "calm", "soft", "romantic")),
-    Archetype("dark groove", 100, 0.12, 0.60, 0.08, 1.0, -15, "saw", 250, 2.0, 0.0,
+    Archetype("dark tension", 92, 0.25, 0.70, 0.40, 0.85, 0.95, -4, 1.0, ("square",), 250, "breakbeat",
               ("dark", "deep", "cool")),
-    Archetype("epic", 140, 0.85, 0.40, 0.08, 4.0, -11, "saw", 1200, 1.5, 0.0,
+    Archetype("driving rock", 164, 1.0, 0.90, 0.55, 0.15, 0.15, 5, 0.3, ("saw",), 1500, "backbeat",
               ("epic", "dramatic", "trailer", "adventure")),
-    Archetype("meditative", 60, 0.30, 0.00, 0.60, 0.25, -30, "soft", 900, 1.0, 0.6,
+    Archetype("meditative", 56, 0.25, 0.05, 0.05, 0.60, 0.15, 5, 1.0, ("soft",), 900, "none",
               ("meditative", "space", "soundscape", "dream")),
-    Archetype("retro game", 112, 0.85, 0.80, 0.92, 2.0, -16, "square", 4000, 1.0, 0.0,
+    Archetype("retro game", 116, 3.0, 0.60, 0.30, 0.90, 0.10, 7, 0.2, ("square",), 4000, "backbeat",
               ("retro", "game", "funny", "groovy")),
 )
 """All archetypes; a corpus with ``n`` archetypes uses the first ``n``."""
@@ -107,24 +132,31 @@ ARCHETYPES = (
 
 @dataclass(frozen=True)
 class TrackParams:
-    """The musical controls of one synthesised track (see :class:`Archetype`).
+    """The musical factors and the nuisances of one synthesised track (see :class:`Archetype`).
 
-    ``key`` is the tonic pitch class (0 = C), ``major`` the mode, ``progression`` the chord
-    roots as scale degrees, and ``seed`` seeds the notes, drum noise and humanisation.
+    Musical factors: ``tempo_bpm``, ``note_density``, ``attack``, ``roughness``, ``major``,
+    ``dissonance``, ``register`` and ``legato``. Nuisances, drawn independently of the
+    archetype and of valence and arousal: ``level_db`` (mastering level, dBFS RMS),
+    ``key`` (tonic pitch class, 0 = C), ``waveform``, ``formant_hz``, ``cutoff_hz`` (the
+    tone) and ``voice_db`` (the drum, bass, pad and melody levels). ``progression`` holds the
+    chord roots as scale degrees, and ``seed`` seeds the notes, drum noise and humanisation.
     """
 
     archetype: int
     tempo_bpm: float
-    brightness: float
-    percussiveness: float
-    major: bool
     note_density: float
-    loudness_db: float
+    attack: float
+    roughness: float
+    major: bool
+    dissonance: float
+    register: float
+    legato: float
+    level_db: float
+    key: int
     waveform: str
     formant_hz: float
-    drive: float
-    air: float
-    key: int
+    cutoff_hz: float
+    voice_db: tuple[float, float, float, float]
     progression: tuple[int, ...]
     seed: int
 
@@ -132,13 +164,9 @@ class TrackParams:
 def draw_track_params(archetype_index: int, rng: np.random.Generator, major: bool | None = None) -> TrackParams:
     """Draw the parameters of one track around the centre of its archetype.
 
-    Two latent per-track controls move several parameters together, as a calmer or more
-    driven, a darker or brighter rendition of the same kind of music would: ``energy``
-    shifts tempo, loudness, note density and (where the archetype has drums) the drum
-    level; ``mood`` shifts brightness. Each parameter also gets a little noise of its
-    own. The spread is wide enough that valence and arousal vary within an archetype
-    (so pairs of tracks of one archetype can be ranked by ear), and narrow enough that
-    the archetypes stay apart in feature space.
+    Every musical factor gets its own per-track noise (so two tracks of one archetype
+    still differ in valence and arousal, and ordering them is a musical question); every
+    nuisance is drawn from one wide range shared by all archetypes.
 
     Parameters
     ----------
@@ -152,60 +180,87 @@ def draw_track_params(archetype_index: int, rng: np.random.Generator, major: boo
     Returns
     -------
     TrackParams
-        Parameters in a random key, with tempo, brightness, percussiveness, density and
-        loudness scattered around the archetype's values.
     """
     centre = ARCHETYPES[archetype_index]
     drawn_major = bool(rng.random() < centre.major_probability)
     major = drawn_major if major is None else bool(major)
     progressions = _MAJOR_PROGRESSIONS if major else _MINOR_PROGRESSIONS
-    energy, mood = np.clip(rng.normal(size=2), -2, 2)
-    drummed = centre.percussiveness > 0
-    # without drums to vary, tempo, level and density vary more
-    spread = _SPREAD if drummed else {**_SPREAD, **{k: _UNDRUMMED_SCALE * _SPREAD[k]
-                                                    for k in ("tempo", "loudness_db", "note_density")}}
+    factor = rng.normal(size=7)
+
+    def unit(value: float, noise: float) -> float:
+        return float(np.clip(value + noise, 0.0, 1.0))
+
     return TrackParams(
         archetype=archetype_index,
-        tempo_bpm=round(float(centre.tempo_bpm * np.exp(spread["tempo"] * energy + rng.normal(0, 0.02))), 2),
-        brightness=float(np.clip(centre.brightness + spread["brightness"] * mood + rng.normal(0, 0.02), 0, 1)),
-        percussiveness=float(np.clip(centre.percussiveness + drummed * (spread["percussiveness"] * energy
-                                                                        + rng.normal(0, 0.02)), 0, 1)),
+        tempo_bpm=round(float(centre.tempo_bpm * np.exp(_SPREAD["tempo"] * factor[0])), 2),
+        note_density=float(centre.note_density * np.exp(_SPREAD["note_density"] * factor[1])),
+        attack=unit(centre.attack, _SPREAD["attack"] * factor[2]),
+        roughness=unit(centre.roughness, _SPREAD["roughness"] * factor[3]),
         major=major,
-        note_density=float(centre.note_density * np.exp(spread["note_density"] * energy + rng.normal(0, 0.05))),
-        loudness_db=float(min(_LOUDEST_DB, centre.loudness_db + spread["loudness_db"] * energy + rng.normal(0, 0.5))),
-        waveform=centre.waveform,
-        formant_hz=float(centre.formant_hz * np.exp(rng.normal(0, 0.04))),
-        drive=centre.drive,
-        air=centre.air,
-        key=int(rng.integers(12)),
+        dissonance=unit(centre.dissonance, _SPREAD["dissonance"] * factor[4]),
+        register=float(np.clip(centre.register + _SPREAD["register"] * factor[5], -15, 14)),
+        legato=unit(centre.legato, _SPREAD["legato"] * factor[6]),
+        level_db=round(float(rng.uniform(*LEVEL_DB_RANGE)), 2),
+        key=int((_HOME_KEYS[archetype_index % len(_HOME_KEYS)] + rng.integers(-_KEY_SPREAD, _KEY_SPREAD + 1)) % 12),
+        waveform=centre.waveforms[rng.integers(len(centre.waveforms))],
+        formant_hz=float(centre.formant_hz * np.exp(rng.normal(0, _FORMANT_SPREAD))),
+        cutoff_hz=float(np.exp(rng.uniform(*np.log(CUTOFF_HZ_RANGE)))),
+        voice_db=tuple(float(v) for v in rng.uniform(-_VOICE_BALANCE_DB, _VOICE_BALANCE_DB, 4)),
         progression=progressions[rng.integers(len(progressions))],
         seed=int(rng.integers(2**32)),
     )
 
 
-def valence_arousal(params: TrackParams) -> tuple[float, float]:
-    """The true valence and arousal of a track, from its musical parameters.
+def musical_factors(params: TrackParams) -> dict[str, float]:
+    """The factors valence and arousal are made of, each scaled to [0, 1].
 
-    Arousal rises with tempo, loudness, percussiveness and note density; valence with the
-    major mode, brightness and (a little) tempo. Every term is something a listener (or
-    a model) hears in the rendered audio.
+    Returns
+    -------
+    dict
+        ``tempo`` (60 → 0, 170 BPM → 1), ``density`` (log scale, 0.2 → 0, 6 notes per
+        beat → 1), ``attack``, ``roughness``, ``major`` (0 or 1), ``consonance``
+        (1 − dissonance) and ``register`` (−12 → 0, +12 semitones → 1).
+    """
+    return {
+        "tempo": float(np.clip((params.tempo_bpm - 60) / 110, 0, 1)),
+        "density": float(np.clip(np.log(params.note_density / 0.2) / np.log(30), 0, 1)),
+        "attack": params.attack,
+        "roughness": params.roughness,
+        "major": float(params.major),
+        "consonance": 1.0 - params.dissonance,
+        "register": float(np.clip((params.register + 12) / 24, 0, 1)),
+    }
+
+
+def valence_arousal(params: TrackParams) -> tuple[float, float]:
+    """The true valence and arousal of a track, from its musical factors.
+
+    Arousal = 0.25·tempo + 0.2·density + 0.2·attack + 0.2·roughness
+    + 0.15·(tempo·attack + density·roughness), mapped from [0, 0.85] to [0.05, 0.95];
+    valence = 0.2·major + 0.3·consonance + 0.25·register + 0.15·tempo
+    + 0.1·(major·consonance), mapped from [0, 1] to [0.05, 0.95] (factors of
+    :func:`musical_factors`). Every term is heard in the rendered audio; the mastering
+    level, key and timbre are not terms.
 
     Parameters
     ----------
     params : TrackParams
-        Parameters of the rendered track.
 
     Returns
     -------
     valence, arousal : float
         Both in [0, 1].
     """
-    tempo = np.clip((params.tempo_bpm - 55) / 120, 0, 1)
-    loudness = np.clip((params.loudness_db + 31) / 22, 0, 1)
-    density = np.clip(np.log2(params.note_density / 0.2) / 4.5, 0, 1)
-    arousal = 0.3 * tempo + 0.3 * loudness + 0.25 * params.percussiveness + 0.15 * density
-    valence = 0.25 * params.major + 0.6 * params.brightness + 0.15 * tempo
-    return round(float(np.clip(valence, 0, 1)), 4), round(float(np.clip(arousal, 0, 1)), 4)
+    f = musical_factors(params)
+    arousal = (0.25 * f["tempo"] + 0.2 * f["density"] + 0.2 * f["attack"] + 0.2 * f["roughness"]
+               + 0.15 * (f["tempo"] * f["attack"] + f["density"] * f["roughness"]))
+    valence = (0.2 * f["major"] + 0.3 * f["consonance"] + 0.25 * f["register"] + 0.15 * f["tempo"]
+               + 0.1 * f["major"] * f["consonance"])
+
+    def scaled(value: float, top: float) -> float:
+        return round(float(np.clip(0.05 + 0.9 * value / top, 0, 1)), 4)
+
+    return scaled(valence, 1.0), scaled(arousal, 0.85)
 
 
 def render_track(params: TrackParams, seconds: float, sample_rate: int, channels: int) -> np.ndarray:
@@ -230,19 +285,23 @@ def render_track(params: TrackParams, seconds: float, sample_rate: int, channels
     rng = np.random.default_rng(params.seed)
     n_samples = int(round(seconds * sample_rate))
     beat = 60.0 / params.tempo_bpm
+    drum_db, bass_db, pad_db, melody_db = params.voice_db
     chords = _chords(params, n_bars=int(np.ceil(seconds / (4 * beat))) + 1)
-    bass = _bass(params, chords, beat, n_samples, sample_rate)
-    pad = _pad(params, chords, beat, n_samples, sample_rate)
-    melody = _melody(params, beat, n_samples, sample_rate, rng)
+    bass = _db(bass_db) * _bass(params, chords, beat, n_samples, sample_rate)
+    pad = _db(pad_db) * _pad(params, chords, beat, n_samples, sample_rate)
+    melody = _db(melody_db) * _melody(params, beat, n_samples, sample_rate, rng)
     pans = (0.5,) if channels == 1 else (0.35, 0.65)
     # channels first, float32: every filter runs along contiguous rows
     pitched = np.stack([bass + 2 * ((1 - pan) * pad + pan * melody) for pan in pans])
     pitched = _resonance(pitched, params.formant_hz, sample_rate)
-    if params.drive > 1:
-        pitched = np.tanh(params.drive * pitched) / np.float32(params.drive)
-    mix = pitched + (_drums(params, beat, n_samples, sample_rate, rng)
-                     + _air(params.air, n_samples, sample_rate, rng)).astype(np.float32)
+    pitched = _distort(pitched, params.roughness)
+    drums = _db(drum_db) * _drums(params, beat, n_samples, sample_rate, rng)
+    mix = pitched + drums.astype(np.float32)
     return np.ascontiguousarray(_master(mix, params, sample_rate).T)
+
+
+def _db(level_db: float) -> np.float32:
+    return np.float32(10 ** (level_db / 20))
 
 
 def _pitch(params: TrackParams, degree: int, octave_midi: int, leading_tone: bool = False) -> int:
@@ -253,25 +312,27 @@ def _pitch(params: TrackParams, degree: int, octave_midi: int, leading_tone: boo
 
 
 def _chords(params: TrackParams, n_bars: int) -> list[tuple[int, int, int]]:
-    """MIDI notes of the triad of each bar, around C3 + key (minor: V is major)."""
+    """MIDI notes of the triad of each bar, around C3 + key + half the register (minor: V is major)."""
+    base = 48 + int(round(params.register / 2))
     chords = []
     for bar in range(n_bars):
         degree = params.progression[bar % len(params.progression)]
-        chords.append(tuple(_pitch(params, step, 48, leading_tone=degree == 4)
+        chords.append(tuple(_pitch(params, step, base, leading_tone=degree == 4)
                             for step in (degree, degree + 2, degree + 4)))
     return chords
 
 
-def _wavetable(waveform: str, brightness: float, highest_hz: float, sample_rate: int) -> np.ndarray:
-    """One period of a band-limited waveform whose harmonics fall off faster when dull."""
+def _wavetable(waveform: str, highest_hz: float, sample_rate: int) -> np.ndarray:
+    """One period of a band-limited waveform."""
     n_harmonics = int(max(1, min(24, 0.45 * sample_rate / highest_hz)))
     harmonics = np.arange(1, n_harmonics + 1)
-    rolloff = 2.6 - 1.8 * brightness
-    amplitudes = harmonics ** -rolloff
+    amplitudes = 1.0 / harmonics
     if waveform == "square":
         amplitudes[1::2] = 0.0
+    elif waveform == "triangle":
+        amplitudes = np.where(harmonics % 2 == 1, harmonics ** -2.0, 0.0)
     elif waveform == "soft":
-        amplitudes[harmonics > 4] = 0.0
+        amplitudes = harmonics ** -2.5
     phase = 2 * np.pi * np.arange(_TABLE_SIZE) / _TABLE_SIZE
     table = amplitudes @ np.sin(np.outer(harmonics, phase))
     return table / np.abs(table).max()
@@ -282,7 +343,7 @@ def _midi_hz(midi: float) -> float:
 
 
 def _voice(notes, table, attack, decay, n_samples, sample_rate) -> np.ndarray:
-    """Play ``(onset s, length s, midi, velocity)`` notes monophonically on a wavetable.
+    """Play ``(onset s, length s, midi, velocity)`` notes on a wavetable.
 
     Each note is rendered on its own span only (its phase starting at zero), under an
     attack/decay envelope with a 10 ms taper at its end.
@@ -308,27 +369,35 @@ def _voice(notes, table, attack, decay, n_samples, sample_rate) -> np.ndarray:
     return out
 
 
+def _attack_seconds(params: TrackParams) -> float:
+    """Onset time of the pitched voices: 2 ms plucks when hard-hitting, 150 ms swells when soft."""
+    return 0.002 + 0.15 * (1 - params.attack) ** 2
+
+
 def _pad(params, chords, beat, n_samples, sample_rate) -> np.ndarray:
-    """Sustained chords, one per bar, softer attack for calmer tracks."""
-    table = _wavetable(params.waveform, params.brightness, _midi_hz(max(map(max, chords))), sample_rate)
-    attack = 0.02 + 0.3 * (1 - params.percussiveness)
+    """Sustained chords, one per bar; dissonant tracks add a minor second and a tritone."""
+    table = _wavetable(params.waveform, _midi_hz(max(map(max, chords)) + 6), sample_rate)
+    attack = 0.01 + 0.4 * (1 - params.attack)
     voices = [
         _voice([(4 * beat * bar, 4 * beat, chord[i], level) for bar, chord in enumerate(chords)],
                table, attack, 8 * beat, n_samples, sample_rate)
         for i, level in enumerate(_PAD_LEVELS[params.major])
     ]
+    for semitones in _CLUSTER_TONES:
+        voices.append(_voice([(4 * beat * bar, 4 * beat, chord[0] + semitones, 1.2 * params.dissonance)
+                              for bar, chord in enumerate(chords)], table, attack, 8 * beat, n_samples, sample_rate))
     return 0.12 * sum(voices)
 
 
 def _bass(params, chords, beat, n_samples, sample_rate) -> np.ndarray:
-    """The chord root two octaves down, plucked on every beat (every half bar when calm)."""
-    step = beat if ARCHETYPES[params.archetype].percussiveness > 0.2 else 2 * beat
+    """The chord root an octave below the pad, plucked on every beat (every half bar without drums)."""
+    step = 2 * beat if ARCHETYPES[params.archetype].drums == "none" else beat
     notes = []
     for bar, chord in enumerate(chords):
         for onset in np.arange(4 * beat * bar, 4 * beat * (bar + 1) - 1e-9, step):
-            notes.append((onset, step, chord[0] - 12, 1.0))
-    table = _wavetable("saw", 0.2, _midi_hz(max(n[2] for n in notes)), sample_rate)
-    return 0.35 * _voice(notes, table, 0.005, 0.25 + 0.5 * (1 - params.percussiveness), n_samples, sample_rate)
+            notes.append((onset, step * (0.4 + 0.6 * params.legato), chord[0] - 12, 1.0))
+    table = _wavetable("saw", _midi_hz(max(n[2] for n in notes)), sample_rate)
+    return 0.35 * _voice(notes, table, _attack_seconds(params), 0.25 + 0.5 * (1 - params.attack), n_samples, sample_rate)
 
 
 def _melody(params, beat, n_samples, sample_rate, rng) -> np.ndarray:
@@ -336,8 +405,10 @@ def _melody(params, beat, n_samples, sample_rate, rng) -> np.ndarray:
 
     Steps prefer the tones of the bar's chord and of the tonic triad, and the walk is
     pulled towards the tonic, so the melody states the key (and, in minor, its minor third).
+    Dissonant tracks replace some notes by their chromatic upper neighbour.
     """
     step = beat * max(0.25, round(4 / params.note_density) / 4)
+    base = 60 + int(round(params.register))
     moves = np.arange(-2, 3)
     degree = 7
     notes = []
@@ -350,36 +421,42 @@ def _melody(params, beat, n_samples, sample_rate, rng) -> np.ndarray:
         weight *= np.exp(-np.abs(candidates - 7) / 4)
         degree = int(candidates[rng.choice(len(moves), p=weight / weight.sum())])
         if rng.random() < 0.85:
-            midi = _pitch(params, degree, 60, leading_tone=chord == 4)
-            notes.append((onset, step * (1 - 0.5 * params.percussiveness), midi, rng.uniform(0.7, 1.0)))
-    table = _wavetable(params.waveform, params.brightness, _midi_hz(params.key + 60 + 26), sample_rate)
-    decay = 0.15 + 1.2 * (1 - params.percussiveness)
-    return 0.3 * _voice(notes, table, 0.005 + 0.04 * (1 - params.percussiveness), decay, n_samples, sample_rate)
+            midi = _pitch(params, degree, base, leading_tone=chord == 4)
+            midi += int(rng.random() < 0.4 * params.dissonance)
+            length = step * (0.25 + 0.75 * params.legato)
+            notes.append((onset, length, midi, rng.uniform(0.7, 1.0)))
+    table = _wavetable(params.waveform, _midi_hz(base + params.key + 26), sample_rate)
+    decay = 0.15 + 1.5 * (1 - params.attack)
+    return 0.3 * _voice(notes, table, _attack_seconds(params), decay, n_samples, sample_rate)
+
+
+def _drum_times(pattern: str, n_beats: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Kick, snare and hi-hat onsets (in beats) of a rhythm pattern."""
+    beats = np.arange(n_beats, dtype=float)
+    if pattern == "half-time":
+        return beats[beats % 4 == 0], beats[beats % 4 == 2], np.arange(0, n_beats, 1.0)
+    if pattern == "backbeat":
+        return beats[beats % 2 == 0], beats[beats % 2 == 1], np.arange(0, n_beats, 0.5)
+    if pattern == "four-on-the-floor":
+        return beats, beats[beats % 2 == 1], np.arange(0, n_beats, 0.25)[np.arange(0, n_beats, 0.25) % 1 != 0]
+    if pattern == "breakbeat":
+        kicks = np.concatenate([beats[beats % 4 == 0], beats[beats % 4 == 1] + 0.5, beats[beats % 4 == 2] + 0.5])
+        return np.sort(kicks), beats[beats % 2 == 1], np.arange(0, n_beats, 0.5)
+    empty = beats[:0]
+    return empty, empty, empty
 
 
 def _drums(params, beat, n_samples, sample_rate, rng) -> np.ndarray:
-    """Kick, snare and hi-hat patterns: the pattern is the archetype's, the level the track's.
-
-    The pattern follows the archetype's percussiveness (so it does not jump between
-    tracks of one archetype) and the level the track's own percussiveness.
-    """
+    """The archetype's rhythm pattern, as loud as the track's attack makes it."""
     drums = np.zeros(n_samples)
-    perc = ARCHETYPES[params.archetype].percussiveness
-    if perc < 0.12:
+    kicks, snares, hats = _drum_times(ARCHETYPES[params.archetype].drums, int(n_samples / sample_rate / beat) + 1)
+    if not len(kicks):
         return drums
-    n_beats = int(n_samples / sample_rate / beat) + 1
-    beats = np.arange(n_beats)
-    kicks = beats if perc >= 0.65 else beats[beats % 2 == 0]
-    if 0.4 < perc < 0.65:
-        kicks = np.concatenate([kicks, beats[beats % 4 == 2] + 0.5])
-    hat_step = 0.25 if perc >= 0.75 else 0.5 if perc >= 0.25 else 1.0
-    hats = np.arange(0, n_beats, hat_step)
-    snares = beats[beats % 2 == 1] if perc >= 0.25 else beats[:0]
     for sound, times, level in ((_kick(sample_rate), kicks, 1.0),
                                 (_snare(sample_rate, rng), snares, 0.6),
                                 (_hat(sample_rate, rng), hats, 0.25)):
         _place(drums, sound, times * beat * sample_rate, level * rng.uniform(0.8, 1.0, len(times)))
-    return 0.8 * params.percussiveness * drums
+    return (0.2 + 0.8 * params.attack) * drums
 
 
 def _place(track: np.ndarray, sound: np.ndarray, starts: np.ndarray, velocities: np.ndarray) -> None:
@@ -414,35 +491,34 @@ def _hat(sample_rate: int, rng: np.random.Generator) -> np.ndarray:
     return noise / np.abs(noise).max() * np.exp(-t / 0.02)
 
 
-def _air(level: float, n_samples: int, sample_rate: int, rng: np.random.Generator) -> np.ndarray:
-    """Band-passed noise (300 Hz - 3 kHz) swelling over about eight seconds."""
-    if level == 0:
-        return np.zeros(n_samples)
-    band = butter(2, [300, 3000], btype="bandpass", fs=sample_rate, output="sos")
-    t = np.arange(n_samples) / sample_rate
-    swell = 0.6 + 0.4 * np.sin(2 * np.pi * t / 8 + rng.uniform(0, 2 * np.pi))
-    return 0.1 * level * sosfilt(band, rng.normal(size=n_samples)) * swell
-
-
 def _resonance(audio: np.ndarray, centre_hz: float, sample_rate: int) -> np.ndarray:
-    """Boost a band around ``centre_hz`` by 12 dB (a peaking equaliser, Q = 1.5)."""
+    """Boost a band around ``centre_hz`` by 9 dB (a peaking equaliser, Q = 1.5): the instruments' body."""
     omega = 2 * np.pi * min(centre_hz, 0.4 * sample_rate) / sample_rate
     alpha = np.sin(omega) / (2 * 1.5)
-    gain = 10 ** (12 / 40)
+    gain = 10 ** (9 / 40)
     b = np.array([1 + alpha * gain, -2 * np.cos(omega), 1 - alpha * gain])
     a = np.array([1 + alpha / gain, -2 * np.cos(omega), 1 - alpha / gain])
     sos = np.concatenate([b, a])[None] / a[0]
     return sosfilt(sos.astype(audio.dtype), audio, axis=-1)
 
 
+def _distort(pitched: np.ndarray, roughness: float) -> np.ndarray:
+    """Overdrive the pitched voices: a soft clipper driven 1× (clean) to 25× (fuzz), level kept."""
+    drive = np.float32(np.exp(np.log(25.0) * roughness))
+    if drive <= 1.01:
+        return pitched
+    peak = np.float32(max(float(np.abs(pitched).max()), 1e-9))
+    return np.tanh(drive * pitched / peak) * peak / np.tanh(drive)
+
+
 def _master(mix: np.ndarray, params: TrackParams, sample_rate: int) -> np.ndarray:
-    """Low-pass by brightness, set the loudness, soft-clip, and fade in and out.
+    """Low-pass to the track's tone, set its mastering level, soft-clip, and fade in and out.
 
     ``mix`` and the result are float32, shaped ``(channels, n_samples)``.
     """
-    cutoff = min(800 * 2 ** (4 * params.brightness), 0.45 * sample_rate)
+    cutoff = min(params.cutoff_hz, 0.45 * sample_rate)
     mix = sosfilt(butter(2, cutoff, fs=sample_rate, output="sos").astype(np.float32), mix, axis=-1)
-    mix *= np.float32(10 ** (params.loudness_db / 20) / max(np.sqrt(np.mean(np.square(mix, dtype=np.float64))), 1e-9))
+    mix *= np.float32(10 ** (params.level_db / 20) / max(np.sqrt(np.mean(np.square(mix, dtype=np.float64))), 1e-9))
     np.tanh(mix, out=mix)
     n_samples = mix.shape[-1]
     fade = np.linspace(0, 1, min(int(_FADE_SECONDS * sample_rate), n_samples // 2), dtype=np.float32)
