@@ -14,11 +14,9 @@ from moodscape.evaluation import (
     av_table,
     best_single_feature_readout,
     feature_pair_accuracy,
-    label_probe_baseline,
     pairwise_accuracy,
     ridge_readout,
     score_av_predictions,
-    tag_probe_baseline,
 )
 
 N_TRIPLETS = 30
@@ -169,27 +167,43 @@ def test_the_archetype_oracle_predicts_the_training_mean_of_the_archetype():
     assert oof[5] == pytest.approx(np.nanmean(targets[:4], axis=0))  # no training song of "bright": the training mean
 
 
-def test_the_tag_and_label_probe_baselines_score_stage1_features():
-    rng = np.random.default_rng(1)
-    features = rng.normal(size=(120, 4))
-    tags = np.column_stack([features[:, 0] > 0, features[:, 1] > 0.5, rng.uniform(size=120) > 0.5])
-    labels = (features[:, 2] > 0).astype(int) + (features[:, 3] > 1).astype(int)
-    tag = tag_probe_baseline(features[:80], tags[:80], features[80:], tags[80:], ["a", "b", "noise"])
-    assert tag["roc_auc_macro"] > 0.7 and (tag["n_train"], tag["n_test"]) == (80, 40)
-    label = label_probe_baseline(features[:80], labels[:80], features[80:], labels[80:], ["x", "y", "z"])
-    assert label["accuracy"] > 0.7 and label["name"].startswith("logistic probe")
+def test_songs_without_features_leave_the_baselines_and_the_model_row_to_the_intersection(songs, tmp_path):
+    from moodscape.features import FEATURE_NAMES
+    from moodscape.parallel import MapOutcome
+    from moodscape.pipeline_av import _av_baselines
+
+    rng, songids = songs["rng"], songs["songids"]
+    failed = songids[4]
+    rows = pd.DataFrame(rng.normal(size=(len(songids), len(FEATURE_NAMES))), columns=FEATURE_NAMES).assign(track_id=songids)
+    features = MapOutcome(rows=rows[rows["track_id"] != failed][["track_id", *FEATURE_NAMES]], failures=[(failed, "silent")])
+    targets = pd.DataFrame(songs["truth"], index=songids, columns=["valence", "arousal"])
+    model_oof = songs["truth"] + rng.normal(scale=0.05, size=songs["truth"].shape)
+
+    section = _av_baselines(tmp_path / "musav", songids, targets, songs["pairs"], songs["folds"], model_oof, features,
+                            songs["ground_truth"])
+
+    assert (section["n_songs"], section["n_songs_model"]) == (len(songids) - 1, len(songids))
+    assert section["feature_failures"] == [{"songid": failed, "reason": "silent"}]
+    assert failed not in section["folds"] and "oracle" not in section["predictors"]  # no truth.json beside the root
+    assert section["musav_set"] == f"MusAV (Bogdanov et al., ISMIR 2022) at {tmp_path / 'musav'}"
+    for row in section["predictors"].values():  # song 4's two pairs per type are left out of every row alike
+        assert [r["pairs_without_prediction"] for r in row["pairwise"]] == [2, 2]
+    kept = [songid != failed for songid in songids]
+    model = score_av_predictions(av_table(np.array(songids)[kept], model_oof[kept]), songs["ground_truth"], targets)
+    assert section["predictors"]["model"]["pairwise"] == model["pairwise"]
 
 
 @pytest.mark.slow
 def test_the_demo_baselines_are_scored_on_the_models_folds_and_pairs(demo_run, demo_corpus):
     from moodscape.config import Settings
+    from moodscape.datasets import musav
     from moodscape.training.av import song_folds
 
     settings = Settings.load(demo_corpus / "moodscape.toml")
     av = json.loads((demo_run / "metrics" / "av.json").read_text())
     baselines = json.loads((demo_run / "metrics" / "baselines.json").read_text())["av"]
     songids = pd.read_parquet(demo_run / "musav_embeddings.parquet")["track_id"].tolist()
-    gt = pd.concat([pd.read_json(demo_corpus / "musav" / "annotations" / f"annotations.{t}.all.agreement.gt", lines=True)
+    gt = pd.concat([musav.read_ground_truth(demo_corpus / "musav" / "annotations" / f"annotations.{t}.all.agreement.gt")
                     for t in ("arousal", "valence")])
     folds = dict(zip(songids, song_folds(songids, gt, settings.av.folds, settings.seed).tolist()))
     assert baselines["folds"] == {songid: folds[songid] for songid in baselines["folds"]}
@@ -204,3 +218,35 @@ def test_the_demo_baselines_are_scored_on_the_models_folds_and_pairs(demo_run, d
     assert av["in_domain"] is True and av["baselines"]["pairwise_accuracy"]["ridge"] == predictors["ridge"]["pairwise_accuracy"]
     manifest = json.loads((demo_run / "manifest.json").read_text())
     assert {"metrics/baselines.json", "musav_features.parquet"} <= set(manifest["stages"]["train-av"]["outputs"])
+
+
+def test_the_run_summary_shows_each_headline_beside_its_baselines(tmp_path):
+    from moodscape import artifacts
+    from moodscape.artifacts import Workdir
+    from moodscape.workflow import run_summary
+
+    workdir = Workdir(tmp_path)
+    row = {"pairwise_accuracy": {"arousal": 85.0, "valence": 70.0},
+           "held_out": {name: {"r2": 0.5, "pearson_r": 0.7} for name in ("valence", "arousal")}}
+    av = {"pairwise_accuracy": {"arousal": 91.25, "valence": 80.0}, "musav_set": "synthetic demo MusAV (moodscape demo-data)",
+          "held_out": {name: {"r2": 0.8, "pearson_r": 0.9} for name in ("valence", "arousal")}}
+    artifacts.write_json(workdir.av_metrics, av)
+    artifacts.write_json(workdir.classifier_metrics, {"accuracy": 0.9, "macro_f1": 0.85})
+    artifacts.write_json(workdir.pretrain_metrics, {"test": {"roc_auc_macro": 0.75, "pr_auc_macro": 0.4}})
+    artifacts.update_baselines(workdir, "av", {"predictors": {
+        "best_feature": {**row, "feature": {"arousal": "rms_mean (+), 5 of 5 folds", "valence": "mode_major (−), 3 of 5 folds"}},
+        "ridge": {**row, "pairwise_accuracy": {"arousal": 88.0, "valence": 75.0}},
+        "spotify": {"pairwise_accuracy": {"arousal": 80.125, "valence": None}}}})
+    artifacts.update_baselines(workdir, "labels", {"stage1_features_logistic": {"accuracy": 0.95, "macro_f1": 0.94}})
+    artifacts.update_baselines(workdir, "tags", {"stage1_features_logistic": None})
+
+    summary = run_summary(workdir)
+
+    assert summary["arousal (held out)"] == ("MusAV pairwise accuracy 91.2 % (best feature rms_mean 85.0 %, ridge 88.0 %, "
+                                             "Spotify targets 80.1 %); R² 0.800 (best feature rms_mean 0.500, ridge 0.500)")
+    assert summary["valence (held out)"].startswith("MusAV pairwise accuracy 80.0 % (best feature mode_major 70.0 %")
+    assert "Spotify targets n/a" in summary["valence (held out)"]
+    assert summary["classifier (test)"] == ("accuracy 0.900, macro-F1 0.850 "
+                                            "(logistic on stage-1 features: accuracy 0.950, macro-F1 0.940)")
+    assert summary["backbone tags (test)"] == "ROC-AUC macro 0.750, PR-AUC macro 0.400"  # no stage-1 probe recorded
+    assert summary["valence/arousal data"].startswith("synthetic demo MusAV (moodscape demo-data): out-of-fold, but in-domain")

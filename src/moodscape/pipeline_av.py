@@ -21,10 +21,11 @@ from .artifacts import Workdir
 from .config import Settings
 from .datasets import musav
 from .errors import ArtifactError, ConfigError, DataError
-from .evaluation import pairwise_accuracy, regression_metrics
+from .evaluation import av_baselines, av_table, musav_ground_truth, score_av_predictions
+from .features import FEATURE_NAMES
 from .inference import AV_COLUMNS, embedding_matrix, embedding_table, export_bundle, infer_chunk, lookup_tables
 from .parallel import MapOutcome, clear_chunks, map_tracks
-from .pipeline import feature_tasks, inference_tracks, load_collection
+from .pipeline import feature_tasks, inference_tracks, load_collection, track_features
 from .stages import stage_request
 from .training.loop import save_atomic
 
@@ -77,13 +78,14 @@ def catalog_table(tracks: pd.DataFrame, track_ids: pd.Series) -> pd.DataFrame:
 
 
 def run_train_av(settings: Settings, workdir: Workdir, *, show_progress: bool = True) -> dict[str, Any]:
-    """Stage 4: embed the MusAV songs, cross-fit the AV regressor, score it the MusAV way."""
+    """Stage 4: embed the MusAV songs, cross-fit the AV regressor, score it the MusAV way beside its baselines."""
     from .models.av import av_checkpoint
     from .training.av import AVConfig, cross_fit_av
 
     cfg = settings.musav
     if cfg.root is None:
         raise ConfigError("train-av needs the MusAV dataset: set [musav] root, audio_root and metadata_root")
+    root = Path(cfg.root)
     songs, problems = musav.load_musav(cfg.root, audio_root=cfg.audio_root, metadata_root=cfg.metadata_root)
     tasks = {songid: ("audio", path) for songid, path in zip(songs["songid"], songs["audio_path"]) if path}
     skipped = [(songid, "no audio preview found") for songid, path in zip(songs["songid"], songs["audio_path"]) if not path]
@@ -94,34 +96,136 @@ def run_train_av(settings: Settings, workdir: Workdir, *, show_progress: bool = 
     embedded = outcome.rows
     if len(embedded) < 3 * settings.av.folds:
         raise DataError(f"only {len(embedded)} MusAV songs could be embedded; {3 * settings.av.folds} needed for {settings.av.folds} folds")
-    targets = songs.set_index("songid").loc[embedded["track_id"], list(AV_COLUMNS)].to_numpy(dtype=float)
-    pairs = _ground_truth_pairs(Path(cfg.root))
+    features = _musav_features(settings, workdir, {songid: tasks[songid] for songid in embedded["track_id"]}, show_progress)
+    songids = embedded["track_id"].tolist()
+    targets = songs.set_index("songid").loc[songids, list(AV_COLUMNS)]
+    pairs = _ground_truth_pairs(root)
     av_cfg = settings.av.model_dump(exclude={"model_name"})
     config = AVConfig(**av_cfg, seed=settings.seed, progress=show_progress)
     embeddings = embedding_matrix(embedded)
-    fit = cross_fit_av(embeddings, embedded["track_id"].tolist(), targets, pairs, config)
+    fit = cross_fit_av(embeddings, songids, targets.to_numpy(dtype=float), pairs, config)
     oof = pd.DataFrame({"songid": embedded["track_id"], "model": f"{settings.av.model_name}-{settings.av.mode}",
                         "arousal_mean": fit.oof[:, 1], "valence_mean": fit.oof[:, 0]})
-    metrics = _av_metrics(settings, Path(cfg.root), targets, fit, oof, len(songs), problems)
+    ground_truth = musav_ground_truth(root / "annotations")
+    metrics = _av_metrics(settings, ground_truth, targets, av_table(songids, fit.oof), fit.history, len(songs), problems)
+    baselines = _av_baselines(root, songids, targets, pairs, fit.folds, fit.oof, features, ground_truth)
+    metrics |= {key: baselines[key] for key in ("musav_set", "in_domain", "in_domain_note")}
+    metrics["baselines"] = _baseline_summary(baselines)
     workdir.av_regressor.parent.mkdir(parents=True, exist_ok=True)
     save_atomic(av_checkpoint(fit.ensemble, config=av_cfg, label_names=_label_names(workdir),
                               classifier_sha256=artifacts.file_hash(workdir.classifier)), workdir.av_regressor)
     artifacts.write_table(workdir.musav_embeddings, embedding_table(embedded))
+    artifacts.write_table(workdir.musav_features, features.rows)
     with artifacts.atomic_path(workdir.musav_predictions) as tmp:
         tmp.write_text(musav.format_predictions(oof), encoding="utf-8")
     artifacts.write_json(workdir.av_metrics, metrics)
-    artifacts.write_skipped(workdir.skipped_report("train-av"), skipped)
-    outputs = [workdir.av_regressor, workdir.av_metrics, workdir.musav_embeddings, workdir.musav_predictions]
+    artifacts.update_baselines(workdir, "av", baselines)
+    artifacts.write_skipped(workdir.skipped_report("train-av"),
+                            skipped + [(songid, f"stage-1 features (baselines only): {reason}") for songid, reason in features.failures])
+    outputs = [workdir.av_regressor, workdir.av_metrics, workdir.musav_embeddings, workdir.musav_predictions,
+               workdir.musav_features, workdir.baselines]
     artifacts.record_stage(workdir, "train-av", outputs, *stage_request("train-av", settings, workdir))
     clear_chunks(workdir.chunk_dir("train-av"))
-    headline = metrics["pairwise_accuracy"]
+    clear_chunks(workdir.chunk_dir(MUSAV_FEATURES_MAP))
     return {"songs": len(embedded), "skipped": len(skipped), "mode": settings.av.mode,
-            "arousal pairwise accuracy": _percent(headline["arousal"]), "valence pairwise accuracy": _percent(headline["valence"]),
-            "arousal R²": f"{metrics['held_out']['arousal']['r2']:.3f}", "valence R²": f"{metrics['held_out']['valence']['r2']:.3f}"}
+            **_console_summary(metrics, baselines)}
+
+
+MUSAV_FEATURES_MAP = "train-av-features"
+"""Chunk folder of the stage-1 feature map over the MusAV previews."""
+IN_DOMAIN_NOTE = ("The model's valence/arousal numbers are out-of-fold, but the model is trained on MusAV's own pairs "
+                  "and Spotify-style targets in cross-fitting (in-domain), as are the best-feature and ridge baselines; "
+                  "the Spotify-target row uses no training at all.")
+
+
+def _musav_features(settings: Settings, workdir: Workdir, tasks: dict[str, tuple[str, str]], show_progress: bool) -> MapOutcome:
+    """Stage-1 features of the MusAV previews, mapped like stage 1a (a failed preview is listed, not fatal)."""
+    cfg = settings.features
+    fingerprint = {"source": "audio", "features": list(FEATURE_NAMES), "version": artifacts.package_versions()}
+    return map_tracks(track_features, tasks, chunk_dir=workdir.chunk_dir(MUSAV_FEATURES_MAP), fingerprint=fingerprint,
+                      scheduler=cfg.scheduler, n_workers=cfg.n_workers, chunk_size=cfg.chunk_size,
+                      description="MusAV features", show_progress=show_progress and bool(tasks))
+
+
+def _demo_truth(root: Path) -> Path:
+    """Where ``moodscape demo-data`` writes the planted truth: beside its MusAV folder (``<out>/musav``)."""
+    return root.parent / "truth.json"
+
+
+def musav_set_name(root: Path) -> str:
+    """Name the MusAV set an AV number comes from: the demo's synthetic one, or the real dataset at ``root``."""
+    if _demo_truth(root).is_file():
+        return "synthetic demo MusAV (moodscape demo-data)"
+    return f"MusAV (Bogdanov et al., ISMIR 2022) at {root}"
+
+
+def _planted_archetypes(root: Path, songids: list[str]) -> list[str] | None:
+    """The demo's planted archetype of every song, or ``None`` (no truth file, or it misses a song)."""
+    path = _demo_truth(root)
+    if not path.is_file():
+        return None
+    planted = artifacts.read_json(path).get("tracks", {})
+    if not all(isinstance(planted.get(songid), dict) and "archetype" in planted[songid] for songid in songids):
+        return None
+    return [str(planted[songid]["archetype"]) for songid in songids]
+
+
+def _av_baselines(root: Path, songids: list[str], targets: pd.DataFrame, pairs: pd.DataFrame, folds: np.ndarray,
+                  model_oof: np.ndarray, features: MapOutcome, ground_truth: list) -> dict:
+    """The ``"av"`` section of ``metrics/baselines.json``: model and baselines on the songs that have features too."""
+    table = features.rows.set_index("track_id") if len(features.rows) else pd.DataFrame(columns=FEATURE_NAMES)
+    featured = np.isin(songids, table.index)
+    scored = [songid for songid, keep in zip(songids, featured) if keep]
+    if len(np.unique(folds[featured])) < 2:
+        first = f" (first failure: {features.failures[0][0]}: {features.failures[0][1]})" if features.failures else ""
+        raise DataError(f"only {len(scored)} of {len(songids)} MusAV previews gave stage-1 features: too few for the "
+                        f"baselines{first}")
+    result = av_baselines(scored, table.loc[scored, list(FEATURE_NAMES)].to_numpy(float), FEATURE_NAMES,
+                          targets.loc[scored, list(AV_COLUMNS)].to_numpy(float), pairs, folds[featured], ground_truth,
+                          model_oof[featured], _planted_archetypes(root, scored))
+    return {"musav_set": musav_set_name(root), "in_domain": True, "in_domain_note": IN_DOMAIN_NOTE,
+            "scored_on": (f"the {len(scored)} of {len(songids)} model-predicted songs that also have stage-1 features, "
+                          "with the model's own folds; every row is scored on the same ground-truth pairs, less the pairs of "
+                          "a song it has no prediction for (pairs_without_prediction)"),
+            "n_songs_model": len(songids), **result,
+            "feature_failures": [{"songid": songid, "reason": reason} for songid, reason in features.failures]}
+
+
+def _baseline_summary(baselines: dict) -> dict:
+    """The compact ``"baselines"`` entry of ``metrics/av.json`` (the full rows are in ``metrics/baselines.json``)."""
+    predictors = baselines["predictors"]
+    return {
+        "n_songs": baselines["n_songs"],
+        "pairs": {row["type"]: row["pairs"] for row in predictors["model"]["pairwise"] if row["file"] == "gt"},
+        "pairwise_accuracy": {key: row["pairwise_accuracy"] for key, row in predictors.items()},
+        "r2": {key: {name: row["held_out"][name]["r2"] for name in AV_COLUMNS}
+               for key, row in predictors.items() if "held_out" in row},
+        "best_feature": predictors["best_feature"]["feature"],
+    }
+
+
+def _console_summary(metrics: dict, baselines: dict) -> dict[str, str]:
+    """Each headline number of the model beside the best single feature, ridge and the Spotify targets."""
+    predictors, summary = baselines["predictors"], {}
+    for name in ("arousal", "valence"):
+        feature = predictors["best_feature"]["feature"][name].split(" (")[0]
+        others = [f"best feature {feature} {_percent(predictors['best_feature']['pairwise_accuracy'].get(name))}",
+                  f"ridge {_percent(predictors['ridge']['pairwise_accuracy'].get(name))}",
+                  f"Spotify {_percent(predictors['spotify']['pairwise_accuracy'].get(name))}"]
+        summary[f"{name} pairwise accuracy"] = f"{_percent(metrics['pairwise_accuracy'].get(name))} ({', '.join(others)})"
+    for name in ("arousal", "valence"):
+        r2 = {key: predictors[key]["held_out"][name]["r2"] for key in ("best_feature", "ridge")}
+        summary[f"{name} R²"] = (f"{_number(metrics['held_out'][name]['r2'])} (best feature {_number(r2['best_feature'])}, "
+                                 f"ridge {_number(r2['ridge'])})")
+    return summary
 
 
 def _percent(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.1f} %"
+
+
+def _number(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
 
 
 def _ground_truth_pairs(root: Path) -> pd.DataFrame:
@@ -135,23 +239,15 @@ def _ground_truth_pairs(root: Path) -> pd.DataFrame:
     return pd.concat(tables, ignore_index=True)
 
 
-def _av_metrics(settings, root: Path, targets: np.ndarray, fit, oof: pd.DataFrame, n_songs: int, problems: list[str]) -> dict:
+def _av_metrics(settings, ground_truth: list, targets: pd.DataFrame, predictions: pd.DataFrame, history: list,
+                n_songs: int, problems: list[str]) -> dict:
     """Held-out (out-of-fold) R², Pearson r, RMSE and MusAV pairwise accuracy per ground-truth file."""
-    held_out = {name: regression_metrics(targets[:, column], fit.oof[:, column]) for column, name in enumerate(AV_COLUMNS)}
-    predicted = set(oof["songid"])
-    values = {av_type: dict(zip(oof["songid"], oof[f"{av_type}_mean"])) for av_type in AV_COLUMNS}
-    files = []
-    for subset, av_type, path in musav.ground_truth_files(root / "annotations"):
-        truth = musav.read_ground_truth(path)
-        scored = truth["songid_a"].isin(predicted) & truth["songid_b"].isin(predicted)
-        counts = pairwise_accuracy(truth[scored], values[av_type], source=str(path))
-        files.append({"file": f"{subset}", "type": av_type, **counts, "pairs_without_prediction": int((~scored).sum())})
-    headline = {row["type"]: row["accuracy"] for row in files if row["file"] == "gt"}
+    scores = score_av_predictions(predictions, ground_truth, targets)
     return {
         "mode": settings.av.mode, "folds": settings.av.folds, "held_out_by": "whole-triplet folds (out-of-fold predictions)",
-        "n_songs": {"listed": n_songs, "embedded": int(len(oof))},
-        "held_out": held_out, "pairwise_accuracy": headline, "pairwise": files,
-        "history": fit.history, "dataset_problems": problems,
+        "n_songs": {"listed": n_songs, "embedded": int(len(predictions))},
+        "held_out": scores["held_out"], "pairwise_accuracy": scores["pairwise_accuracy"], "pairwise": scores["pairwise"],
+        "history": history, "dataset_problems": problems,
     }
 
 

@@ -132,6 +132,33 @@ def test_tables_show_the_numbers_of_the_metrics_files(report, demo_run, demo_cor
         assert names[str(cluster["cluster_id"])] == (cluster["name"] or f"dropped: {cluster['dropped']}")
 
 
+def test_the_av_tables_show_the_baselines_of_baselines_json(report, demo_run):
+    from moodscape.report.markdown import number
+    from moodscape.report.valence_arousal import BASELINE_COLUMNS
+
+    markdown, _ = report
+    baselines = json.loads((demo_run / "metrics" / "baselines.json").read_text())["av"]
+    predictors = baselines["predictors"]
+    pairwise = {(row["ground truth"], row["dimension"]): row for row in table_after(markdown, "ground truth")}
+    assert {"best_feature", "ridge", "spotify"} <= set(predictors)
+    for key, column in BASELINE_COLUMNS.items():
+        for row in predictors.get(key, {}).get("pairwise", []):
+            assert pairwise[(row["file"], row["type"])][column] == number(row["accuracy"], 2)
+    regression = {row["dimension"]: row for row in table_after(markdown, "dimension | R² model")}
+    for name in ("valence", "arousal"):
+        for key, label in (("model", "model"), ("best_feature", "best feature"), ("ridge", "ridge")):
+            assert regression[name][f"R² {label}"] == number(predictors[key]["held_out"][name]["r2"])
+            assert regression[name][f"r {label}"] == number(predictors[key]["held_out"][name]["pearson_r"])
+        assert regression[name]["best single feature"] == predictors["best_feature"]["feature"][name]
+    assert f"**{baselines['musav_set']}**" in markdown and "**In-domain:**" in markdown
+
+
+def test_a_run_without_baselines_says_which_command_writes_them(record):
+    markdown = build_report(dataclasses.replace(record, baselines={})).markdown()
+    assert "`metrics/baselines.json` (the baselines of step 4) is missing. `moodscape train-av` writes it" in markdown
+    assert "| ground truth | dimension | accuracy % | correct |" in markdown
+
+
 def test_reproducibility_lists_every_artifact_hash_of_the_manifest(report, demo_run):
     markdown, _ = report
     manifest = json.loads((demo_run / "manifest.json").read_text())

@@ -10,10 +10,13 @@ says so and which command produces it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 from mdit_py_plugins.anchors.index import slugify
+
+from moodscape.artifacts import Workdir, read_json
 
 from .markdown import Document
 
@@ -75,6 +78,11 @@ class RunRecord:
         What the dataset loader skipped or repaired, one message per line.
     versions : dict
         Versions of the packages at report time (torch, peft, … which the manifest omits).
+    baselines : dict
+        ``metrics/baselines.json``: the baselines of every metric, one section per stage
+        that owns it (``"av"`` from stage 4, ``"tags"`` from 3a, ``"labels"`` from 3b),
+        scored on the model's own held-out items; ``{}`` when the file is absent. Left
+        ``None``, it is read from ``workdir`` when the record is made.
     """
 
     workdir: str
@@ -98,10 +106,23 @@ class RunRecord:
     skipped: dict[str, pd.DataFrame] = field(default_factory=dict)
     dataset_problems: list[str] = field(default_factory=list)
     versions: dict[str, str] = field(default_factory=dict)
+    baselines: dict[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        if self.baselines is None:
+            self.baselines = read_baselines(Workdir(Path(self.workdir)))
 
     def stage_settings(self, section: str) -> dict[str, Any]:
         """One ``[section]`` of the settings (empty when absent)."""
         return dict(self.settings.get(section) or {})
+
+
+def read_baselines(workdir: Workdir) -> dict[str, Any]:
+    """``metrics/baselines.json`` of a run as a dict of sections, ``{}`` when the file is absent."""
+    if not workdir.baselines.exists():
+        return {}
+    baselines = read_json(workdir.baselines)
+    return baselines if isinstance(baselines, dict) else {}
 
 
 def used_settings(run: RunRecord, stage: str, section: str) -> dict[str, Any]:

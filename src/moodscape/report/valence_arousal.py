@@ -51,17 +51,71 @@ def regression_section(document: Document, run: RunRecord) -> None:
                   "with equal predictions are skipped:")
     document.equation(r"\mathrm{acc} = 100 \cdot \frac{\#\left\{(a, b) : \operatorname{sign}\left(f(a) - f(b)\right) "
                       r"= \text{judged order}\right\}}{\#\,\text{correct} + \#\,\text{incorrect}}")
-    document.text("per ground-truth subset (`gt`: all ground-truth pairs; `gt.fa`: full annotator agreement only; "
-                  "`gt.ct`: triplet-consistent pairs only; `gt.ct.fa`: both):")
-    document.table(["ground truth", "dimension", "accuracy %", "correct", "incorrect", "skipped (equal judgment)",
-                    "skipped (equal prediction)"],
-                   [[row["file"], row["type"], number(row.get("accuracy"), 2), integer(row["correct"]),
-                     integer(row["incorrect"]), integer(row["skipped_ab"]), integer(row["skipped_equal"])]
-                    for row in av.get("pairwise", [])], numeric=[False, False, True, True, True, True, True])
+    baselines = (run.baselines or {}).get("av")
+    _pairwise_table(document, av, baselines)
+    _baseline_regression(document, av, baselines)
     if run.musav is not None and len(run.musav):
         predicted = run.musav[[f"{name}_predicted" for name in AV_COLUMNS]].set_axis(list(AV_COLUMNS), axis=1)
         document.figure("av_scatter", figures.av_scatter(predicted, run.musav[list(AV_COLUMNS)], held_out),
                         "held-out valence and arousal of the MusAV songs against their Spotify targets")
+
+
+BASELINE_COLUMNS = {"best_feature": "best single feature %", "ridge": "ridge on features %",
+                    "spotify": "Spotify-style targets %", "oracle": "archetype oracle %"}
+"""Column of each baseline row of ``metrics/baselines.json`` ("av") in the pairwise-accuracy table."""
+
+
+def _pairwise_table(document: Document, av: dict, baselines: dict | None) -> None:
+    """The MusAV pairwise accuracy per ground-truth subset, the model beside its baselines."""
+    document.text("per ground-truth subset (`gt`: all ground-truth pairs; `gt.fa`: full annotator agreement only; "
+                  "`gt.ct`: triplet-consistent pairs only; `gt.ct.fa`: both), beside baselines scored with the same "
+                  "protocol on the same held-out songs and pairs, each fitted on the training folds of the model's own "
+                  "folds: the one stage-1 feature (and sign) whose order best matches the training songs' judged pairs, "
+                  "read out on the target scale by least squares; ridge regression on all standardised stage-1 "
+                  "features (penalty by leave-one-out CV on the training songs); the Spotify-style targets themselves, "
+                  "which need no training" + (" (pairs of a song without one are left out of that column)"
+                                               if baselines else "")
+                  + ("; and, on the demo corpus, an oracle that predicts the mean training target of the song's "
+                     "planted archetype." if baselines and "oracle" in baselines["predictors"] else "."))
+    predictors = baselines["predictors"] if baselines else {}
+    shown = [key for key in BASELINE_COLUMNS if key in predictors]
+    accuracy = {key: {(row["file"], row["type"]): row["accuracy"] for row in predictors[key]["pairwise"]} for key in shown}
+    document.table(["ground truth", "dimension", "accuracy %", *(BASELINE_COLUMNS[key] for key in shown), "correct",
+                    "incorrect", "skipped (equal judgment)", "skipped (equal prediction)"],
+                   [[row["file"], row["type"], number(row.get("accuracy"), 2),
+                     *(number(accuracy[key].get((row["file"], row["type"])), 2) for key in shown),
+                     integer(row["correct"]), integer(row["incorrect"]), integer(row["skipped_ab"]),
+                     integer(row["skipped_equal"])]
+                    for row in av.get("pairwise", [])], numeric=[False, False] + [True] * (len(shown) + 5))
+    if baselines is None:
+        not_run(document, "`metrics/baselines.json` (the baselines of step 4)", "train-av")
+
+
+def _baseline_regression(document: Document, av: dict, baselines: dict | None) -> None:
+    """R² and Pearson r of the model beside the best single feature and ridge; the MusAV set; in-domain or not."""
+    musav_set = av.get("musav_set") or (baselines or {}).get("musav_set")
+    note = av.get("in_domain_note") or (baselines or {}).get("in_domain_note")
+    if musav_set:
+        document.text(f"Every number of this section comes from the **{musav_set}**. "
+                      + (f"**In-domain:** {note}" if note else ""))
+    if baselines is None:
+        return
+    predictors = baselines["predictors"]
+    model_songs = baselines.get("n_songs_model", baselines["n_songs"])
+    if baselines["n_songs"] != model_songs:
+        document.text(f"The baselines are scored on the {integer(baselines['n_songs'])} of {integer(model_songs)} songs "
+                      f"whose previews gave stage-1 features ({len(baselines.get('feature_failures', []))} failed); "
+                      "the pairwise table above scores the model on all of its songs, the table below on those.")
+    keys = [key for key in ("model", "best_feature", "ridge", "oracle") if key in predictors]
+    names = {"model": "model", "best_feature": "best feature", "ridge": "ridge", "oracle": "oracle"}
+    document.text("Held-out R² and Pearson r against the Spotify-style targets on the same songs, with the feature the "
+                  "best-single-feature baseline chose in most folds:")
+    document.table(["dimension", *(f"R² {names[key]}" for key in keys), *(f"r {names[key]}" for key in keys),
+                    "best single feature"],
+                   [[name, *(number(predictors[key]["held_out"][name]["r2"]) for key in keys),
+                     *(number(predictors[key]["held_out"][name]["pearson_r"]) for key in keys),
+                     predictors["best_feature"]["feature"][name]] for name in AV_COLUMNS],
+                   numeric=[False] + [True] * (2 * len(keys)) + [False])
 
 
 def lookup_section(document: Document, run: RunRecord) -> None:
