@@ -66,6 +66,18 @@ def test_a_given_backbone_with_wrong_shapes_is_one_clear_error(demo_run, demo_co
     assert "conv1.weight" in result.output
 
 
+def test_pretrain_and_train_write_their_stage1_baselines(demo_run):
+    baselines = read_metrics(demo_run, "baselines")
+    pretrain, classifier = read_metrics(demo_run, "pretrain"), read_metrics(demo_run, "classifier")
+    tags, labels = baselines["tags"], baselines["labels"]
+    assert tags["backbone"]["roc_auc_macro"] == pretrain["test"]["roc_auc_macro"]
+    assert tags["stage1_features_logistic"]["n_tracks"]["test"] == pretrain["n_tracks"]["test"]  # the same test tracks
+    assert finite(tags["stage1_features_logistic"]["roc_auc_macro"], 0, 1)
+    assert labels["classifier"]["macro_f1"] == classifier["macro_f1"]
+    assert labels["stage1_features_logistic"]["n_tracks"]["test"] == classifier["n_tracks_per_split"]["test"]
+    assert finite(labels["stage1_features_logistic"]["macro_f1"], 0, 1)
+
+
 def copy_run(demo_run, tmp_path):
     import shutil
 
