@@ -33,11 +33,11 @@ Getting the audio (about 1.4 GB unpacked; nothing is installed into the system t
 
     mkdir -p /tmp/debs /tmp/realmusic && cd /tmp/debs
     apt-get download wesnoth-1.16-music flare-game ufoai-music supertux-data \\
-        freedroidrpg-data hedgewars-data nexuiz-music warzone2100-music
+        freedroidrpg-data hedgewars-data nexuiz-music warzone2100-music hyperrogue-music
     for f in *.deb; do dpkg -x "$f" /tmp/realmusic; done
 
-(``apt-get install`` of the same packages puts the files under ``/usr/share/games`` and
-``/usr/share/freedroidrpg``, the default ``--audio-dirs``.) ``.pk3`` archives (zip; UFO:AI,
+(``apt-get install`` of the same packages puts the files under ``/usr/share/games``,
+``/usr/share/freedroidrpg`` and ``/usr/share/hyperrogue``, the default ``--audio-dirs``.) ``.pk3`` archives (zip; UFO:AI,
 Nexuiz) are searched too; the members used are extracted to ``--cache``.
 
 Run::
@@ -64,7 +64,7 @@ from pathlib import Path
 import numpy as np
 
 AUDIO_SUFFIXES = (".ogg", ".oga", ".opus", ".flac", ".mp3", ".wav")
-DEFAULT_AUDIO_DIRS = ("/usr/share/games", "/usr/share/freedroidrpg")
+DEFAULT_AUDIO_DIRS = ("/usr/share/games", "/usr/share/freedroidrpg", "/usr/share/hyperrogue")
 
 # --------------------------------------------------------------------------- the labels
 # Written from the packages' file lists (names only) before any model output was seen.

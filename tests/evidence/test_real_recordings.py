@@ -2,7 +2,7 @@
 only where the Debian packages' files are present (``realdata``, skipped otherwise).
 
 ``MOODSCAPE_REAL_MUSIC`` (folders separated by ``:``) says where the unpacked packages are;
-default ``/usr/share/games:/usr/share/freedroidrpg``, where ``apt-get install`` puts them.
+default ``/usr/share/games:/usr/share/freedroidrpg:/usr/share/hyperrogue``, where ``apt-get install`` puts them.
 ``MOODSCAPE_REAL_RUN`` names a trained run's work directory to score as well (slow: minutes).
 """
 
