@@ -169,13 +169,20 @@ class AVSettings(_Section):
     ``mode``: ``mse`` on Spotify's absolute values, ``rank`` on the pairwise judgments
     (RankNet), or ``combined``. ``folds`` whole-triplet folds give every song a held-out
     prediction; the saved model averages the fold models.
+
+    The default learns from the listeners' judgments (``rank``) with a small, strongly
+    regularised MLP: Spotify-style values are a biased view of valence and arousal (energy
+    follows the mastering level), and a regressor fitted to them learns the bias. On the
+    demo (120 previews, level-invariant embeddings) held-out MusAV accuracy was 62 / 68 %
+    (arousal / valence) with ``combined`` at ``rank_weight`` 0.1, 88 / 80 % with ``rank``,
+    and 89 / 82 % with ``rank`` at hidden 32, dropout 0.3, weight decay 0.1.
     """
 
-    mode: Literal["mse", "rank", "combined"] = "combined"
-    hidden: int = Field(128, ge=1)
-    dropout: float = Field(0.1, ge=0, lt=1)
+    mode: Literal["mse", "rank", "combined"] = "rank"
+    hidden: int = Field(32, ge=1)
+    dropout: float = Field(0.3, ge=0, lt=1)
     lr: float = Field(1e-3, gt=0)
-    weight_decay: float = Field(1e-2, ge=0)
+    weight_decay: float = Field(0.1, ge=0)
     epochs: int = Field(400, ge=1)
     patience: int = Field(40, ge=1)
     batch_size: int = Field(64, ge=1)

@@ -4,12 +4,14 @@ The network is torchvision's ResNet-18 with a one-channel stem. Its input is a l
 spectrogram ``(B, 1, n_mels, T)`` in dB, its embedding the 512-d output of the global
 average pool, and a linear ``head`` turns the embedding into logits.
 
-The input goes first through ``input_norm``, a ``BatchNorm2d(1)``. dB mels lie around
--100..40 with an offset that depends on the dB reference of whoever computed them; the
-layer learns the mean and variance of the mels the backbone was pretrained on and stores
-them in the checkpoint next to the weights, so inference scales inputs exactly as training
-did. A fixed constant would hard-code one dataset's dB scale, and per-example
-standardisation would throw away loudness, a cue for arousal.
+Each input crop is first taken relative to its own mean level (its mean dB over bands and
+frames is subtracted): how loud a file was mastered, or the dB reference of whoever computed
+the mels, says nothing about its music, and a network that sees it learns it (on the demo,
+a backbone trained on absolute levels encoded the mastering gain with r = 0.98 and its
+arousal followed it). Loudness *within* the crop (dynamics, accents, the balance of bands)
+is kept; the scale is not normalised. Then ``input_norm``, a ``BatchNorm2d(1)``, learns the
+mean and variance of the centred mels the backbone was pretrained on and stores them in
+the checkpoint next to the weights, so inference scales inputs exactly as training did.
 
 A checkpoint is a dict in the nanoGPT way, ``{"model_args": {...}, "state_dict": {...},
 ...}``, from which :func:`build_backbone` rebuilds the model; a bare state_dict is
@@ -95,7 +97,8 @@ class AudioResNet(nn.Module):
         """
         if mel.ndim != 4 or mel.shape[1] != 1:
             raise DataError(f"expected log-mels of shape (B, 1, n_mels, T), got {tuple(mel.shape)}")
-        x = self.input_norm(mel)  # (B, 1, F, T)
+        centred = mel - mel.mean(dim=(2, 3), keepdim=True)  # (B, 1, F, T), mastering level removed
+        x = self.input_norm(centred)  # (B, 1, F, T)
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))  # (B, 64, F/4, T/4)
         x = self.layer1(x)  # (B, 64, F/4, T/4)
         x = self.layer2(x)  # (B, 128, F/8, T/8)
