@@ -55,7 +55,7 @@ def report_inputs(workdir: Workdir) -> list[Path]:
     """The artifacts the report reads (those that exist count for staleness)."""
     return [workdir.features, workdir.clusters, workdir.cluster_selection, workdir.cluster_profiles, workdir.track_labels,
             workdir.pretrain_metrics, workdir.classifier, workdir.classifier_metrics, workdir.ablation_metrics,
-            workdir.av_metrics, workdir.musav_predictions, workdir.inference_lookup, workdir.dataset_problems,
+            workdir.av_metrics, workdir.musav_predictions, workdir.baselines, workdir.inference_lookup, workdir.dataset_problems,
             *(workdir.skipped_report(stage) for stage in STAGES)]
 
 

@@ -99,5 +99,7 @@ def stage_request(
 
         return {"settings": settings.model_dump(mode="json"), **fingerprint}, report_inputs(workdir) + sources
     if stage == "ablate":
-        return {**settings.stage_settings("train", "ablate"), **seeded}, [workdir.backbone, workdir.track_labels]
+        transfer = [workdir.classifier, workdir.features, workdir.musav_features, *musav_files(settings)]
+        return ({**settings.stage_settings("train", "ablate", "musav", "av"), **seeded},
+                [workdir.backbone, workdir.track_labels, *transfer])
     raise ValueError(f"unknown stage {stage!r}")
