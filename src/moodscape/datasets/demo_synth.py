@@ -110,7 +110,7 @@ class Archetype:
 
 
 ARCHETYPES = (
-    Archetype("upbeat dance", 122, 2.0, 0.80, 0.05, 0.90, 0.10, -3, 0.5, ("saw",), 2000, "four-on-the-floor",
+    Archetype("upbeat dance", 122, 2.0, 0.80, 0.05, 0.90, 0.10, -3, 0.5, ("square",), 2500, "four-on-the-floor",
               ("energetic", "party", "upbeat", "fun")),
     Archetype("heavy doom", 60, 0.5, 0.80, 0.95, 0.10, 0.60, -12, 0.9, ("saw",), 250, "half-time",
               ("action", "heavy", "powerful", "sport")),
@@ -120,7 +120,7 @@ ARCHETYPES = (
               ("relaxing", "calm", "soft", "romantic")),
     Archetype("dark tension", 92, 0.25, 0.70, 0.40, 0.85, 0.95, -4, 1.0, ("square",), 250, "breakbeat",
               ("dark", "deep", "cool")),
-    Archetype("driving rock", 164, 1.0, 0.90, 0.55, 0.15, 0.15, 5, 0.3, ("saw",), 1500, "backbeat",
+    Archetype("driving rock", 164, 1.0, 0.90, 0.65, 0.15, 0.15, 5, 0.3, ("saw",), 1200, "backbeat",
               ("epic", "dramatic", "trailer", "adventure")),
     Archetype("meditative", 56, 0.25, 0.05, 0.05, 0.60, 0.15, 5, 1.0, ("soft",), 900, "none",
               ("meditative", "space", "soundscape", "dream")),
