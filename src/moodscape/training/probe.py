@@ -111,6 +111,22 @@ def feature_matrices(
     return (matrix(fit_ids), *(matrix(ids) for ids in other_ids))
 
 
+def _featured(features: pd.DataFrame, train_ids, train_targets, test_ids, test_targets):
+    """Standardised stage-1 features and targets of the train and test tracks that have features.
+
+    Returns ``(X_train, y_train, n_train), (X_test, y_test, n_test), n_without_features``.
+    """
+    have = set(features["track_id"])
+    train_keep = np.array([t in have for t in train_ids], dtype=bool)
+    test_keep = np.array([t in have for t in test_ids], dtype=bool)
+    kept_train = [t for t, k in zip(train_ids, train_keep) if k]
+    kept_test = [t for t, k in zip(test_ids, test_keep) if k]
+    X_train, X_test = feature_matrices(features, kept_train, kept_test)
+    n_missing = int((~train_keep).sum() + (~test_keep).sum())
+    return ((X_train, np.asarray(train_targets)[train_keep], len(kept_train)),
+            (X_test, np.asarray(test_targets)[test_keep], len(kept_test)), n_missing)
+
+
 def stage1_tag_baseline(
     features: pd.DataFrame,
     train_ids: Sequence[str],
@@ -131,17 +147,12 @@ def stage1_tag_baseline(
         ``roc_auc_macro``, ``pr_auc_macro``, ``n_tags_scored``, ``n_tracks``
         (``train``/``test``), ``n_tracks_without_features`` and ``model``.
     """
-    have = set(features["track_id"])
-    train_keep = np.array([t in have for t in train_ids], dtype=bool)
-    test_keep = np.array([t in have for t in test_ids], dtype=bool)
-    train_ids = [t for t, k in zip(train_ids, train_keep) if k]
-    test_ids = [t for t, k in zip(test_ids, test_keep) if k]
-    X_train, X_test = feature_matrices(features, train_ids, test_ids)
-    metrics = tag_probe_metrics(X_train, np.asarray(train_tags)[train_keep], X_test, np.asarray(test_tags)[test_keep], tag_names)
+    (X_train, y_train, n_train), (X_test, y_test, n_test), n_missing = _featured(features, train_ids, train_tags, test_ids, test_tags)
+    metrics = tag_probe_metrics(X_train, y_train, X_test, y_test, tag_names)
     return {"model": "one-vs-rest logistic regression on standardised stage-1 features",
             "roc_auc_macro": metrics["roc_auc_macro"], "pr_auc_macro": metrics["pr_auc_macro"],
-            "n_tags_scored": metrics.get("n_tags_scored"), "n_tracks": {"train": len(train_ids), "test": len(test_ids)},
-            "n_tracks_without_features": int((~train_keep).sum() + (~test_keep).sum())}
+            "n_tags_scored": metrics.get("n_tags_scored"), "n_tracks": {"train": n_train, "test": n_test},
+            "n_tracks_without_features": n_missing}
 
 
 def stage1_label_baseline(
@@ -163,14 +174,9 @@ def stage1_label_baseline(
         ``accuracy``, ``macro_f1``, ``n_tracks`` (``train``/``test``),
         ``n_tracks_without_features`` and ``model``.
     """
-    have = set(features["track_id"])
-    train_keep = np.array([t in have for t in train_ids], dtype=bool)
-    test_keep = np.array([t in have for t in test_ids], dtype=bool)
-    train_ids = [t for t, k in zip(train_ids, train_keep) if k]
-    test_ids = [t for t, k in zip(test_ids, test_keep) if k]
-    X_train, X_test = feature_matrices(features, train_ids, test_ids)
-    metrics = label_probe_metrics(X_train, np.asarray(train_labels)[train_keep], X_test, np.asarray(test_labels)[test_keep], label_names)
+    (X_train, y_train, n_train), (X_test, y_test, n_test), n_missing = _featured(features, train_ids, train_labels, test_ids, test_labels)
+    metrics = label_probe_metrics(X_train, y_train, X_test, y_test, label_names)
     return {"model": "multinomial logistic regression on standardised stage-1 features",
             "accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"],
-            "n_tracks": {"train": len(train_ids), "test": len(test_ids)},
-            "n_tracks_without_features": int((~train_keep).sum() + (~test_keep).sum())}
+            "n_tracks": {"train": n_train, "test": n_test},
+            "n_tracks_without_features": n_missing}
