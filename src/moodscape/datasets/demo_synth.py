@@ -120,7 +120,7 @@ ARCHETYPES = (
               ("relaxing", "calm", "soft", "romantic")),
     Archetype("dark tension", 92, 0.25, 0.70, 0.40, 0.85, 0.95, -4, 1.0, ("square",), 250, "breakbeat",
               ("dark", "deep", "cool")),
-    Archetype("driving rock", 168, 1.0, 0.90, 0.80, 0.15, 0.15, 5, 0.3, ("saw",), 1200, "backbeat",
+    Archetype("driving rock", 164, 1.0, 0.90, 0.65, 0.15, 0.15, 5, 0.3, ("saw",), 1200, "backbeat",
               ("epic", "dramatic", "trailer", "adventure")),
     Archetype("meditative", 56, 0.25, 0.05, 0.05, 0.60, 0.15, 5, 1.0, ("soft",), 900, "none",
               ("meditative", "space", "soundscape", "dream")),
