@@ -45,6 +45,7 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
+from moodscape.artifacts import AV_COLUMNS  # column order of every (n, 2) array: 0 valence, 1 arousal
 from moodscape.datasets import musav
 from moodscape.errors import DataError
 
@@ -362,8 +363,6 @@ def regression_metrics(y_true: Sequence[float] | np.ndarray, y_pred: Sequence[fl
 # are scored by :func:`score_av_predictions`, the one function that scores any table of
 # (valence, arousal) predictions with the MusAV protocol and R² / Pearson r.
 
-AV_DIMENSIONS = ("valence", "arousal")
-"""Column order of every (n, 2) target and prediction array: 0 valence, 1 arousal."""
 PAIR_DIRECTIONS = {"a": 1, "b": -1}
 """Sign of ``x_a - x_b`` that orders a judged pair correctly; other answers are not judged."""
 RIDGE_ALPHAS = tuple(float(alpha) for alpha in np.logspace(-3, 4, 15))
@@ -386,6 +385,27 @@ def musav_ground_truth(annotations_dir: str | Path) -> list[tuple[str, str, pd.D
     """
     return [(subset, av_type, musav.read_ground_truth(path))
             for subset, av_type, path in musav.ground_truth_files(annotations_dir)]
+
+
+def ground_truth_training_pairs(ground_truth: Sequence[tuple[str, str, pd.DataFrame]], annotations_dir: str | Path) -> pd.DataFrame:
+    """The pairs of the ``gt`` files of both types, with a ``type`` column: those the ranking loss trains on.
+
+    Parameters
+    ----------
+    ground_truth : sequence of (str, str, pandas.DataFrame)
+        As :func:`musav_ground_truth` returns it.
+    annotations_dir : str or Path
+        Where the files were read, for the error message.
+
+    Raises
+    ------
+    DataError
+        When there is no ``gt`` file.
+    """
+    tables = [truth.assign(type=av_type) for subset, av_type, truth in ground_truth if subset == "gt"]
+    if not tables:
+        raise DataError(f"{annotations_dir}: no ground-truth file annotations.{{arousal,valence}}.all.agreement.gt")
+    return pd.concat(tables, ignore_index=True)
 
 
 def score_av_predictions(
@@ -418,12 +438,12 @@ def score_av_predictions(
         :func:`pairwise_accuracy`, ``pairs`` (pairs scored) and
         ``pairs_without_prediction``.
     """
-    scored_songs = predictions[list(AV_DIMENSIONS)].notna().any(axis=1)
+    scored_songs = predictions[list(AV_COLUMNS)].notna().any(axis=1)
     result: dict = {"n_songs": int(scored_songs.sum())}
     if targets is not None:
         aligned = targets.reindex(predictions.index)
         result["held_out"] = {name: regression_metrics(aligned[name].to_numpy(float), predictions[name].to_numpy(float))
-                              for name in AV_DIMENSIONS}
+                              for name in AV_COLUMNS}
     rows = []
     for subset, av_type, truth in ground_truth:
         values = predictions[av_type].dropna()
@@ -439,7 +459,7 @@ def score_av_predictions(
 def av_table(songids: Sequence[str], values: np.ndarray) -> pd.DataFrame:
     """(valence, arousal) values ``(n, 2)`` as a table indexed by ``songid``."""
     return pd.DataFrame(np.asarray(values, np.float64), index=pd.Index(list(songids), name="songid"),
-                        columns=list(AV_DIMENSIONS))
+                        columns=list(AV_COLUMNS))
 
 
 def _judged_pairs(pairs: pd.DataFrame, songids: Sequence[str], av_type: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -518,8 +538,8 @@ def best_single_feature_readout(
     """
     features, targets, folds = _baseline_arrays(features, targets, folds, songids)
     oof = np.full(targets.shape, np.nan)
-    chosen: dict[str, list[dict]] = {name: [] for name in AV_DIMENSIONS}
-    for column, av_type in enumerate(AV_DIMENSIONS):
+    chosen: dict[str, list[dict]] = {name: [] for name in AV_COLUMNS}
+    for column, av_type in enumerate(AV_COLUMNS):
         index_a, index_b, direction = _judged_pairs(pairs, songids, av_type)
         for fold in np.unique(folds):
             train = folds != fold
@@ -581,8 +601,8 @@ def ridge_readout(
 
     features, targets, folds = _baseline_arrays(features, targets, folds)
     oof = np.full(targets.shape, np.nan)
-    chosen: dict[str, list[float | None]] = {name: [] for name in AV_DIMENSIONS}
-    for column, av_type in enumerate(AV_DIMENSIONS):
+    chosen: dict[str, list[float | None]] = {name: [] for name in AV_COLUMNS}
+    for column, av_type in enumerate(AV_COLUMNS):
         for fold in np.unique(folds):
             train = (folds != fold) & np.isfinite(targets[:, column])
             if train.sum() < 2:
@@ -618,18 +638,18 @@ def archetype_mean_readout(archetypes: Sequence[str], targets: np.ndarray, folds
     oof = np.full(targets.shape, np.nan)
     for fold in np.unique(folds):
         train, test = folds != fold, folds == fold
-        table = pd.DataFrame(targets[train], columns=list(AV_DIMENSIONS)).assign(archetype=archetypes[train].to_numpy())
+        table = pd.DataFrame(targets[train], columns=list(AV_COLUMNS)).assign(archetype=archetypes[train].to_numpy())
         means = table.groupby("archetype").mean()
-        fallback = table[list(AV_DIMENSIONS)].mean()
+        fallback = table[list(AV_COLUMNS)].mean()
         predicted = means.reindex(archetypes[test].to_numpy()).fillna(fallback)
-        oof[test] = predicted[list(AV_DIMENSIONS)].to_numpy()
+        oof[test] = predicted[list(AV_COLUMNS)].to_numpy()
     return oof
 
 
 def _baseline_arrays(features, targets, folds, songids=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     features, targets, folds = np.asarray(features, np.float64), np.asarray(targets, np.float64), np.asarray(folds)
     n = len(features) if songids is None else len(songids)
-    if features.ndim != 2 or len(features) != n or targets.shape != (n, len(AV_DIMENSIONS)) or folds.shape != (n,):
+    if features.ndim != 2 or len(features) != n or targets.shape != (n, len(AV_COLUMNS)) or folds.shape != (n,):
         raise DataError(f"baselines need features (n, d), targets (n, 2) and folds (n,) for the same {n} songs, "
                         f"got {features.shape}, {targets.shape}, {folds.shape}")
     if not np.isfinite(features).all():

@@ -21,7 +21,7 @@ from .artifacts import Workdir
 from .config import Settings
 from .datasets import musav
 from .errors import ArtifactError, ConfigError, DataError
-from .evaluation import av_baselines, av_table, musav_ground_truth, score_av_predictions
+from .evaluation import av_baselines, av_table, ground_truth_training_pairs, musav_ground_truth, score_av_predictions
 from .features import FEATURE_NAMES
 from .inference import AV_COLUMNS, embedding_matrix, embedding_table, export_bundle, infer_chunk, lookup_tables
 from .parallel import MapOutcome, clear_chunks, map_tracks
@@ -99,14 +99,14 @@ def run_train_av(settings: Settings, workdir: Workdir, *, show_progress: bool = 
     features = _musav_features(settings, workdir, {songid: tasks[songid] for songid in embedded["track_id"]}, show_progress)
     songids = embedded["track_id"].tolist()
     targets = songs.set_index("songid").loc[songids, list(AV_COLUMNS)]
-    pairs = _ground_truth_pairs(root)
+    ground_truth = musav_ground_truth(root / "annotations")
+    pairs = ground_truth_training_pairs(ground_truth, root / "annotations")
     av_cfg = settings.av.model_dump(exclude={"model_name"})
     config = AVConfig(**av_cfg, seed=settings.seed, progress=show_progress)
     embeddings = embedding_matrix(embedded)
     fit = cross_fit_av(embeddings, songids, targets.to_numpy(dtype=float), pairs, config)
     oof = pd.DataFrame({"songid": embedded["track_id"], "model": f"{settings.av.model_name}-{settings.av.mode}",
                         "arousal_mean": fit.oof[:, 1], "valence_mean": fit.oof[:, 0]})
-    ground_truth = musav_ground_truth(root / "annotations")
     metrics = _av_metrics(settings, ground_truth, targets, av_table(songids, fit.oof), fit.history, len(songs), problems)
     baselines = _av_baselines(root, songids, targets, pairs, fit.folds, fit.oof, features, ground_truth)
     metrics |= {key: baselines[key] for key in ("musav_set", "in_domain", "in_domain_note")}
@@ -226,17 +226,6 @@ def _percent(value: float | None) -> str:
 
 def _number(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.3f}"
-
-
-def _ground_truth_pairs(root: Path) -> pd.DataFrame:
-    """All ground-truth pairs (``.gt``) of both types, the pairs the ranking loss trains on."""
-    tables = []
-    for subset, av_type, path in musav.ground_truth_files(root / "annotations"):
-        if subset == "gt":
-            tables.append(musav.read_ground_truth(path).assign(type=av_type))
-    if not tables:
-        raise DataError(f"{root / 'annotations'}: no ground-truth file annotations.{{arousal,valence}}.all.agreement.gt")
-    return pd.concat(tables, ignore_index=True)
 
 
 def _av_metrics(settings, ground_truth: list, targets: pd.DataFrame, predictions: pd.DataFrame, history: list,

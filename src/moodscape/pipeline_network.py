@@ -437,7 +437,7 @@ def _transfer_set(settings: Settings, show_progress: bool) -> _TransferSet | Non
     """
     from .audio import mel_crops_from_audio
     from .datasets import musav
-    from .evaluation import AV_DIMENSIONS, musav_ground_truth
+    from .evaluation import ground_truth_training_pairs, musav_ground_truth
 
     cfg = settings.musav
     if cfg.root is None:
@@ -456,12 +456,11 @@ def _transfer_set(settings: Settings, show_progress: bool) -> _TransferSet | Non
         raise DataError(f"ablate: only {len(mels)} MusAV previews could be read; {3 * settings.av.folds} needed "
                         f"for {settings.av.folds} folds (or set ablate.transfer = false)")
     songids = list(mels)
-    ground_truth = musav_ground_truth(Path(cfg.root) / "annotations")
-    pairs = [truth.assign(type=av_type) for subset, av_type, truth in ground_truth if subset == "gt"]
-    if not pairs:
-        raise DataError(f"{Path(cfg.root) / 'annotations'}: no MusAV ground-truth (gt) file to train the regressor on")
-    targets = songs.set_index("songid").loc[songids, list(AV_DIMENSIONS)].astype(float)
-    return _TransferSet(songids, audio, mels, targets, pd.concat(pairs, ignore_index=True), ground_truth, len(songs))
+    annotations = Path(cfg.root) / "annotations"
+    ground_truth = musav_ground_truth(annotations)
+    pairs = ground_truth_training_pairs(ground_truth, annotations)
+    targets = songs.set_index("songid").loc[songids, list(artifacts.AV_COLUMNS)].astype(float)
+    return _TransferSet(songids, audio, mels, targets, pairs, ground_truth, len(songs))
 
 
 def _transfer_scores(settings: Settings, transfer: _TransferSet, embeddings: np.ndarray) -> dict[str, Any]:
