@@ -159,3 +159,18 @@ def test_local_workers_keep_glibc_malloc_defaults(tmp_path):
     outcome = run_batched(malloc_trim_setting, {"a": 1, "b": 2}, tmp_path / "chunks", scheduler="local", n_workers=2)
     assert outcome.rows["trim"].tolist() == ["glibc default"] * 2
     assert "MALLOC_TRIM_THRESHOLD_" not in os.environ
+
+
+def worker_omp_threads(value):
+    return {"omp": os.environ.get("OMP_NUM_THREADS", "unset")}
+
+
+def test_single_thread_settings_stay_in_the_workers(tmp_path, monkeypatch):
+    """The nanny wrote OMP_NUM_THREADS=1 into this process: later torch stages ran on one thread."""
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setenv("MKL_NUM_THREADS", "7")
+    tasks = {"a": 1, "b": 2}
+    outcome = map_tracks(worker_omp_threads, tasks, chunk_dir=tmp_path, fingerprint={"v": 1}, chunk_size=1, show_progress=False, scheduler="local", n_workers=2)
+    assert outcome.rows["omp"].tolist() == ["1", "1"]
+    assert "OMP_NUM_THREADS" not in os.environ
+    assert os.environ["MKL_NUM_THREADS"] == "7"

@@ -43,6 +43,7 @@ SINGLE_THREAD_ENV = {
     "MKL_NUM_THREADS": "1",
     "NUMBA_NUM_THREADS": "1",
 }
+_NANNY_ENV_KEYS = ("MALLOC_TRIM_THRESHOLD_",)
 _FINGERPRINT_FILE = "fingerprint.json"
 _MALLOC_TRIM_KEY = "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_"
 
@@ -214,7 +215,11 @@ def start_local_cluster(n_workers: int) -> Any:
     off glibc's adaptive mmap threshold, so every large array (a decoded track, a batch
     of crops) is mapped and zeroed afresh: feature extraction and the network ran 30-70 %
     slower. The workers here keep glibc's defaults (and the setting does not leak into
-    this process's environment). Workers of a ``tcp://`` cluster get Dask's default unless
+    this process's environment). Dask's nanny writes the workers' environment
+    (``OMP_NUM_THREADS=1`` and the like) into this process's ``os.environ`` while it
+    spawns them; it is put back, so that torch stages run after a Dask stage keep their
+    threads and a resumed run computes what an uninterrupted one does. Workers of a
+    ``tcp://`` cluster get Dask's default unless
     their Dask config sets ``distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_``
     to null.
 
@@ -226,15 +231,23 @@ def start_local_cluster(n_workers: int) -> Any:
     import dask
     from dask.distributed import LocalCluster
 
-    with dask.config.set({_MALLOC_TRIM_KEY: None}):
-        return LocalCluster(
-            n_workers=n_workers,
-            threads_per_worker=1,
-            processes=True,
-            dashboard_address=None,
-            silence_logs=logging.ERROR,
-            env=SINGLE_THREAD_ENV,
-        )
+    saved = {key: os.environ.get(key) for key in (*SINGLE_THREAD_ENV, *_NANNY_ENV_KEYS)}
+    try:
+        with dask.config.set({_MALLOC_TRIM_KEY: None}):
+            return LocalCluster(
+                n_workers=n_workers,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=None,
+                silence_logs=logging.ERROR,
+                env=SINGLE_THREAD_ENV,
+            )
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 @contextmanager
