@@ -216,7 +216,7 @@ def run_train(settings: Settings, workdir: Workdir, *, show_progress: bool = Tru
     )
     return {"mode": metrics["mode"], "test_accuracy": metrics["accuracy"], "test_macro_f1": metrics["macro_f1"],
             "best_epoch": metrics["best_epoch"], "trainable_parameters": metrics["parameters"]["trainable"],
-            "skipped": len(skipped)}
+            "resumed_after_epoch": metrics.get("resumed_after_epoch", 0), "skipped": len(skipped)}
 
 
 def _train_with_torchrun(workdir, config, mels, labels, splits, label_to_idx, nproc) -> dict:

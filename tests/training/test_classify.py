@@ -168,6 +168,27 @@ def test_a_resumed_run_ends_as_an_uninterrupted_one(small_task, tmp_path):
     assert all(torch.equal(best_resumed[key], best_straight[key]) for key in best_straight)
 
 
+def test_a_finished_run_on_other_labels_is_not_resumed(small_task, tmp_path):
+    """A classifier-last.pt of the same label names but other track labels was taken as this run's, 0 epochs run."""
+    settings = {"mode": "lora", "epochs": 2, "patience": 10}
+    train(small_task, tmp_path / "old" / "classifier.pt", **settings)
+    relabelled = {**small_task, "labels": {track: (label + 1) % len(LABELS) for track, label in small_task["labels"].items()}}
+    again = train(relabelled, tmp_path / "old" / "classifier.pt", **settings)
+    fresh = train(relabelled, tmp_path / "fresh" / "classifier.pt", **settings)
+    assert again.metrics["resumed_after_epoch"] == 0
+    assert again.metrics["history"] == [{**epoch, "train_seconds": mine["train_seconds"]}
+                                        for epoch, mine in zip(fresh.metrics["history"], again.metrics["history"])]
+    assert all(torch.equal(again.checkpoint["state_dict"][key], value) for key, value in fresh.checkpoint["state_dict"].items())
+
+
+def test_a_resumed_run_says_so(small_task, tmp_path, caplog):
+    settings = {"mode": "lora", "patience": 10}
+    train(small_task, tmp_path / "classifier.pt", epochs=1, **settings)
+    resumed = train(small_task, tmp_path / "classifier.pt", epochs=2, **settings)
+    assert resumed.metrics["resumed_after_epoch"] == 1
+    assert "resuming from" in caplog.text and "after epoch 1" in caplog.text
+
+
 def test_the_same_seed_gives_the_same_weights_and_another_seed_does_not(small_task):
     first, again, other = (train(small_task, mode="lora", epochs=1, seed=seed) for seed in (0, 0, 1))
     first, again, other = (trained_state(run.model, "lora") for run in (first, again, other))

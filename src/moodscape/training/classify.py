@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import hashlib
 import logging
 import os
 import sys
@@ -238,6 +239,7 @@ def _train(
         "config": _result_settings(config),
         "backbone_fingerprint": fingerprint,
         "label_to_idx": label_to_idx,
+        "data_fingerprint": _data_fingerprint(mels, track_ids, targets),
     }
     last_path = None if checkpoint_path is None else last_checkpoint_path(checkpoint_path)
     run = {"epoch": 0, "best_epoch": 0, "best_val_macro_f1": -1.0, "best_val_loss": float("inf"), "bad_epochs": 0, "history": []}
@@ -251,7 +253,8 @@ def _train(
         set_rng_state(last["rng"])
         run = {key: last[key] for key in run}
         best_state = last["best_state_dict"]
-        logger.info("resuming from %s after epoch %d", last_path, run["epoch"])
+        logger.warning("resuming from %s after epoch %d: same tracks, labels, splits, mels, settings and backbone",
+                       last_path, run["epoch"])
     if processes.world_size > 1:
         device_ids = [device.index] if device.type == "cuda" else None
         trained_model = DistributedDataParallel(model, device_ids=device_ids)
@@ -323,6 +326,7 @@ def _train(
             "mode": config.mode,
             "best_epoch": run["best_epoch"],
             "epochs_run": run["epoch"],
+            "resumed_after_epoch": 0 if last is None else int(last["epoch"]),
             "best_val_macro_f1": run["best_val_macro_f1"],
             "train_seconds_per_epoch": float(np.mean([epoch["train_seconds"] for epoch in history] or [0.0])),
             "parameters": {**counts, "trainable_share_of_backbone": counts["trainable"] / counts["backbone"]},
@@ -582,6 +586,25 @@ def _from_rank_0(value, processes: Processes):
 
 def _result_settings(config: ClassifierConfig) -> dict:
     return {key: value for key, value in asdict(config).items() if key not in RUN_ONLY_SETTINGS}
+
+
+def _data_fingerprint(mels: Mapping[str, Mel], track_ids: Mapping[str, list[str]], targets: Mapping[str, np.ndarray]) -> str:
+    """The sha256 of what the run trains and selects on: each split's tracks, their labels and mels.
+
+    A mel given as a ``.npy`` path counts by its path, size and modification time; an
+    array by its bytes.
+    """
+    digest = hashlib.sha256()
+    for split in SPLITS:
+        for track_id, target in zip(track_ids[split], targets[split].tolist()):
+            mel = mels[track_id]
+            if isinstance(mel, np.ndarray):
+                source = hashlib.sha256(np.ascontiguousarray(mel).tobytes()).hexdigest()
+            else:
+                stat = os.stat(mel)
+                source = f"{os.fspath(mel)}:{stat.st_size}:{stat.st_mtime_ns}"
+            digest.update(f"{split}\t{track_id}\t{target}\t{source}\n".encode())
+    return digest.hexdigest()
 
 
 def _read_last_checkpoint(path: Path | None, identity: dict) -> dict | None:
