@@ -63,6 +63,15 @@ def test_another_seed_writes_another_corpus(corpus, tmp_path):
     assert other.truth_path.read_bytes() != corpus.truth_path.read_bytes()
 
 
+def test_the_musav_size_leaves_the_collection_and_its_splits_unchanged(corpus, tmp_path):
+    """The MusAV songs were drawn from the collection's stream: 240 or 600 previews gave other splits."""
+    other = generate_demo_corpus(tmp_path / "more", **{**TINY, "n_musav": 30})
+    jamendo = {name: data for name, data in table_and_annotation_bytes(corpus.root).items() if name.startswith("mtg-jamendo")}
+    assert jamendo == {name: data for name, data in table_and_annotation_bytes(other.root).items() if name.startswith("mtg-jamendo")}
+    again, first = (json.loads(c.truth_path.read_text())["tracks"] for c in (other, corpus))
+    assert {k: v for k, v in again.items() if v["dataset"] == "jamendo"} == {k: v for k, v in first.items() if v["dataset"] == "jamendo"}
+
+
 def test_jamendo_rows_have_the_real_layout(corpus):
     header, *rows = read_rows(corpus.jamendo_root / "autotagging_moodtheme.tsv")
     assert header == ["TRACK_ID", "ARTIST_ID", "ALBUM_ID", "PATH", "DURATION", "TAGS"]

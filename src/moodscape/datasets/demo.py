@@ -155,14 +155,15 @@ def generate_demo_corpus(
         musav_metadata_root=root / "musav" / "metadata", truth_path=root / "truth.json",
         n_archetypes=n_archetypes,
     )
-    rng = np.random.default_rng(seed)
-    tracks = _draw_jamendo_tracks(n_tracks, n_archetypes, rng)
-    songs = draw_musav_songs(_balanced_archetypes(n_musav, n_archetypes), rng)
+    # independent streams: the size of one part never changes the other (its tracks or splits)
+    jamendo_rng, musav_rng = np.random.default_rng(seed).spawn(2)
+    tracks = _draw_jamendo_tracks(n_tracks, n_archetypes, jamendo_rng)
+    songs = draw_musav_songs(_balanced_archetypes(n_musav, n_archetypes), musav_rng)
     jobs = ([(t.params, corpus.jamendo_audio_root / t.path) for t in tracks]
             + [(s.params, corpus.musav_audio_root / f"{s.path}.mp3") for s in songs])
     durations = _render_all(jobs, seconds, sample_rate, channels, progress)
-    _write_jamendo(corpus.jamendo_root, tracks, durations[:n_tracks], n_archetypes, rng)
-    write_musav(corpus.musav_root, corpus.musav_metadata_root, songs, seconds, rng)
+    _write_jamendo(corpus.jamendo_root, tracks, durations[:n_tracks], n_archetypes, jamendo_rng)
+    write_musav(corpus.musav_root, corpus.musav_metadata_root, songs, seconds, musav_rng)
     _write_truth(corpus.truth_path, tracks, songs, n_archetypes)
     return corpus
 
