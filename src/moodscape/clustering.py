@@ -53,11 +53,16 @@ class AcousticClusterer(ClusterMixin, BaseEstimator):
         Inclusive range of K scanned when ``k="auto"``.
     algorithm : {"kmeans", "minibatch"}, default="kmeans"
         ``KMeans``, or ``MiniBatchKMeans`` for very large collections.
-    n_init : int, default=10
-        K-Means restarts per K; the run with the lowest inertia is kept.
+    n_init : int, default=50
+        K-Means restarts per K; the run with the lowest inertia is kept. With 10 the
+        kept solution still depended on the random state (on a 150-track demo, ARI
+        against the planted archetypes 0.79-0.89 over three states; 0.86-0.89 with 30
+        or more), and a restart costs milliseconds even at 18k tracks.
     silhouette_sample : int, default=5000
         The silhouette is computed on a random sample of at most this many tracks
-        (the same sample for every K).
+        (the same sample for every K). On a larger collection the K-Means restarts run
+        on that sample too, and the best is refined on every track (50 restarts at
+        18,486 tracks x 43 features: 42 s per K on every track, 11 s this way).
     random_state : int, RandomState instance or None, default=0
         Seeds K-Means and the silhouette sample.
 
@@ -109,7 +114,7 @@ class AcousticClusterer(ClusterMixin, BaseEstimator):
         k="auto",
         k_range=(5, 10),
         algorithm="kmeans",
-        n_init=10,
+        n_init=50,
         silhouette_sample=5000,
         random_state=0,
     ):
@@ -219,7 +224,7 @@ class AcousticClusterer(ClusterMixin, BaseEstimator):
             candidates = [self.k]
         rng = check_random_state(self.random_state)
         sample = _sample_index(len(standardised), self.silhouette_sample, rng)
-        fits = {k: self._fit_kmeans(standardised, k, rng) for k in candidates}
+        fits = {k: self._fit_kmeans(standardised, k, rng, sample) for k in candidates}
         scan = [_cluster_quality(standardised, fits[k], sample) for k in candidates]
         decision = pick_k(scan) if self.k == "auto" else _forced_k(int(self.k))
         selection = {
@@ -234,10 +239,14 @@ class AcousticClusterer(ClusterMixin, BaseEstimator):
         }
         return fits[decision["k"]], selection
 
-    def _fit_kmeans(self, standardised, k, rng):
+    def _fit_kmeans(self, standardised, k, rng, sample):
         seed = int(rng.randint(np.iinfo(np.int32).max))
-        model_class = KMeans if self.algorithm == "kmeans" else MiniBatchKMeans
-        return model_class(n_clusters=k, n_init=self.n_init, random_state=seed).fit(standardised)
+        if self.algorithm == "minibatch":
+            return MiniBatchKMeans(n_clusters=k, n_init=self.n_init, random_state=seed).fit(standardised)
+        best = KMeans(n_clusters=k, n_init=self.n_init, random_state=seed).fit(standardised[sample])
+        if len(sample) == len(standardised):
+            return best
+        return KMeans(n_clusters=k, init=best.cluster_centers_, n_init=1, random_state=seed).fit(standardised)
 
 
 def pick_k(scan):

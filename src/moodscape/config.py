@@ -96,7 +96,7 @@ class ClusterSettings(_Section):
     exclude_features: list[str] = Field(default_factory=lambda: ["rms_mean", "rms_std", "loudness_db", "mfcc_mean_0"])
     k_range: tuple[int, int] = (5, 10)
     algorithm: Literal["kmeans", "minibatch"] = "kmeans"
-    n_init: int = Field(10, ge=1)
+    n_init: int = Field(50, ge=1)
     silhouette_sample: int = Field(5000, ge=100)
 
     @field_validator("k")
