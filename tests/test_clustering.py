@@ -71,6 +71,15 @@ def test_silhouette_is_computed_on_a_sample_of_at_most_silhouette_sample_tracks(
     assert all(row["silhouette"] is not None for row in clusterer.selection_["scan"])
 
 
+def test_restarts_on_the_sample_are_refined_on_every_track():
+    features, planted = planted_features(0, spread=1.0, n_tracks=600)
+    sampled = AcousticClusterer(k=PLANTED_K, n_init=20, silhouette_sample=150, random_state=0).fit(features)
+    full = AcousticClusterer(k=PLANTED_K, n_init=20, silhouette_sample=600, random_state=0).fit(features)
+    assert len(sampled.labels_) == 600
+    assert adjusted_rand_score(planted, sampled.labels_) == adjusted_rand_score(planted, full.labels_) == 1.0
+    assert sampled.kmeans_.inertia_ == pytest.approx(full.kmeans_.inertia_, rel=1e-6)
+
+
 def test_fixed_k_is_used_and_recorded_as_forced():
     features, _ = planted_features(0, spread=1.0, n_tracks=300)
     clusterer = AcousticClusterer(k=4, n_init=3).fit(features)
