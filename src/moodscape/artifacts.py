@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 import pandas as pd
 
@@ -239,12 +239,24 @@ class Workdir:
 
     @property
     def mel_cache(self) -> Path:
-        """Directory of cached log-mel spectrograms, one ``.npy`` per track."""
+        """Directory of cached log-mel spectrograms, one ``.npy`` per track and source."""
         return self.root / "mels"
 
-    def mel_path(self, track_id: str) -> Path:
-        """Cache file of one track's log-mel spectrogram (track ids may contain ``/``)."""
-        return self.mel_cache / f"{quote(track_id, safe='')}.npy"
+    def mel_path(self, track_id: str, source_key: str) -> Path:
+        """Cache file of one track's log-mel spectrogram computed from the source ``source_key`` names.
+
+        Track ids may contain ``/``; the key (hex digits, no dot) comes last, so a changed
+        source gets a new file instead of the old one.
+        """
+        return self.mel_cache / f"{quote(track_id, safe='')}.{source_key}.npy"
+
+    def cached_mels(self) -> dict[str, list[Path]]:
+        """``{track_id: [cache files]}`` of every mel in the cache, whatever its source."""
+        found: dict[str, list[Path]] = {}
+        for path in self.mel_cache.glob("*.npy"):
+            quoted, _, _ = path.name[: -len(".npy")].rpartition(".")
+            found.setdefault(unquote(quoted), []).append(path)
+        return found
 
     def chunk_dir(self, stage: str) -> Path:
         """Where a per-track map keeps its finished chunks until the stage completes."""

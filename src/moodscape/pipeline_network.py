@@ -9,6 +9,8 @@ the stage 1–2 runners, so those commands start fast.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import os
 import subprocess
 import sys
 import time
@@ -21,6 +23,7 @@ import torch
 
 from . import artifacts
 from .artifacts import Workdir
+from .audio import MEL_FMAX, MEL_HOP, MEL_N_BANDS, MEL_SR
 from .config import Settings
 from .datasets import jamendo
 from .errors import ArtifactError, DataError, MoodscapeError
@@ -44,8 +47,12 @@ from .evaluation import tag_f1_macro, tagging_metrics
 # --------------------------------------------------------------------------- mel cache
 
 
+MEL_CACHE_FORMAT = f"float32 dB, sr={MEL_SR}, hop={MEL_HOP}, bands={MEL_N_BANDS}, fmax={MEL_FMAX}, v2"
+"""What a cached mel is; part of every cache key, so a change of the mel settings recomputes the cache."""
+
+
 def cache_mel(task: tuple[str, str, str]) -> dict[str, int]:
-    """Compute one track's log-mel spectrogram and store it (float16) in the cache.
+    """Compute one track's log-mel spectrogram and store it (float32, as inference reads it) in the cache.
 
     Top-level so that Dask can send it to worker processes.
     """
@@ -53,8 +60,21 @@ def cache_mel(task: tuple[str, str, str]) -> dict[str, int]:
 
     kind, source, target = task
     mel_db = load_mel(source) if kind == "mel" else mel_from_audio(source)
-    artifacts.write_array(Path(target), mel_db.astype(np.float16))
+    artifacts.write_array(Path(target), mel_db.astype(np.float32))
     return {"frames": int(mel_db.shape[1])}
+
+
+def mel_source_key(kind: str, source: str) -> str:
+    """The cache key of a track's mel: the mel settings and the source file's path, size and modification time.
+
+    Raises
+    ------
+    OSError
+        When the source cannot be read.
+    """
+    stat = os.stat(source)
+    text = f"{MEL_CACHE_FORMAT}|{kind}|{os.path.abspath(source)}|{stat.st_size}|{stat.st_mtime_ns}"
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def prepare_mels(
@@ -62,24 +82,34 @@ def prepare_mels(
 ) -> tuple[dict[str, Path], list[tuple[str, str]]]:
     """Log-mel spectrograms of ``tracks``, decoded once and cached in the work directory.
 
-    Tracks already cached are not recomputed, so every training stage and epoch reads the
-    same files. Returns ``{track_id: cache path}`` and the ``(track_id, reason)`` list of
-    tracks without a usable audio or mel file.
+    A cached mel is reused only while its source file (path, size, modification time)
+    and the mel settings are unchanged; otherwise it is computed again and the stale
+    file removed. So every training stage and epoch reads the same files, and they
+    describe the audio that is there now. Returns ``{track_id: cache path}`` and the
+    ``(track_id, reason)`` list of tracks without a usable audio or mel file.
     """
     source = settings.features.source if settings.features.source in ("audio", "mel") else "auto"
     tasks, missing, _ = feature_tasks(tracks, source)
-    cached = {track_id: workdir.mel_path(track_id) for track_id in tasks}
-    todo = {tid: (kind, path, str(cached[tid])) for tid, (kind, path) in tasks.items() if not cached[tid].exists()}
+    cached, unreadable = {}, []
+    for track_id, (kind, path) in tasks.items():
+        try:
+            cached[track_id] = workdir.mel_path(track_id, mel_source_key(kind, path))
+        except OSError as exc:
+            unreadable.append((track_id, f"cannot read {path}: {exc.strerror or exc}"))
+    for track_id, paths in workdir.cached_mels().items():
+        for stale in (path for path in paths if track_id in cached and path != cached[track_id]):
+            stale.unlink(missing_ok=True)
+    todo = {tid: (*tasks[tid], str(path)) for tid, path in cached.items() if not path.exists()}
     cfg = settings.features
     outcome = map_tracks(
-        cache_mel, todo, chunk_dir=workdir.chunk_dir("mels"), fingerprint={"mel": "v1"},
+        cache_mel, todo, chunk_dir=workdir.chunk_dir("mels"), fingerprint={"mel": MEL_CACHE_FORMAT},
         scheduler=cfg.scheduler, n_workers=cfg.n_workers, chunk_size=cfg.chunk_size,
         description="mel-spectrograms", show_progress=show_progress and bool(todo),
     )
     clear_chunks(workdir.chunk_dir("mels"))
     failed = {track_id for track_id, _ in outcome.failures}
     mels = {tid: path for tid, path in cached.items() if tid not in failed and path.exists()}
-    return mels, missing + outcome.failures
+    return mels, missing + unreadable + outcome.failures
 
 
 def _by_split(tracks: pd.DataFrame, mels: dict[str, Path]) -> dict[str, pd.DataFrame]:
@@ -222,7 +252,7 @@ def run_train(settings: Settings, workdir: Workdir, *, show_progress: bool = Tru
 def _train_with_torchrun(workdir, config, mels, labels, splits, label_to_idx, nproc) -> dict:
     """Run the classifier under ``torchrun`` (DDP, gloo on CPU) through a job file."""
     job_path = workdir.training_job("train")
-    stem = {track_id: workdir.mel_path(track_id).stem for track_id in mels}
+    stem = {track_id: path.stem for track_id, path in mels.items()}
     parts = {
         "labels": {stem[t]: label for t, label in labels.items()},
         "splits": {stem[t]: split for t, split in splits.items() if t in stem},

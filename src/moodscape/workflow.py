@@ -10,6 +10,7 @@ stage after it, and a second run with nothing changed runs nothing.
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -79,7 +80,7 @@ def run_pipeline(
     settings : Settings
     workdir : Workdir
     force : bool
-        Run every stage, current or not.
+        Run every stage, current or not, with every mel-spectrogram computed afresh.
     show_progress : bool
         Progress bars of the stages.
     on_stage : callable, optional
@@ -92,6 +93,8 @@ def run_pipeline(
         no MusAV dataset; stage 5 then writes no valence/arousal.
     """
     collection = load_collection(settings)
+    if force:
+        shutil.rmtree(workdir.mel_cache, ignore_errors=True)
     outcomes = []
     for stage in STAGES:
         if stage == "train-av" and settings.musav.root is None:
