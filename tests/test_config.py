@@ -35,6 +35,13 @@ def test_dotted_overrides_win_over_the_file(tmp_path):
         ('[jamendo]\nroot = "c"\n[cluster]\nbogus = 3\n', "cluster.bogus"),
         ('[data]\nsource = "folder"\n', "folder"),
         ('[jamendo]\nroot = "c"\n[folder]\nsplit_fractions = [0.5, 0.5, 0.5]\n', "folder.split_fractions"),
+        # values that trained a NaN model or never finished instead of stopping here
+        ('[jamendo]\nroot = "c"\n[train]\nlr = inf\n', "train.lr"),
+        ('[jamendo]\nroot = "c"\n[av]\nlr = nan\n', "av.lr"),
+        ('[jamendo]\nroot = "c"\n[train]\nlr = 1e6\n', "train.lr"),
+        ('[jamendo]\nroot = "c"\n[label]\nmin_score = inf\n', "label.min_score"),
+        ('[jamendo]\nroot = "c"\n[cluster]\nn_init = 1000000000\n', "cluster.n_init"),
+        ('[jamendo]\nroot = "c"\n[pretrain]\nepochs = 1000000000\n', "pretrain.epochs"),
     ],
 )
 def test_invalid_settings_name_the_setting(tmp_path, text, named):

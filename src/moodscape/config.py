@@ -32,7 +32,8 @@ from .errors import ConfigError
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # every number finite: an lr of Infinity or NaN trained a NaN model instead of stopping here
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 class DataSettings(_Section):
@@ -96,7 +97,7 @@ class ClusterSettings(_Section):
     exclude_features: list[str] = Field(default_factory=lambda: ["rms_mean", "rms_std", "loudness_db", "mfcc_mean_0"])
     k_range: tuple[int, int] = (5, 10)
     algorithm: Literal["kmeans", "minibatch"] = "kmeans"
-    n_init: int = Field(50, ge=1)
+    n_init: int = Field(50, ge=1, le=1000)
     silhouette_sample: int = Field(5000, ge=100)
 
     @field_validator("k")
@@ -129,9 +130,9 @@ class LabelSettings(_Section):
 class _TrainingSection(_Section):
     """Settings every training stage shares (see ``moodscape.training.loop.TrainingConfig``)."""
 
-    epochs: int = Field(30, ge=1)
+    epochs: int = Field(30, ge=1, le=10_000)
     batch_size: int = Field(32, ge=1)
-    lr: float = Field(1e-3, gt=0)
+    lr: float = Field(1e-3, gt=0, le=10)
     weight_decay: float = Field(1e-4, ge=0)
     patience: int = Field(5, ge=1)
     crop_frames: int = Field(256, ge=16)
@@ -181,9 +182,9 @@ class AVSettings(_Section):
     mode: Literal["mse", "rank", "combined"] = "rank"
     hidden: int = Field(32, ge=1)
     dropout: float = Field(0.3, ge=0, lt=1)
-    lr: float = Field(1e-3, gt=0)
+    lr: float = Field(1e-3, gt=0, le=10)
     weight_decay: float = Field(0.1, ge=0)
-    epochs: int = Field(400, ge=1)
+    epochs: int = Field(400, ge=1, le=100_000)
     patience: int = Field(40, ge=1)
     batch_size: int = Field(64, ge=1)
     rank_weight: float = Field(0.1, ge=0)
@@ -219,7 +220,7 @@ class AblationSettings(_Section):
 
     ranks: list[int] = Field(default_factory=lambda: [1, 8, 32])
     include: list[Literal["lora", "full", "probe", "tags"]] = Field(default_factory=lambda: ["lora", "full", "probe", "tags"])
-    epochs: int = Field(10, ge=1)
+    epochs: int = Field(10, ge=1, le=10_000)
     reuse_run_classifier: bool = True
     transfer: bool = True
 
