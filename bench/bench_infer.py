@@ -63,7 +63,7 @@ from moodscape.inference import cached_bundle, export_bundle, infer_chunk, load_
 from moodscape.models.backbone import build_backbone  # noqa: E402
 from moodscape.models.lora import add_lora  # noqa: E402
 from moodscape.parallel import clear_chunks, map_tracks, start_local_cluster, tracks_per_chunk  # noqa: E402
-from moodscape.training.loop import save_atomic  # noqa: E402
+from moodscape.models.checkpoint import save_checkpoint  # noqa: E402
 
 from bench_network import cpu_model  # noqa: E402  (bench/ is on sys.path when run as a script)
 
@@ -131,7 +131,7 @@ def make_bundle(out_dir: Path, mels: list[np.ndarray], args) -> tuple[Path, obje
         crop_frames=args.crop_frames, n_eval_crops=args.n_eval_crops, batch_size=args.batch_size, device="cpu",
     )
     path = out_dir / "bundle.pt"
-    save_atomic(bundle, path)
+    save_checkpoint(bundle, path)
     return path, builder, av_name
 
 

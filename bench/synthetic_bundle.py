@@ -273,13 +273,13 @@ def _write_model(path: Path, names: list[str], seed: int) -> None:
     from moodscape.inference import export_bundle
     from moodscape.models.av import av_checkpoint, build_av_ensemble
     from moodscape.models.backbone import build_backbone
-    from moodscape.training.loop import save_atomic
+    from moodscape.models.checkpoint import save_checkpoint
 
     torch.manual_seed(seed)
     classifier = build_backbone(len(names)).eval()
     bundle = export_bundle(classifier, names, av_checkpoint(build_av_ensemble(n_members=5)), device="cpu")
     path.parent.mkdir(parents=True, exist_ok=True)
-    save_atomic(bundle, path)
+    save_checkpoint(bundle, path)
 
 
 def write_synthetic_bundle(root: Path, n_tracks: int, *, n_labels: int = 8, seed: int = 0,

@@ -9,6 +9,7 @@ SERVING_FILES = (
     "inference_lookup.csv", "embeddings.parquet", "catalog_tracks.parquet", "label_to_idx.json",
     "cluster_profiles.json", "cluster_selection.json", "metrics/classifier.json", "metrics/av.json",
     "models/inference_bundle.pt", "models/classifier.pt", "models/av_regressor.pth", "report/report.html",
+    "models/inference_bundle.pt.json", "models/classifier.pt.json", "models/av_regressor.pth.json",
 )
 
 

@@ -31,7 +31,7 @@ from moodscape.models.lora import add_lora
 from moodscape.parallel import map_tracks
 from moodscape.training.av import AVConfig, cross_fit_av
 from moodscape.training.data import embed_tracks, predict_tracks
-from moodscape.training.loop import save_atomic
+from moodscape.models.checkpoint import save_checkpoint
 
 SR = 22050
 CROP, N_CROPS, BATCH = 64, 3, 5
@@ -109,7 +109,7 @@ def bundle_path(tmp_path_factory, classifier, av_model):
         crop_frames=CROP, n_eval_crops=N_CROPS, batch_size=BATCH, device="cpu",
     )
     path = tmp_path_factory.mktemp("bundle") / "bundle.pt"
-    save_atomic(bundle, path)
+    save_checkpoint(bundle, path)
     return path
 
 
@@ -144,7 +144,7 @@ def test_bundle_loads_with_weights_only_and_without_peft(bundle_path, tmp_path):
     assert bundle["av"]["model_args"] == {"n_members": 3, "in_features": 512, "hidden": 32, "dropout": 0.1}
     assert not any("lora" in key for key in bundle["state_dict"])
     no_av = export_bundle(load_bundle(bundle_path).model, LABELS, None, device="cpu")
-    save_atomic(no_av, tmp_path / "no_av.pt")
+    save_checkpoint(no_av, tmp_path / "no_av.pt")
     script = (
         "import sys; from moodscape.inference import load_bundle; "
         f"bundle = load_bundle({str(tmp_path / 'no_av.pt')!r}); "

@@ -389,6 +389,46 @@ def write_lines(path: Path, lines: Sequence[str]) -> None:
         tmp.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
 
 
+def checkpoint_description(checkpoint: Path) -> Path:
+    """The JSON description written beside a checkpoint (``model.pt`` → ``model.pt.json``)."""
+    return checkpoint.with_name(f"{checkpoint.name}.json")
+
+
+def read_checkpoint_description(path: Path, what: str, required: Sequence[str] = ()) -> dict[str, Any]:
+    """The plain entries of the checkpoint at ``path``, from its JSON description, without torch or unpickling.
+
+    The description (:func:`checkpoint_description`) is written with the checkpoint by
+    :func:`moodscape.models.checkpoint.save_checkpoint`; the tensors' shapes are under
+    the key ``"shapes"`` of the result (``required`` names other entries).
+
+    Raises
+    ------
+    ArtifactError
+        When the checkpoint or its description is missing or unreadable, the description
+        is of other bytes than the checkpoint's (one was replaced without the other), or
+        it lacks a ``required`` entry.
+    """
+    path = Path(path)
+    described = checkpoint_description(path)
+    if not path.is_file():
+        raise ArtifactError(f"{what} {path} does not exist")
+    try:
+        description = json.loads(described.read_text(encoding="utf-8"))
+        entries, sha256 = description["entries"], description["sha256"]
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise ArtifactError(f"{what} {path}: its description {described.name} is missing or unreadable "
+                            f"({type(error).__name__}: {error}); run the stage that writes it again") from None
+    if sha256 != file_hash(path):
+        raise ArtifactError(f"{what} {path}: {described.name} describes another version of the file; "
+                            "run the stage that writes it again")
+    if not isinstance(entries, dict):
+        raise ArtifactError(f"{what} {path}: {described.name} holds no entries object")
+    missing = [key for key in required if key not in entries]
+    if missing:
+        raise ArtifactError(f"{what} {path} lacks {', '.join(missing)}")
+    return {**entries, "shapes": description.get("shapes", {})}
+
+
 def file_hash(path: Path) -> str:
     """SHA-256 of a file's bytes, in hex."""
     digest = hashlib.sha256()

@@ -44,7 +44,8 @@ from moodscape.artifacts import AV_COLUMNS, EMBEDDING_COLUMNS, LABEL_COLUMN_PREF
 from moodscape.audio import MEL_HOP, MEL_N_BANDS, MEL_SR, crop, eval_crop_starts, load_mel, mel_crops_from_audio
 from moodscape.errors import ArtifactError, ConfigError, DataError
 from moodscape.models.av import AV_OUTPUTS
-from moodscape.models.backbone import EMBEDDING_DIM, AudioResNet, build_backbone, check_same_tensors, read_checkpoint
+from moodscape.models.backbone import EMBEDDING_DIM, AudioResNet, build_backbone, check_same_tensors
+from moodscape.models.checkpoint import read_checkpoint
 from moodscape.training.loop import resolve_device
 
 BUNDLE_VERSION = 1

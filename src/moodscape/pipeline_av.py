@@ -27,7 +27,7 @@ from .inference import AV_COLUMNS, embedding_matrix, embedding_table, export_bun
 from .parallel import MapOutcome, clear_chunks, map_tracks
 from .pipeline import feature_tasks, inference_tracks, load_collection, track_features
 from .stages import stage_request
-from .training.loop import save_atomic
+from .models.checkpoint import save_checkpoint
 
 def _label_names(workdir: Workdir) -> list[str]:
     label_to_idx = artifacts.read_json(workdir.label_to_idx)
@@ -52,7 +52,7 @@ def _network_map(
         n_eval_crops=settings.train.n_eval_crops, batch_size=settings.infer.batch_size, device=settings.infer.device,
     )
     bundle_path = workdir.inference_bundle(stage)
-    save_atomic(bundle, bundle_path)
+    save_checkpoint(bundle, bundle_path)
     model_files = [workdir.backbone, workdir.classifier] + ([workdir.av_regressor] if av_checkpoint else [])
     fingerprint = {"models": [artifacts.file_hash(path) for path in model_files],
                    "settings": settings.stage_settings("infer"), "crops": [settings.train.crop_frames, settings.train.n_eval_crops]}
@@ -112,7 +112,7 @@ def run_train_av(settings: Settings, workdir: Workdir, *, show_progress: bool = 
     metrics |= {key: baselines[key] for key in ("musav_set", "in_domain", "in_domain_note")}
     metrics["baselines"] = _baseline_summary(baselines)
     workdir.av_regressor.parent.mkdir(parents=True, exist_ok=True)
-    save_atomic(av_checkpoint(fit.ensemble, config=av_cfg, label_names=_label_names(workdir),
+    save_checkpoint(av_checkpoint(fit.ensemble, config=av_cfg, label_names=_label_names(workdir),
                               classifier_sha256=artifacts.file_hash(workdir.classifier)), workdir.av_regressor)
     artifacts.write_table(workdir.musav_embeddings, embedding_table(embedded))
     artifacts.write_table(workdir.musav_features, features.rows)
@@ -122,8 +122,8 @@ def run_train_av(settings: Settings, workdir: Workdir, *, show_progress: bool = 
     artifacts.update_baselines(workdir, "av", baselines)
     artifacts.write_skipped(workdir.skipped_report("train-av"),
                             skipped + [(songid, f"stage-1 features (baselines only): {reason}") for songid, reason in features.failures])
-    outputs = [workdir.av_regressor, workdir.av_metrics, workdir.musav_embeddings, workdir.musav_predictions,
-               workdir.musav_features, workdir.baselines]
+    outputs = [workdir.av_regressor, artifacts.checkpoint_description(workdir.av_regressor), workdir.av_metrics,
+               workdir.musav_embeddings, workdir.musav_predictions, workdir.musav_features, workdir.baselines]
     artifacts.record_stage(workdir, "train-av", outputs, *stage_request("train-av", settings, workdir))
     clear_chunks(workdir.chunk_dir("train-av"))
     clear_chunks(workdir.chunk_dir(MUSAV_FEATURES_MAP))
@@ -244,7 +244,7 @@ def _av_metrics(settings, ground_truth: list, targets: pd.DataFrame, predictions
 
 
 def _av_checkpoint_dict(workdir: Workdir) -> dict | None:
-    from .models.backbone import read_checkpoint
+    from .models.checkpoint import read_checkpoint
 
     if not workdir.av_regressor.exists():
         return None
@@ -269,9 +269,13 @@ def run_infer(settings: Settings, workdir: Workdir, *, show_progress: bool = Tru
     artifacts.write_table(workdir.inference_lookup, lookup)
     artifacts.write_table(workdir.embeddings, embeddings)
     artifacts.write_table(workdir.catalog, catalog_table(tracks, lookup["track_id"]))
-    artifacts.write_bytes(workdir.serving_model, workdir.inference_bundle("infer").read_bytes())
+    for source, target in ((workdir.inference_bundle("infer"), workdir.serving_model),
+                           (artifacts.checkpoint_description(workdir.inference_bundle("infer")),
+                            artifacts.checkpoint_description(workdir.serving_model))):
+        artifacts.write_bytes(target, source.read_bytes())
     artifacts.write_skipped(workdir.skipped_report("infer"), skipped)
-    outputs = [workdir.inference_lookup, workdir.embeddings, workdir.catalog, workdir.serving_model]
+    outputs = [workdir.inference_lookup, workdir.embeddings, workdir.catalog, workdir.serving_model,
+               artifacts.checkpoint_description(workdir.serving_model)]
     artifacts.record_stage(workdir, "infer", outputs,
                            *stage_request("infer", settings, workdir, collection.with_tracks(tracks)))
     clear_chunks(workdir.chunk_dir("infer"))

@@ -28,12 +28,12 @@ from .config import Settings
 from .datasets import jamendo
 from .errors import ArtifactError, DataError, MoodscapeError
 from .models.backbone import backbone_checkpoint, build_backbone, load_backbone_weights
+from .models.checkpoint import save_checkpoint
 from .parallel import clear_chunks, map_tracks
 from .pipeline import feature_tasks, load_collection
 from .stages import stage_request
 from .training.classify import ClassifierConfig, train_classifier
 from .training.data import embed_tracks, predict_tracks
-from .training.loop import save_atomic
 from .training.pretrain import PretrainConfig, pretrain_backbone
 from .training.probe import (
     feature_matrices,
@@ -147,12 +147,13 @@ def run_pretrain(settings: Settings, workdir: Workdir, *, show_progress: bool = 
     test = {**tagging_metrics(targets["test"], scores, collection.vocabulary), "f1_macro": tag_f1_macro(targets["test"], scores)}
     metrics = {"test": test, "history": history, "tags": collection.vocabulary, "n_tracks": {s: len(p) for s, p in parts.items()}}
     workdir.backbone.parent.mkdir(parents=True, exist_ok=True)
-    save_atomic(backbone_checkpoint(model, tags=list(collection.vocabulary)), workdir.backbone)
+    save_checkpoint(backbone_checkpoint(model, tags=list(collection.vocabulary)), workdir.backbone)
     artifacts.write_json(workdir.pretrain_metrics, metrics)
     artifacts.write_skipped(workdir.skipped_report("pretrain"), skipped)
     _write_tag_baselines(workdir, parts, targets, collection.vocabulary, test)
     artifacts.record_stage(
-        workdir, "pretrain", [workdir.backbone, workdir.pretrain_metrics], *stage_request("pretrain", settings, workdir, collection)
+        workdir, "pretrain", [workdir.backbone, artifacts.checkpoint_description(workdir.backbone), workdir.pretrain_metrics],
+        *stage_request("pretrain", settings, workdir, collection)
     )
     return {"epochs": history["epochs_run"], "best_epoch": history["best_epoch"], "test_roc_auc_macro": test["roc_auc_macro"],
             "test_tag_f1_macro": test["f1_macro"], "skipped": len(skipped)}
@@ -194,8 +195,8 @@ def _adopt_backbone(settings: Settings, workdir: Workdir, collection) -> dict[st
     model = build_backbone(None)
     load_backbone_weights(model, backbone_file)
     workdir.backbone.parent.mkdir(parents=True, exist_ok=True)
-    save_atomic(backbone_checkpoint(model, source=str(backbone_file)), workdir.backbone)
-    artifacts.record_stage(workdir, "pretrain", [workdir.backbone], *stage_request("pretrain", settings, workdir, collection))
+    save_checkpoint(backbone_checkpoint(model, source=str(backbone_file)), workdir.backbone)
+    artifacts.record_stage(workdir, "pretrain", [workdir.backbone, artifacts.checkpoint_description(workdir.backbone)], *stage_request("pretrain", settings, workdir, collection))
     return {"backbone": str(backbone_file), "pretrained": "given"}
 
 
@@ -242,7 +243,8 @@ def run_train(settings: Settings, workdir: Workdir, *, show_progress: bool = Tru
     artifacts.write_skipped(workdir.skipped_report("train"), skipped)
     _write_label_baselines(workdir, labels, splits, label_to_idx, metrics)
     artifacts.record_stage(
-        workdir, "train", [workdir.classifier, workdir.classifier_metrics], *stage_request("train", settings, workdir, collection)
+        workdir, "train", [workdir.classifier, artifacts.checkpoint_description(workdir.classifier), workdir.classifier_metrics],
+        *stage_request("train", settings, workdir, collection)
     )
     return {"mode": metrics["mode"], "test_accuracy": metrics["accuracy"], "test_macro_f1": metrics["macro_f1"],
             "best_epoch": metrics["best_epoch"], "trainable_parameters": metrics["parameters"]["trainable"],

@@ -13,6 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from . import artifacts
@@ -113,17 +114,15 @@ def adapter_shapes(checkpoint_path: Path) -> pd.DataFrame:
     layer) and ``lora_B`` ``(c_out, r, …)``, so ``d = c_out`` and ``k = c_in·k_h·k_w``.
     Empty for a checkpoint without adapters (full fine-tuning, linear probe).
     """
-    import torch
-
-    state = torch.load(checkpoint_path, map_location="cpu", weights_only=True).get("state_dict", {})
+    shapes = artifacts.read_checkpoint_description(checkpoint_path, "classifier checkpoint")["shapes"]
     rows = []
-    for key, a in state.items():
-        if not key.endswith("lora_A.weight"):
+    for key, a in shapes.items():
+        if not (key.startswith("state_dict/") and key.endswith("lora_A.weight")):
             continue
-        b = state[key.replace("lora_A", "lora_B")]
-        kernel = "×".join(str(size) for size in a.shape[2:]) or "linear"
-        layer = key.removeprefix("base_model.model.").removesuffix(".lora_A.weight")
-        rows.append({"layer": layer, "kernel": kernel, "d": int(b.shape[0]), "k": int(a[0].numel()), "r": int(a.shape[0])})
+        b = shapes[key.replace("lora_A", "lora_B")]
+        kernel = "×".join(str(size) for size in a[2:]) or "linear"
+        layer = key.removeprefix("state_dict/").removeprefix("base_model.model.").removesuffix(".lora_A.weight")
+        rows.append({"layer": layer, "kernel": kernel, "d": int(b[0]), "k": int(np.prod(a[1:])), "r": int(a[0])})
     return pd.DataFrame(rows, columns=["layer", "kernel", "d", "k", "r"])
 
 

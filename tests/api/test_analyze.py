@@ -18,7 +18,7 @@ from moodscape.features import FEATURE_NAMES, extract_features
 from moodscape.inference import export_bundle, infer_chunk, load_bundle, predict_mels
 from moodscape.models.av import av_checkpoint, build_av_ensemble
 from moodscape.models.backbone import build_backbone
-from moodscape.training.loop import save_atomic
+from moodscape.models.checkpoint import save_checkpoint
 
 SR = 22050
 SECONDS = 4.0
@@ -55,7 +55,7 @@ def bundle_path(tmp_path_factory, track):
     av = build_av_ensemble(2)
     bundle = export_bundle(backbone.eval(), LABELS, av_checkpoint(av), crop_frames=CROP, n_eval_crops=N_CROPS, batch_size=4, device="cpu")
     path = tmp_path_factory.mktemp("bundle") / "bundle.pt"
-    save_atomic(bundle, path)
+    save_checkpoint(bundle, path)
     return path
 
 

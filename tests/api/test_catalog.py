@@ -9,6 +9,8 @@ from __future__ import annotations
 import importlib.util
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -251,27 +253,39 @@ def test_load_catalog_refuses_a_duplicated_track(bundle):
     assert f"track {lookup.loc[8, 'track_id']} appears more than once" in _one_line(error)
 
 
-def test_checkpoint_entries_are_read_without_running_pickled_code(tmp_path):
-    import pickle
-    import zipfile
-
+def test_checkpoint_entries_come_from_the_description_beside_it(tmp_path):
     import torch
 
-    from moodscape.api.catalog import read_checkpoint_entries
+    from moodscape.artifacts import checkpoint_description, read_checkpoint_description
+    from moodscape.errors import ArtifactError
+    from moodscape.models.checkpoint import save_checkpoint
 
     path = tmp_path / "model.pt"
-    torch.save({"label_names": ["a", "b"], "state_dict": {"w": torch.ones(3)}}, path)
-    entries = read_checkpoint_entries(path, "test checkpoint", ("label_names",))
-    assert entries["label_names"] == ["a", "b"] and entries["state_dict"]["w"] is None
+    save_checkpoint({"label_names": ["a", "b"], "state_dict": {"w": torch.ones(3, 2)}}, path)
+    entries = read_checkpoint_description(path, "test checkpoint", ("label_names",))
+    assert entries["label_names"] == ["a", "b"] and "state_dict" not in entries
+    assert entries["shapes"] == {"state_dict/w": [3, 2]}
+    with pytest.raises(ArtifactError, match="lacks label_to_idx"):
+        read_checkpoint_description(path, "test checkpoint", ("label_to_idx",))
+    torch.save({"label_names": ["b", "a"]}, path)  # replaced without its description
+    with pytest.raises(ArtifactError, match="another version"):
+        read_checkpoint_description(path, "test checkpoint")
+    checkpoint_description(path).unlink()
+    with pytest.raises(ArtifactError, match="missing or unreadable"):
+        read_checkpoint_description(path, "test checkpoint")
 
-    class Evil:
-        def __reduce__(self):
-            return (print, ("pwned",))
 
-    evil = tmp_path / "evil.pt"
-    with zipfile.ZipFile(evil, "w") as archive:
-        archive.writestr("evil/data.pkl", pickle.dumps({"label_names": Evil()}))
-    with pytest.raises(BundleError, match="not allowed"):
-        read_checkpoint_entries(evil, "test checkpoint", ("label_names",))
-    with pytest.raises(BundleError, match="lacks label_to_idx"):
-        read_checkpoint_entries(path, "test checkpoint", ("label_to_idx",))
+def test_the_app_starts_without_torch_and_without_unpickling(bundle):
+    """The start-up check reads the checkpoints' JSON descriptions: no torch import (seconds), no pickle."""
+    script = (
+        "import pickle, sys\n"
+        "def refuse(*args, **kwargs): raise AssertionError('unpickled at start-up')\n"
+        "pickle.Unpickler = pickle.load = pickle.loads = refuse\n"
+        "from fastapi.testclient import TestClient\n"
+        "from moodscape.api import create_app\n"
+        f"with TestClient(create_app({str(bundle)!r})) as client:\n"
+        "    assert client.get('/api/v1/labels').status_code == 200\n"
+        "assert 'torch' not in sys.modules, 'torch imported'\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]

@@ -23,7 +23,7 @@ from moodscape.training.av import (
     ranknet_loss,
     song_folds,
 )
-from moodscape.training.loop import save_atomic
+from moodscape.models.checkpoint import save_checkpoint
 
 N_TRIPLETS, N_SINGLES, DIM = 80, 3, 16
 AB_MARGIN = 0.03
@@ -190,7 +190,7 @@ def test_ensemble_forward_on_a_torch_batch_equals_predict(fits, data):
 def test_checkpoint_round_trip_gives_identical_predictions(fits, data, tmp_path):
     ensemble = fits["combined"].ensemble
     path = tmp_path / "av.pt"
-    save_atomic(av_checkpoint(ensemble, config=asdict(AVConfig(**FAST))), path)
+    save_checkpoint(av_checkpoint(ensemble, config=asdict(AVConfig(**FAST))), path)
     loaded = load_av_regressor(path)
     assert isinstance(loaded, AVEnsemble) and loaded.model_args == ensemble.model_args
     assert torch.load(path, weights_only=True)["config"]["hidden"] == 32
@@ -206,7 +206,7 @@ def test_unreadable_or_mismatched_checkpoints_raise_artifact_errors_naming_the_f
         load_av_regressor(tmp_path / "missing.pt")
     checkpoint = av_checkpoint(fits["mse"].ensemble)
     checkpoint["model_args"]["hidden"] = 64
-    save_atomic(checkpoint, tmp_path / "wide.pt")
+    save_checkpoint(checkpoint, tmp_path / "wide.pt")
     with pytest.raises(ArtifactError, match=r"wide.pt.*wrong shape"):
         load_av_regressor(tmp_path / "wide.pt")
 

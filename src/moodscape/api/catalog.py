@@ -24,10 +24,6 @@ decoding and every server process on the machine shares one copy of the pages.
 from __future__ import annotations
 
 import hashlib
-import io
-import pickle
-import zipfile
-from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -288,68 +284,19 @@ def _labels(workdir: Workdir) -> list[str]:
 
 def _check_checkpoints(workdir: Workdir, labels: list[str]) -> None:
     """The networks were trained and exported with the labels of ``label_to_idx.json``."""
-    served = _guard(workdir.serving_model, lambda: read_checkpoint_entries(workdir.serving_model, "inference bundle", ("label_names",)))
+    served = _guard(workdir.serving_model, lambda: artifacts.read_checkpoint_description(workdir.serving_model, "inference bundle", ("label_names",)))
     _same_labels(workdir.serving_model, list(served["label_names"]), labels, "label_names")
     if workdir.classifier.is_file():
-        checkpoint = _guard(workdir.classifier, lambda: read_checkpoint_entries(workdir.classifier, "classifier checkpoint", ("label_to_idx",)))
+        checkpoint = _guard(workdir.classifier, lambda: artifacts.read_checkpoint_description(workdir.classifier, "classifier checkpoint", ("label_to_idx",)))
         trained = dict(checkpoint["label_to_idx"])
         _same_labels(workdir.classifier, sorted(trained, key=trained.get), labels, "label_to_idx")
     if workdir.av_regressor.is_file() and workdir.classifier.is_file():
-        av = _guard(workdir.av_regressor, lambda: read_checkpoint_entries(workdir.av_regressor, "AV regressor checkpoint", ()))
+        av = _guard(workdir.av_regressor, lambda: artifacts.read_checkpoint_description(workdir.av_regressor, "AV regressor checkpoint"))
         if "label_names" in av:
             _same_labels(workdir.av_regressor, list(av["label_names"]), labels, "label_names")
         expected = av.get("classifier_sha256")
         if expected and expected != artifacts.file_hash(workdir.classifier):
             raise BundleError(f"{workdir.av_regressor}: trained on the embeddings of another {workdir.classifier.name}; run `moodscape train-av`")
-
-
-class _MetadataUnpickler(pickle.Unpickler):
-    """Reads the plain entries of a ``torch.save`` file without torch, never building a tensor.
-
-    The start-up check needs only the label names a checkpoint carries; importing torch
-    for them would cost seconds of every server start. Tensors come back as ``None``:
-    their storages are never read (``persistent_load``) and every ``torch.*`` global is
-    replaced by a stub. Any other global is refused, as ``weights_only`` refuses it, and
-    the networks themselves are loaded by ``torch.load(..., weights_only=True)``.
-    """
-
-    _ALLOWED = {("collections", "OrderedDict"): OrderedDict}
-
-    def find_class(self, module: str, name: str):
-        if module == "torch" or module.startswith("torch."):
-            return _stub
-        if (module, name) in self._ALLOWED:
-            return self._ALLOWED[module, name]
-        raise pickle.UnpicklingError(f"global {module}.{name} is not allowed in a checkpoint")
-
-    def persistent_load(self, pid):
-        return None
-
-
-def _stub(*args, **kwargs):
-    return None
-
-
-def read_checkpoint_entries(path: Path, what: str, required: Sequence[str]) -> dict[str, Any]:
-    """The non-tensor entries of a ``torch.save`` checkpoint (zip format), read without torch.
-
-    Raises
-    ------
-    BundleError
-        When the file is not such a checkpoint or lacks a ``required`` entry.
-    """
-    try:
-        with zipfile.ZipFile(path) as archive:
-            pickled = next(name for name in archive.namelist() if name.endswith("/data.pkl") or name == "data.pkl")
-            entries = _MetadataUnpickler(io.BytesIO(archive.read(pickled))).load()
-    except (OSError, zipfile.BadZipFile, StopIteration, pickle.UnpicklingError, EOFError, ValueError, TypeError) as error:
-        raise BundleError(f"{path}: not a readable {what} ({type(error).__name__}: {error})") from None
-    if not isinstance(entries, dict):
-        raise BundleError(f"{path}: a {what} must hold a dict, found {type(entries).__name__}")
-    missing = [key for key in required if key not in entries]
-    if missing:
-        raise BundleError(f"{path}: the {what} lacks {', '.join(missing)}")
-    return entries
 
 
 def _same_labels(path: Path, found: list[str], labels: list[str], what: str) -> None:

@@ -25,7 +25,8 @@ from torch import nn
 
 from moodscape.artifacts import AV_COLUMNS
 from moodscape.errors import ArtifactError, ConfigError, DataError
-from moodscape.models.backbone import EMBEDDING_DIM, check_same_tensors, read_checkpoint
+from moodscape.models.backbone import EMBEDDING_DIM, check_same_tensors
+from moodscape.models.checkpoint import read_checkpoint
 
 AV_OUTPUTS = AV_COLUMNS
 

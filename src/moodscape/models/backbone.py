@@ -21,14 +21,14 @@ accepted too.
 from __future__ import annotations
 
 import hashlib
-import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 
 import torch
 from torch import nn
 
 from moodscape.errors import ArtifactError, DataError
+from moodscape.models.checkpoint import read_checkpoint
 
 EMBEDDING_DIM = 512
 HEAD_PREFIX = "head."
@@ -227,39 +227,6 @@ def check_same_tensors(
     if any(problems):
         mismatch = "; ".join(problem for problem in problems if problem)
         raise ArtifactError(f"{source} does not fit the model: {mismatch}")
-
-
-def read_checkpoint(path: str | os.PathLike, what: str, required: Sequence[str] = ()) -> dict:
-    """Load a checkpoint dict with ``torch.load(weights_only=True)`` on CPU.
-
-    Parameters
-    ----------
-    path : path
-    what : str
-        What the file should be, for messages (``"classifier checkpoint"``, ...).
-    required : sequence of str
-        Keys the dict must have.
-
-    Raises
-    ------
-    ArtifactError
-        If the file is missing, holds anything but tensors and plain values, is not a
-        dict, or lacks a required key; the message names the file.
-    """
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise ArtifactError(f"{what} {path} does not exist") from None
-    except Exception as error:  # unpickling refusals come in many types
-        raise ArtifactError(
-            f"{what} {path} cannot be loaded with weights_only=True (it must hold only tensors and plain values): {error}"
-        ) from None
-    if not isinstance(checkpoint, Mapping):
-        raise ArtifactError(f"{what} {path} holds a {type(checkpoint).__name__}, not a dict")
-    missing = [key for key in required if key not in checkpoint]
-    if missing:
-        raise ArtifactError(f"{what} {path} lacks {', '.join(missing)}")
-    return dict(checkpoint)
 
 
 def _backbone_state(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:

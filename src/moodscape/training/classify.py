@@ -65,17 +65,16 @@ from moodscape.models.backbone import (
     AudioResNet,
     backbone_key,
     check_same_tensors,
-    read_checkpoint,
     load_backbone_weights,
     state_fingerprint,
 )
+from moodscape.models.checkpoint import read_checkpoint, save_checkpoint
 from moodscape.models.lora import adapter_state_dict, add_lora, load_adapter_state, parameter_counts
 from moodscape.training.data import Mel, MelCrops, open_mels, predict_tracks
 from moodscape.training.loop import (
     Processes,
     TrainingConfig,
     rng_state,
-    save_atomic,
     seed_everything,
     set_rng_state,
     setup_processes,
@@ -312,7 +311,7 @@ def _train(
                     "scaler": scaler.state_dict(),
                     "rng": rng_state(),
                 }
-                save_atomic(in_progress, last_path)
+                save_checkpoint(in_progress, last_path, describe=False)
 
     # -- evaluation: the best epoch on the test split
     load_trained_state(model, config.mode, best_state)
@@ -350,7 +349,7 @@ def _train(
         "epochs_run": run["epoch"],
     }
     if processes.is_main and checkpoint_path is not None:
-        save_atomic(checkpoint, checkpoint_path)
+        save_checkpoint(checkpoint, checkpoint_path)
     return ClassifierResult(model=model.cpu(), metrics=metrics, checkpoint=checkpoint)
 
 

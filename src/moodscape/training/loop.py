@@ -1,11 +1,10 @@
-"""What every training stage does the same way: device, processes, seeds, one epoch, saving.
+"""What every training stage does the same way: device, processes, seeds, one epoch, saving (checkpoints: :mod:`moodscape.models.checkpoint`).
 
 - :func:`setup_processes` picks the device and, under ``torchrun`` (``WORLD_SIZE > 1``
   in the environment), joins the process group: gloo on CPU, NCCL on GPU.
 - :func:`train_epoch` is one pass over a loader: forward under autocast (float16 on
   CUDA only), loss, backward through a ``GradScaler`` (a no-op off CUDA), step; with a
   rich progress bar on rank 0.
-- :func:`save_atomic` writes a checkpoint dict to a temporary file and moves it into place.
 """
 
 from __future__ import annotations
@@ -14,7 +13,6 @@ import os
 import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
-from pathlib import Path
 from typing import Any, Self
 
 import numpy as np
@@ -24,7 +22,6 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from torch import nn
 from torch.utils.data import DataLoader
 
-from moodscape.artifacts import atomic_path
 from moodscape.errors import ConfigError
 
 
@@ -197,9 +194,3 @@ def train_epoch(
     if dist.is_initialized():
         dist.all_reduce(totals)
     return float(totals[0] / totals[1])
-
-
-def save_atomic(checkpoint: dict, path: str | os.PathLike) -> None:
-    """``torch.save`` to a temporary file beside ``path``, then move it into place."""
-    with atomic_path(Path(path)) as tmp:
-        torch.save(checkpoint, tmp)

@@ -1,0 +1,112 @@
+"""Checkpoint files: saved atomically, loaded with ``weights_only=True``, described in JSON.
+
+Every checkpoint ``model.pt`` gets a description beside it
+(:func:`moodscape.artifacts.checkpoint_description`): its plain entries (label names,
+fingerprints, settings, shapes; every tensor left out) and the SHA-256 of the checkpoint's
+bytes. Whatever only needs to know *what* a model is (the web app's start-up check, the
+report) reads that JSON with :func:`moodscape.artifacts.read_checkpoint_description`
+(no torch, no unpickling); the networks themselves are loaded by :func:`read_checkpoint`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from moodscape import artifacts
+from moodscape.errors import ArtifactError
+
+_LEFT_OUT = object()
+
+
+def save_checkpoint(checkpoint: Mapping[str, Any], path: str | os.PathLike, *, describe: bool = True) -> None:
+    """``torch.save`` a checkpoint dict atomically, then write its JSON description.
+
+    Parameters
+    ----------
+    checkpoint : mapping
+        Tensors and plain values only (what ``weights_only=True`` loads).
+    path : path
+    describe : bool
+        Write the description (in-progress states that only training reads skip it).
+    """
+    path = Path(path)
+    with artifacts.atomic_path(path) as tmp:
+        torch.save(dict(checkpoint), tmp)
+    if describe:
+        artifacts.write_json(artifacts.checkpoint_description(path), describe_checkpoint(checkpoint, path))
+
+
+def describe_checkpoint(checkpoint: Mapping[str, Any], path: Path) -> dict[str, Any]:
+    """The description of a checkpoint saved at ``path``.
+
+    Returns
+    -------
+    dict
+        ``sha256`` of the file, ``entries`` (the checkpoint without its tensors) and
+        ``shapes``: the shape of every tensor by its path of keys joined with ``/``
+        (``"state_dict/head.weight": [6, 512]``).
+    """
+    entries = _plain(checkpoint)
+    return {"sha256": artifacts.file_hash(path), "entries": {} if entries is _LEFT_OUT else entries,
+            "shapes": dict(_tensor_shapes(checkpoint, ""))}
+
+
+def read_checkpoint(path: str | os.PathLike, what: str, required: Sequence[str] = ()) -> dict:
+    """Load a checkpoint dict with ``torch.load(weights_only=True)`` on CPU.
+
+    Parameters
+    ----------
+    path : path
+    what : str
+        What the file should be, for messages (``"classifier checkpoint"``, ...).
+    required : sequence of str
+        Keys the dict must have.
+
+    Raises
+    ------
+    ArtifactError
+        If the file is missing, holds anything but tensors and plain values, is not a
+        dict, or lacks a required key; the message names the file.
+    """
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise ArtifactError(f"{what} {path} does not exist") from None
+    except Exception as error:  # unpickling refusals come in many types
+        raise ArtifactError(
+            f"{what} {path} cannot be loaded with weights_only=True (it must hold only tensors and plain values): {error}"
+        ) from None
+    if not isinstance(checkpoint, Mapping):
+        raise ArtifactError(f"{what} {path} holds a {type(checkpoint).__name__}, not a dict")
+    missing = [key for key in required if key not in checkpoint]
+    if missing:
+        raise ArtifactError(f"{what} {path} lacks {', '.join(missing)}")
+    return dict(checkpoint)
+
+
+def _tensor_shapes(value: Any, prefix: str):
+    if isinstance(value, torch.Tensor):
+        yield prefix, list(value.shape)
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            yield from _tensor_shapes(item, f"{prefix}/{key}" if prefix else str(key))
+
+
+def _plain(value: Any) -> Any:
+    """``value`` without its tensors (and without containers of nothing but tensors)."""
+    if isinstance(value, Mapping):
+        kept = {str(key): plain for key, item in value.items() if (plain := _plain(item)) is not _LEFT_OUT}
+        return kept if kept or not value else _LEFT_OUT
+    if isinstance(value, (list, tuple)):
+        items = [_plain(item) for item in value]
+        return _LEFT_OUT if any(item is _LEFT_OUT for item in items) else items
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return value
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    return _LEFT_OUT
