@@ -45,8 +45,7 @@ from moodscape.audio import MEL_HOP, MEL_N_BANDS, MEL_SR, crop, eval_crop_starts
 from moodscape.errors import ArtifactError, ConfigError, DataError
 from moodscape.models.av import AV_OUTPUTS
 from moodscape.models.backbone import EMBEDDING_DIM, AudioResNet, build_backbone, check_same_tensors
-from moodscape.models.checkpoint import read_checkpoint
-from moodscape.training.loop import resolve_device
+from moodscape.models.checkpoint import read_checkpoint, resolve_device
 
 BUNDLE_VERSION = 1
 assert len(EMBEDDING_COLUMNS) == EMBEDDING_DIM and AV_COLUMNS == AV_OUTPUTS

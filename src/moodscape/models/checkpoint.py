@@ -5,7 +5,8 @@ Every checkpoint ``model.pt`` gets a description beside it
 fingerprints, settings, shapes; every tensor left out) and the SHA-256 of the checkpoint's
 bytes. Whatever only needs to know *what* a model is (the web app's start-up check, the
 report) reads that JSON with :func:`moodscape.artifacts.read_checkpoint_description`
-(no torch, no unpickling); the networks themselves are loaded by :func:`read_checkpoint`.
+(no torch, no unpickling); the networks themselves are loaded by :func:`read_checkpoint`
+on the device :func:`resolve_device` picks.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 import torch
 
 from moodscape import artifacts
-from moodscape.errors import ArtifactError
+from moodscape.errors import ArtifactError, ConfigError
 
 _LEFT_OUT = object()
 
@@ -54,6 +55,15 @@ def describe_checkpoint(checkpoint: Mapping[str, Any], path: Path) -> dict[str, 
     entries = _plain(checkpoint)
     return {"sha256": artifacts.file_hash(path), "entries": {} if entries is _LEFT_OUT else entries,
             "shapes": dict(_tensor_shapes(checkpoint, ""))}
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    """The device to load a model on: ``"auto"`` → CUDA when available, else CPU; any other name is checked and returned."""
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"device {device!r} asked for, but CUDA is not available")
+    return torch.device(device)
 
 
 def read_checkpoint(path: str | os.PathLike, what: str, required: Sequence[str] = ()) -> dict:

@@ -39,7 +39,8 @@ from sklearn.preprocessing import StandardScaler
 
 from moodscape.errors import ConfigError, DataError
 from moodscape.models.av import AV_OUTPUTS, AVEnsemble, AVMember
-from moodscape.training.loop import resolve_device, seed_everything
+from moodscape.models.checkpoint import resolve_device
+from moodscape.training.loop import seed_everything
 
 logger = logging.getLogger(__name__)
 

@@ -23,6 +23,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from moodscape.errors import ConfigError
+from moodscape.models.checkpoint import resolve_device
 
 
 @dataclass
@@ -121,15 +122,6 @@ def setup_processes(device: str = "auto") -> Processes:
     if joined:
         dist.init_process_group(backend="nccl" if device.startswith("cuda") else "gloo")
     return Processes(torch.device(device), dist.get_rank(), dist.get_world_size(), joined)
-
-
-def resolve_device(device: str = "auto") -> torch.device:
-    """``"auto"`` → CUDA when available, else CPU; any other name is checked and returned."""
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"device {device!r} asked for, but CUDA is not available")
-    return torch.device(device)
 
 
 def teardown_processes(processes: Processes) -> None:

@@ -26,7 +26,8 @@ from moodscape.errors import DataError
 from moodscape.evaluation import tagging_metrics
 from moodscape.models.backbone import AudioResNet
 from moodscape.training.data import Mel, MelCrops, predict_tracks
-from moodscape.training.loop import TrainingConfig, resolve_device, seed_everything, train_epoch
+from moodscape.models.checkpoint import resolve_device
+from moodscape.training.loop import TrainingConfig, seed_everything, train_epoch
 
 logger = logging.getLogger(__name__)
 
