@@ -1,7 +1,7 @@
 """Stage runner of the report: read a run's artifacts, write ``report/report.md`` and ``.html``.
 
 :func:`load_run` gathers what every stage left in the work directory into a
-:class:`~moodscape.report.document.RunRecord` (``None`` for a stage that has not run);
+:class:`~moodscape.report.record.RunRecord` (``None`` for a stage that has not run);
 :func:`run_report` builds the report from it, writes the figures, the Markdown and the
 self-contained HTML atomically, and records the stage in the manifest so that
 ``moodscape run`` rebuilds the report exactly when an artifact it reads changed (an
@@ -22,7 +22,8 @@ from .config import Settings
 from .datasets import jamendo, musav
 from .labeling import tag_statistics
 from .pipeline import load_collection
-from .report.document import TITLE, RunRecord, build_report
+from .report.document import build_report
+from .report.record import TITLE, RunRecord
 from .report.html import render_html
 from .stages import STAGES, stage_request
 
@@ -50,14 +51,6 @@ def run_report(settings: Settings, workdir: Workdir, *, show_progress: bool = Tr
     artifacts.record_stage(workdir, "report", [workdir.report_markdown, workdir.report_html, *written],
                            *stage_request("report", settings, workdir, collection))
     return {"markdown": workdir.report_markdown, "html": workdir.report_html, "figures": len(written)}
-
-
-def report_inputs(workdir: Workdir) -> list[Path]:
-    """The artifacts the report reads (those that exist count for staleness)."""
-    return [workdir.features, workdir.clusters, workdir.cluster_selection, workdir.cluster_profiles, workdir.track_labels,
-            workdir.pretrain_metrics, workdir.classifier, workdir.classifier_metrics, workdir.ablation_metrics,
-            workdir.av_metrics, workdir.musav_predictions, workdir.baselines, workdir.inference_lookup, workdir.dataset_problems,
-            *(workdir.skipped_report(stage) for stage in STAGES)]
 
 
 def load_run(settings: Settings, workdir: Workdir, tracks: pd.DataFrame, vocabulary: list[str]) -> RunRecord:

@@ -95,11 +95,17 @@ def stage_request(
         network = [workdir.backbone, workdir.classifier, workdir.label_to_idx, workdir.av_regressor]
         return {**settings.stage_settings("infer"), **fingerprint}, network + sources
     if stage == "report":
-        from .pipeline_report import report_inputs
-
         return {"settings": settings.model_dump(mode="json"), **fingerprint}, report_inputs(workdir) + sources
     if stage == "ablate":
         transfer = [workdir.classifier, workdir.features, workdir.musav_features, *musav_files(settings)]
         return ({**settings.stage_settings("train", "ablate", "musav", "av"), **seeded},
                 [workdir.backbone, workdir.track_labels, *transfer])
     raise ValueError(f"unknown stage {stage!r}")
+
+
+def report_inputs(workdir: Workdir) -> list[Path]:
+    """The artifacts the report reads (those that exist count for staleness)."""
+    return [workdir.features, workdir.clusters, workdir.cluster_selection, workdir.cluster_profiles, workdir.track_labels,
+            workdir.pretrain_metrics, workdir.classifier, workdir.classifier_metrics, workdir.ablation_metrics,
+            workdir.av_metrics, workdir.musav_predictions, workdir.baselines, workdir.inference_lookup, workdir.dataset_problems,
+            *(workdir.skipped_report(stage) for stage in STAGES)]

@@ -14,7 +14,8 @@ from cli_runner import invoke
 from mdit_py_plugins.anchors.index import slugify
 from PIL import Image
 
-from moodscape.report.document import SECTIONS, build_report
+from moodscape.report.document import build_report
+from moodscape.report.record import SECTIONS
 from moodscape.report.html import EquationError, equation_mathml, render_html
 
 pytestmark = pytest.mark.slow

@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 
 from moodscape.datasets.jamendo import load_jamendo, read_tag_vocabulary
-from moodscape.report.document import RunRecord, build_report
+from moodscape.report.document import build_report
+from moodscape.report.record import RunRecord
 from moodscape.report.html import render_html
 
 SHARED_DATA = Path(os.environ.get("MOODSCAPE_SHARED_DATA") or Path(__file__).resolve().parents[2].parent / "shared" / "data")

@@ -7,7 +7,7 @@ from collections import Counter
 import pandas as pd
 
 from . import figures
-from .document import SECTIONS, RunRecord, not_run, used_settings
+from .record import SECTIONS, RunRecord, not_run, used_settings
 from .markdown import Document, integer, number, percent
 
 SPLITS = ("train", "validation", "test")

@@ -8,7 +8,7 @@ from moodscape.artifacts import EMBEDDING_COLUMNS
 from moodscape.audio import MEL_HOP, MEL_N_BANDS, MEL_SR
 
 from . import figures
-from .document import SECTIONS, RunRecord, not_run, used_settings
+from .record import SECTIONS, RunRecord, not_run, used_settings
 from .markdown import Document, integer, number, percent
 
 ABLATION_NAMES = {"full": "full fine-tuning", "probe": "linear probe (head only)",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from .document import SECTIONS, RunRecord
+from .record import SECTIONS, RunRecord
 from .markdown import Document
 
 

@@ -7,7 +7,7 @@ import pandas as pd
 from moodscape.artifacts import AV_COLUMNS, LABEL_COLUMN_PREFIX
 
 from . import figures
-from .document import SECTIONS, RunRecord, not_run, used_settings
+from .record import SECTIONS, RunRecord, not_run, used_settings
 from .markdown import Document, integer, number, percent
 
 UNLABELLED = "(no label)"
