@@ -65,7 +65,7 @@ def test_vocabulary_is_short_names_in_file_order(tmp_path):
 def test_vocabulary_without_prefix_or_with_repeat_names_file_and_line(tmp_path, lines):
     path = tmp_path / "vocab.txt"
     path.write_text("\n".join(lines) + "\n")
-    with pytest.raises(DataError, match=rf"vocab\.txt:2:"):
+    with pytest.raises(DataError, match=r"vocab\.txt:2:"):
         read_tag_vocabulary(path)
 
 
