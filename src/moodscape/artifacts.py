@@ -237,6 +237,19 @@ class Workdir:
         """Job file (JSON) that ``torchrun`` workers of a stage read."""
         return self.root / "jobs" / f"{stage}.json"
 
+    def training_job_part(self, stage: str, part: str) -> Path:
+        """One JSON file a stage's job file names (``labels``, ``splits``, ``metrics``, ...)."""
+        return self.root / "jobs" / f"{stage}-{part}.json"
+
+    def embedding_cache(self, version: str) -> Path:
+        """The server's float32 matrix of the embeddings of one version of the lookup."""
+        return self.root / "cache" / f"embeddings-{version}.npy"
+
+    def stale_embedding_caches(self, version: str) -> list[Path]:
+        """The server's embedding caches of every other version."""
+        current = self.embedding_cache(version)
+        return [path for path in current.parent.glob("embeddings-*.npy") if path != current]
+
     @property
     def mel_cache(self) -> Path:
         """Directory of cached log-mel spectrograms, one ``.npy`` per track and source."""

@@ -261,13 +261,13 @@ def _train_with_torchrun(workdir, config, mels, labels, splits, label_to_idx, np
         "label_to_idx": label_to_idx,
     }
     for name, content in parts.items():
-        artifacts.write_json(job_path.with_name(f"train-{name}.json"), content)
-    metrics_path = job_path.with_name("train-metrics.json")
+        artifacts.write_json(workdir.training_job_part("train", name), content)
+    metrics_path = workdir.training_job_part("train", "metrics")
     job = {
         "mels": str(workdir.mel_cache.resolve()), "backbone": str(workdir.backbone.resolve()),
         "checkpoint": str(workdir.classifier.resolve()), "metrics": str(metrics_path.resolve()),
         "config": dataclasses.asdict(config),
-        **{name: str(job_path.with_name(f"train-{name}.json").resolve()) for name in parts},
+        **{name: str(workdir.training_job_part("train", name).resolve()) for name in parts},
     }
     artifacts.write_json(job_path, job)
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",

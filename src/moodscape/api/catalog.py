@@ -43,7 +43,6 @@ from moodscape.artifacts import AV_COLUMNS, EMBEDDING_COLUMNS, LABEL_COLUMN_PREF
 
 LOOKUP_COLUMNS = ("track_id", "new_acoustic_label", "probability", *AV_COLUMNS, "tags", "duration")
 TEXT_COLUMNS = ("track_id", "new_acoustic_label", "tags")
-EMBEDDING_CACHE_DIR = "cache"
 READ_VALUES = 1 << 23  # embedding values decoded per Parquet read: 32 MB of float32
 
 
@@ -401,7 +400,7 @@ def _embeddings(workdir: Workdir, track_ids: pa.ChunkedArray, version: str) -> n
     ids = _read_parquet_columns(path, ["track_id"]).column("track_id")
     if not _same_ids(ids, track_ids):
         raise BundleError(f"{path}: its {len(ids)} track ids are not the {len(track_ids)} of inference_lookup.csv, in order")
-    cache = workdir.root / EMBEDDING_CACHE_DIR / f"embeddings-{version}.npy"
+    cache = workdir.embedding_cache(version)
     shape = (len(track_ids), len(EMBEDDING_COLUMNS))
     cached = _load_cached(cache, shape)
     if cached is not None:
@@ -411,7 +410,8 @@ def _embeddings(workdir: Workdir, track_ids: pa.ChunkedArray, version: str) -> n
         artifacts.write_array(cache, vectors)
     except OSError:
         return vectors
-    _remove_stale(cache)
+    for stale in workdir.stale_embedding_caches(version):  # a process still mapping one keeps its pages
+        stale.unlink(missing_ok=True)
     cached = _load_cached(cache, shape)
     return vectors if cached is None else cached
 
@@ -425,13 +425,6 @@ def _load_cached(cache: Path, shape: tuple[int, int]) -> np.ndarray | None:
     except (OSError, ValueError):
         return None
     return vectors if vectors.shape == shape and vectors.dtype == np.float32 else None
-
-
-def _remove_stale(cache: Path) -> None:
-    """Delete the embedding caches of other versions (a process still mapping one keeps its pages)."""
-    for old in cache.parent.glob("embeddings-*.npy"):
-        if old != cache:
-            old.unlink(missing_ok=True)
 
 
 def _read_embeddings(path: Path, shape: tuple[int, int]) -> np.ndarray:
