@@ -36,8 +36,10 @@ def save_checkpoint(checkpoint: Mapping[str, Any], path: str | os.PathLike, *, d
         Write the description (in-progress states that only training reads skip it).
     """
     path = Path(path)
-    with artifacts.atomic_path(path) as tmp:
-        torch.save(dict(checkpoint), tmp)
+    with artifacts.atomic_path(path) as tmp, open(tmp, "wb") as stream:
+        # through a stream the zip's records are named "archive/…", not after the temporary
+        # file, so the same checkpoint always has the same bytes (and SHA-256)
+        torch.save(dict(checkpoint), stream)
     if describe:
         artifacts.write_json(artifacts.checkpoint_description(path), describe_checkpoint(checkpoint, path))
 
