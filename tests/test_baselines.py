@@ -223,7 +223,7 @@ def test_the_demo_baselines_are_scored_on_the_models_folds_and_pairs(demo_run, d
 def test_the_run_summary_shows_each_headline_beside_its_baselines(tmp_path):
     from moodscape import artifacts
     from moodscape.artifacts import Workdir
-    from moodscape.workflow import run_summary
+    from moodscape.summary import run_summary
 
     workdir = Workdir(tmp_path)
     row = {"pairwise_accuracy": {"arousal": 85.0, "valence": 70.0},

@@ -349,7 +349,8 @@ def run(
     set_: SetOption = None,
 ) -> None:
     """Every stage in order, skipping stages whose inputs and settings did not change."""
-    from .workflow import run_pipeline, run_summary
+    from .summary import run_summary
+    from .workflow import run_pipeline
 
     def report(outcome: Any) -> None:
         style = {"ran": "green", "current": "dim", "not configured": "yellow"}[outcome.status]

@@ -26,8 +26,10 @@ from .features import FEATURE_NAMES
 from .inference import AV_COLUMNS, embedding_matrix, embedding_table, export_bundle, infer_chunk, lookup_tables
 from .parallel import MapOutcome, clear_chunks, map_tracks
 from .pipeline import feature_tasks, inference_tracks, load_collection, track_features
-from .stages import stage_request
 from .models.checkpoint import save_checkpoint
+from .stages import stage_request
+from .summary import av_summary
+
 
 def _label_names(workdir: Workdir) -> list[str]:
     label_to_idx = artifacts.read_json(workdir.label_to_idx)
@@ -128,7 +130,7 @@ def run_train_av(settings: Settings, workdir: Workdir, *, show_progress: bool = 
     clear_chunks(workdir.chunk_dir("train-av"))
     clear_chunks(workdir.chunk_dir(MUSAV_FEATURES_MAP))
     return {"songs": len(embedded), "skipped": len(skipped), "mode": settings.av.mode,
-            **_console_summary(metrics, baselines)}
+            **av_summary(metrics, baselines)}
 
 
 MUSAV_FEATURES_MAP = "train-av-features"
@@ -202,30 +204,6 @@ def _baseline_summary(baselines: dict) -> dict:
                for key, row in predictors.items() if "held_out" in row},
         "best_feature": predictors["best_feature"]["feature"],
     }
-
-
-def _console_summary(metrics: dict, baselines: dict) -> dict[str, str]:
-    """Each headline number of the model beside the best single feature, ridge and the Spotify targets."""
-    predictors, summary = baselines["predictors"], {}
-    for name in ("arousal", "valence"):
-        feature = predictors["best_feature"]["feature"][name].split(" (")[0]
-        others = [f"best feature {feature} {_percent(predictors['best_feature']['pairwise_accuracy'].get(name))}",
-                  f"ridge {_percent(predictors['ridge']['pairwise_accuracy'].get(name))}",
-                  f"Spotify {_percent(predictors['spotify']['pairwise_accuracy'].get(name))}"]
-        summary[f"{name} pairwise accuracy"] = f"{_percent(metrics['pairwise_accuracy'].get(name))} ({', '.join(others)})"
-    for name in ("arousal", "valence"):
-        r2 = {key: predictors[key]["held_out"][name]["r2"] for key in ("best_feature", "ridge")}
-        summary[f"{name} R²"] = (f"{_number(metrics['held_out'][name]['r2'])} (best feature {_number(r2['best_feature'])}, "
-                                 f"ridge {_number(r2['ridge'])})")
-    return summary
-
-
-def _percent(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.1f} %"
-
-
-def _number(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.3f}"
 
 
 def _av_metrics(settings, ground_truth: list, targets: pd.DataFrame, predictions: pd.DataFrame, history: list,

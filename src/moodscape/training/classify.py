@@ -52,6 +52,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from sklearn.utils.class_weight import compute_class_weight
 import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
@@ -547,9 +548,11 @@ def _split_tracks(
 
 
 def _balanced_weights(train_targets: np.ndarray, n_classes: int) -> torch.Tensor:
-    """``n / (K · n_class)`` per class, as scikit-learn's ``class_weight="balanced"``."""
-    counts = np.bincount(train_targets, minlength=n_classes)
-    return torch.tensor(len(train_targets) / (n_classes * np.maximum(counts, 1)), dtype=torch.float32)
+    """scikit-learn's ``class_weight="balanced"``, ``n / (K · n_class)``; a class with no training track weighs 1."""
+    present = np.unique(train_targets)
+    weights = np.ones(n_classes)
+    weights[present] = compute_class_weight("balanced", classes=present, y=train_targets)
+    return torch.tensor(weights, dtype=torch.float32)
 
 
 def _evaluate(
