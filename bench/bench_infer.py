@@ -62,7 +62,7 @@ from moodscape.audio import mel_crops_from_audio, mel_from_audio  # noqa: E402
 from moodscape.inference import cached_bundle, export_bundle, infer_chunk, load_bundle, predict_mels  # noqa: E402
 from moodscape.models.backbone import build_backbone  # noqa: E402
 from moodscape.models.lora import add_lora  # noqa: E402
-from moodscape.parallel import clear_chunks, map_tracks, start_local_cluster, tracks_per_chunk  # noqa: E402
+from moodscape.pipeline.parallel import clear_chunks, map_tracks, start_local_cluster, tracks_per_chunk  # noqa: E402
 from moodscape.models.checkpoint import save_checkpoint  # noqa: E402
 
 from bench_network import cpu_model  # noqa: E402  (bench/ is on sys.path when run as a script)

@@ -169,8 +169,8 @@ def test_the_archetype_oracle_predicts_the_training_mean_of_the_archetype():
 
 def test_songs_without_features_leave_the_baselines_and_the_model_row_to_the_intersection(songs, tmp_path):
     from moodscape.features import FEATURE_NAMES
-    from moodscape.parallel import MapOutcome
-    from moodscape.pipeline_av import _av_baselines
+    from moodscape.pipeline.parallel import MapOutcome
+    from moodscape.pipeline.train_av import _av_baselines
 
     rng, songids = songs["rng"], songs["songids"]
     failed = songids[4]
@@ -223,7 +223,7 @@ def test_the_demo_baselines_are_scored_on_the_models_folds_and_pairs(demo_run, d
 def test_the_run_summary_shows_each_headline_beside_its_baselines(tmp_path):
     from moodscape import artifacts
     from moodscape.artifacts import Workdir
-    from moodscape.summary import run_summary
+    from moodscape.pipeline.summary import run_summary
 
     workdir = Workdir(tmp_path)
     row = {"pairwise_accuracy": {"arousal": 85.0, "valence": 70.0},

@@ -28,7 +28,7 @@ from moodscape.inference import (
 from moodscape.models.av import AVEnsemble, av_checkpoint
 from moodscape.models.backbone import build_backbone
 from moodscape.models.lora import add_lora
-from moodscape.parallel import map_tracks
+from moodscape.pipeline.parallel import map_tracks
 from moodscape.training.av import AVConfig, cross_fit_av
 from moodscape.training.data import embed_tracks, predict_tracks
 from moodscape.models.checkpoint import save_checkpoint

@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from moodscape import workflow
+from moodscape.pipeline import run as workflow
 from moodscape.artifacts import Workdir
 from moodscape.audio import mel_from_audio
 from moodscape.config import Settings
-from moodscape.pipeline import load_collection
-from moodscape.pipeline_network import prepare_mels
+from moodscape.pipeline.collection import load_collection
+from moodscape.pipeline.network import prepare_mels
 
 SR = 22050
 

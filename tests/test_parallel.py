@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from moodscape.errors import AudioError
-from moodscape.parallel import clear_chunks, map_tracks
+from moodscape.pipeline.parallel import clear_chunks, map_tracks
 
 
 def square(value):

@@ -109,7 +109,7 @@ def test_infer_on_a_track_list_and_an_unknown_id(demo_run, demo_corpus, tmp_path
 
 
 def test_catalog_table_keeps_lookup_order_and_blank_paths_for_mel_only_tracks(tmp_path):
-    from moodscape.pipeline_av import catalog_table
+    from moodscape.pipeline.infer import catalog_table
 
     tracks = pd.DataFrame({"track_id": ["a", "b", "c"], "audio_path": [str(tmp_path / "a.mp3"), None, "rel/c.mp3"],
                            "split": ["test", "test", "train"], "artist_id": ["x", "y", "z"]})

@@ -1,7 +1,7 @@
 """The ``moodscape`` command line: one command per pipeline stage.
 
 Each command parses its options, loads the settings (``--config`` TOML plus overrides),
-calls one stage runner of :mod:`moodscape.pipeline` and prints a short summary. Expected
+runs one stage of the registry :mod:`moodscape.pipeline.stages` and prints a short summary. Expected
 failures (bad config, bad data, missing artifacts) end with a one-line message and exit
 status 2, never a traceback.
 """
@@ -170,10 +170,10 @@ def features(
     set_: SetOption = None,
 ) -> None:
     """Stage 1a: low-level audio features per track → features.parquet."""
-    from .pipeline import run_features
+    from .pipeline.stages import BY_NAME
 
     settings = _settings(config, set_, features__scheduler=scheduler, features__n_workers=workers, features__source=source)
-    summary = run_features(settings, Workdir(workdir))
+    summary = BY_NAME["features"].run(settings, Workdir(workdir))
     _print_summary("features", {**summary, "output": Workdir(workdir).features})
 
 
@@ -186,11 +186,11 @@ def cluster(
     set_: SetOption = None,
 ) -> None:
     """Stage 1b: standardise features, K-Means fitted on the training split → clusters.csv."""
-    from .pipeline import run_cluster
+    from .pipeline.stages import BY_NAME
 
     k_value = None if k is None else (k if k == "auto" else _parse_value(k))
     settings = _settings(config, set_, cluster__k=k_value)
-    summary = run_cluster(settings, Workdir(workdir))
+    summary = BY_NAME["cluster"].run(settings, Workdir(workdir))
     _print_summary("cluster", {**summary, "output": Workdir(workdir).clusters})
 
 
@@ -203,10 +203,10 @@ def label(
     set_: SetOption = None,
 ) -> None:
     """Stage 2: name each cluster from its most distinctive original tags."""
-    from .pipeline import run_label
+    from .pipeline.stages import BY_NAME
 
     settings = _settings(config, set_, label__min_size=min_size)
-    summary = run_label(settings, Workdir(workdir))
+    summary = BY_NAME["label"].run(settings, Workdir(workdir))
     names = Table("cluster", "new acoustic label", title="labels", title_justify="left")
     for cluster_id, name in summary["names"].items():
         names.add_row(str(cluster_id), name)
@@ -226,10 +226,10 @@ def pretrain(
     set_: SetOption = None,
 ) -> None:
     """Stage 3a: ResNet-18 backbone pretrained on the original tags → models/backbone.pt."""
-    from .pipeline_network import run_pretrain
+    from .pipeline.stages import BY_NAME
 
     settings = _settings(config, set_, pretrain__epochs=epochs, pretrain__backbone=backbone)
-    summary = run_pretrain(settings, Workdir(workdir))
+    summary = BY_NAME["pretrain"].run(settings, Workdir(workdir))
     _print_summary("pretrain", {**summary, "output": Workdir(workdir).backbone})
 
 
@@ -245,10 +245,10 @@ def train(
     set_: SetOption = None,
 ) -> None:
     """Stage 3b: LoRA adapters + head on the frozen backbone for the new labels → models/classifier.pt."""
-    from .pipeline_network import run_train
+    from .pipeline.stages import BY_NAME
 
     settings = _settings(config, set_, train__mode=mode, train__r=rank, train__epochs=epochs, train__nproc=nproc)
-    summary = run_train(settings, Workdir(workdir))
+    summary = BY_NAME["train"].run(settings, Workdir(workdir))
     _print_summary("train", {**summary, "metrics": Workdir(workdir).classifier_metrics})
 
 
@@ -260,9 +260,9 @@ def ablate(
     set_: SetOption = None,
 ) -> None:
     """Compare LoRA ranks, full fine-tuning, a linear probe and the tag-trained backbone."""
-    from .pipeline_network import run_ablate
+    from .pipeline.stages import BY_NAME
 
-    summary = run_ablate(_settings(config, set_), Workdir(workdir))
+    summary = BY_NAME["ablate"].run(_settings(config, set_), Workdir(workdir))
     _print_summary("ablation", {**summary, "metrics": Workdir(workdir).ablation_metrics})
 
 
@@ -275,9 +275,9 @@ def train_av(
     set_: SetOption = None,
 ) -> None:
     """Stage 4: valence/arousal regressor on MusAV embeddings → models/av_regressor.pth, metrics/av.json."""
-    from .pipeline_av import run_train_av
+    from .pipeline.stages import BY_NAME
 
-    summary = run_train_av(_settings(config, set_, av__mode=mode), Workdir(workdir))
+    summary = BY_NAME["train-av"].run(_settings(config, set_, av__mode=mode), Workdir(workdir))
     _print_summary("train-av", {**summary, "metrics": Workdir(workdir).av_metrics, "predictions": Workdir(workdir).musav_predictions})
 
 
@@ -318,11 +318,11 @@ def infer(
     set_: SetOption = None,
 ) -> None:
     """Stage 5: labels, valence/arousal and embeddings per track → inference_lookup.csv, embeddings.parquet."""
-    from .pipeline_av import run_infer
+    from .pipeline.stages import BY_NAME
 
     settings = _settings(config, set_, infer__split=split, infer__track_list=track_list, infer__folder=audio_folder,
                          features__scheduler=scheduler, features__n_workers=workers)
-    summary = run_infer(settings, Workdir(workdir))
+    summary = BY_NAME["infer"].run(settings, Workdir(workdir))
     _print_summary("infer", {**summary, "lookup": Workdir(workdir).inference_lookup, "embeddings": Workdir(workdir).embeddings})
 
 
@@ -334,9 +334,9 @@ def report_command(
     set_: SetOption = None,
 ) -> None:
     """The run report: report/report.md and a self-contained report/report.html, from the run's artifacts."""
-    from .pipeline_report import run_report
+    from .pipeline.stages import BY_NAME
 
-    summary = run_report(_settings(config, set_), Workdir(workdir))
+    summary = BY_NAME["report"].run(_settings(config, set_), Workdir(workdir))
     _print_summary("report", summary)
 
 
@@ -349,8 +349,8 @@ def run(
     set_: SetOption = None,
 ) -> None:
     """Every stage in order, skipping stages whose inputs and settings did not change."""
-    from .summary import run_summary
-    from .workflow import run_pipeline
+    from .pipeline.run import run_pipeline
+    from .pipeline.summary import run_summary
 
     def report(outcome: Any) -> None:
         style = {"ran": "green", "current": "dim", "not configured": "yellow"}[outcome.status]

@@ -15,7 +15,7 @@ its MTG-Jamendo mel ``.npy``), cuts ``n_eval_crops`` evenly spaced crops of
 probabilities (softmax of the linear head, whose output on the mean embedding is the mean
 of the crops' logits) and the (valence, arousal) of the regressor. A track that cannot be
 decoded fails alone, with the error's message; the others of its chunk go on.
-:func:`infer_chunk` is the batched function of :func:`moodscape.parallel.map_tracks`, so
+:func:`infer_chunk` is the batched function of :func:`moodscape.pipeline.parallel.map_tracks`, so
 the chunks are spread over Dask workers, written as they finish and resumed after a kill.
 :func:`lookup_tables` turns the rows into the stage's two tables.
 
@@ -292,7 +292,7 @@ def infer_chunk(
     *,
     av_builder: AVBuilder | None = None,
 ) -> list[TrackResult]:
-    """Stage 5 for a chunk of tracks: the batched function of :func:`~moodscape.parallel.map_tracks`.
+    """Stage 5 for a chunk of tracks: the batched function of :func:`~moodscape.pipeline.parallel.map_tracks`.
 
     Give it to the map as ``functools.partial(infer_chunk, bundle_path)``.
 

@@ -37,8 +37,8 @@ def record(demo_run, demo_corpus):
     """The demo run as the report reads it (a RunRecord), for variations of it."""
     from moodscape.artifacts import Workdir
     from moodscape.config import Settings
-    from moodscape.pipeline import load_collection
-    from moodscape.pipeline_report import load_run
+    from moodscape.pipeline.collection import load_collection
+    from moodscape.pipeline.report import load_run
 
     settings = Settings.load(demo_corpus / "moodscape.toml")
     collection = load_collection(settings)

@@ -43,7 +43,7 @@ def test_stage1_baselines_learn_what_the_features_carry():
 
 
 def test_pretrain_and_train_write_their_baselines_beside_the_network(tmp_path):
-    from moodscape.pipeline_network import _write_label_baselines, _write_tag_baselines
+    from moodscape.pipeline.network import _write_label_baselines, _write_tag_baselines
 
     workdir = Workdir(tmp_path)
     table, classes = feature_table()

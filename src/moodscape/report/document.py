@@ -1,6 +1,6 @@
 """Build the report of one run: :class:`~moodscape.report.record.RunRecord` in, Markdown and figures out.
 
-:func:`moodscape.pipeline_report.load_run` reads a work directory into a
+:func:`moodscape.pipeline.report.load_run` reads a work directory into a
 :class:`~moodscape.report.record.RunRecord`; :func:`build_report` turns it into the
 report's Markdown and PNG figures, one section per pipeline step. Every number the report
 shows is read from the record, never typed into the text, and a stage that has not run

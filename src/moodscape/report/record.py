@@ -1,6 +1,6 @@
 """What the report reads from one run (:class:`RunRecord`), and what every section shares.
 
-:func:`moodscape.pipeline_report.load_run` fills a :class:`RunRecord`; the section
+:func:`moodscape.pipeline.report.load_run` fills a :class:`RunRecord`; the section
 modules (``clusters``, ``network``, ``valence_arousal``, ``provenance``) read it, and
 :mod:`moodscape.report.document` puts their sections together. Kept apart from
 ``document`` so that the sections and the document never import each other.

@@ -16,16 +16,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import artifacts
-from .artifacts import AV_COLUMNS, Workdir
-from .config import Settings
-from .datasets import jamendo, musav
-from .labeling import tag_statistics
-from .pipeline import load_collection
-from .report.document import build_report
-from .report.record import TITLE, RunRecord
-from .report.html import render_html
-from .stages import STAGES, stage_request
+from .. import artifacts
+from ..artifacts import AV_COLUMNS, Workdir
+from ..config import Settings
+from ..datasets import jamendo, musav
+from ..labeling import tag_statistics
+from ..report.document import build_report
+from ..report.html import render_html
+from ..report.record import TITLE, RunRecord
+from .collection import load_collection
+from .stages import BY_NAME, STAGES
+
 
 RUNTIME_PACKAGES = ("torch", "torchvision", "peft", "matplotlib", "fastapi")
 """Packages whose versions the report adds to those the manifest recorded."""
@@ -48,8 +49,7 @@ def run_report(settings: Settings, workdir: Workdir, *, show_progress: bool = Tr
             old.unlink()
     artifacts.write_bytes(workdir.report_markdown, markdown.encode("utf-8"))
     artifacts.write_bytes(workdir.report_html, html.encode("utf-8"))
-    artifacts.record_stage(workdir, "report", [workdir.report_markdown, workdir.report_html, *written],
-                           *stage_request("report", settings, workdir, collection))
+    BY_NAME["report"].record(workdir, settings, collection, extra_outputs=written)
     return {"markdown": workdir.report_markdown, "html": workdir.report_html, "figures": len(written)}
 
 
@@ -87,8 +87,8 @@ def load_run(settings: Settings, workdir: Workdir, tracks: pd.DataFrame, vocabul
         lookup=table_or_none(workdir.inference_lookup, ("track_id", "new_acoustic_label", "probability")),
         versions=artifacts.package_versions(RUNTIME_PACKAGES),
     )
-    run.skipped = {stage: artifacts.read_table(workdir.skipped_report(stage), ("track_id", "reason"))
-                   for stage in STAGES if workdir.skipped_report(stage).exists()}
+    run.skipped = {stage.name: artifacts.read_table(workdir.skipped_report(stage.name), ("track_id", "reason"))
+                   for stage in STAGES if workdir.skipped_report(stage.name).exists()}
     if workdir.dataset_problems.exists():
         run.dataset_problems = workdir.dataset_problems.read_text(encoding="utf-8").splitlines()
     if clusters is not None and run.profiles is not None:

@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from . import artifacts
-from .artifacts import Workdir
+from .. import artifacts
+from ..artifacts import Workdir
 
 
 def run_summary(workdir: Workdir) -> dict[str, Any]:

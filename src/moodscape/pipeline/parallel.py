@@ -34,8 +34,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from .artifacts import atomic_path
-from .errors import ConfigError
+from ..artifacts import atomic_path
+from ..errors import ConfigError
+
 
 SINGLE_THREAD_ENV = {
     "OMP_NUM_THREADS": "1",

@@ -21,30 +21,29 @@ import numpy as np
 import pandas as pd
 import torch
 
-from . import artifacts
-from .artifacts import Workdir
-from .audio import MEL_FMAX, MEL_HOP, MEL_N_BANDS, MEL_SR
-from .config import Settings
-from .datasets import jamendo
-from .errors import ArtifactError, DataError, MoodscapeError
-from .models.backbone import backbone_checkpoint, build_backbone, load_backbone_weights
-from .models.checkpoint import save_checkpoint
-from .parallel import clear_chunks, map_tracks
-from .pipeline import feature_tasks, load_collection
-from .stages import stage_request
-from .training.classify import ClassifierConfig, train_classifier
-from .training.data import embed_tracks, predict_tracks
-from .training.pretrain import PretrainConfig, pretrain_backbone
-from .training.probe import (
+from .. import artifacts
+from ..artifacts import Workdir
+from ..audio import MEL_FMAX, MEL_HOP, MEL_N_BANDS, MEL_SR
+from ..config import Settings
+from ..datasets import jamendo
+from ..errors import ArtifactError, DataError, MoodscapeError
+from ..evaluation import tag_f1_macro, tagging_metrics
+from ..models.backbone import backbone_checkpoint, build_backbone, load_backbone_weights
+from ..models.checkpoint import save_checkpoint
+from ..training.classify import ClassifierConfig, train_classifier
+from ..training.data import embed_tracks, predict_tracks
+from ..training.pretrain import PretrainConfig, pretrain_backbone
+from ..training.probe import (
     feature_matrices,
     label_probe_metrics,
     stage1_label_baseline,
     stage1_tag_baseline,
     tag_probe_metrics,
 )
-from .evaluation import tag_f1_macro, tagging_metrics
-
-# --------------------------------------------------------------------------- mel cache
+from .collection import load_collection
+from .features import feature_tasks
+from .parallel import clear_chunks, map_tracks
+from .stages import BY_NAME
 
 
 MEL_CACHE_FORMAT = f"float32 dB, sr={MEL_SR}, hop={MEL_HOP}, bands={MEL_N_BANDS}, fmax={MEL_FMAX}, v2"
@@ -56,7 +55,7 @@ def cache_mel(task: tuple[str, str, str]) -> dict[str, int]:
 
     Top-level so that Dask can send it to worker processes.
     """
-    from .audio import load_mel, mel_from_audio
+    from ..audio import load_mel, mel_from_audio
 
     kind, source, target = task
     mel_db = load_mel(source) if kind == "mel" else mel_from_audio(source)
@@ -151,10 +150,7 @@ def run_pretrain(settings: Settings, workdir: Workdir, *, show_progress: bool = 
     artifacts.write_json(workdir.pretrain_metrics, metrics)
     artifacts.write_skipped(workdir.skipped_report("pretrain"), skipped)
     _write_tag_baselines(workdir, parts, targets, collection.vocabulary, test)
-    artifacts.record_stage(
-        workdir, "pretrain", [workdir.backbone, artifacts.checkpoint_description(workdir.backbone), workdir.pretrain_metrics],
-        *stage_request("pretrain", settings, workdir, collection)
-    )
+    BY_NAME["pretrain"].record(workdir, settings, collection, extra_outputs=[workdir.pretrain_metrics])
     return {"epochs": history["epochs_run"], "best_epoch": history["best_epoch"], "test_roc_auc_macro": test["roc_auc_macro"],
             "test_tag_f1_macro": test["f1_macro"], "skipped": len(skipped)}
 
@@ -196,7 +192,7 @@ def _adopt_backbone(settings: Settings, workdir: Workdir, collection) -> dict[st
     load_backbone_weights(model, backbone_file)
     workdir.backbone.parent.mkdir(parents=True, exist_ok=True)
     save_checkpoint(backbone_checkpoint(model, source=str(backbone_file)), workdir.backbone)
-    artifacts.record_stage(workdir, "pretrain", [workdir.backbone, artifacts.checkpoint_description(workdir.backbone)], *stage_request("pretrain", settings, workdir, collection))
+    BY_NAME["pretrain"].record(workdir, settings, collection)
     return {"backbone": str(backbone_file), "pretrained": "given"}
 
 
@@ -242,10 +238,7 @@ def run_train(settings: Settings, workdir: Workdir, *, show_progress: bool = Tru
     artifacts.write_json(workdir.classifier_metrics, metrics)
     artifacts.write_skipped(workdir.skipped_report("train"), skipped)
     _write_label_baselines(workdir, labels, splits, label_to_idx, metrics)
-    artifacts.record_stage(
-        workdir, "train", [workdir.classifier, artifacts.checkpoint_description(workdir.classifier), workdir.classifier_metrics],
-        *stage_request("train", settings, workdir, collection)
-    )
+    BY_NAME["train"].record(workdir, settings, collection)
     return {"mode": metrics["mode"], "test_accuracy": metrics["accuracy"], "test_macro_f1": metrics["macro_f1"],
             "best_epoch": metrics["best_epoch"], "trainable_parameters": metrics["parameters"]["trainable"],
             "resumed_after_epoch": metrics.get("resumed_after_epoch", 0), "skipped": len(skipped)}
@@ -354,7 +347,7 @@ def run_ablate(settings: Settings, workdir: Workdir, *, show_progress: bool = Tr
                     "av_settings": settings.stage_settings("av")["av"], "seed": settings.seed, "folds": transfer.folds,
                     "held_out_by": "whole-triplet folds (out-of-fold predictions), the same folds for every row"}}
     artifacts.write_json(workdir.ablation_metrics, document)
-    artifacts.record_stage(workdir, "ablate", [workdir.ablation_metrics], *stage_request("ablate", settings, workdir, collection))
+    BY_NAME["ablate"].record(workdir, settings, collection)
     return {row["variant"]: _summary(row) for row in rows}
 
 
@@ -407,7 +400,7 @@ def _classifier_row(metrics: dict, checkpoint: Path, epochs: int, reused_from: s
 
 def _run_classifier(settings, workdir, collection, overrides, label_to_idx):
     """``(model, row)`` of the run's own classifier if it is current and is this variant, else ``None``."""
-    from .training.classify import load_classifier
+    from ..training.classify import load_classifier
 
     train = settings.train
     if not settings.ablate.reuse_run_classifier or overrides.get("mode") != train.mode:
@@ -416,7 +409,7 @@ def _run_classifier(settings, workdir, collection, overrides, label_to_idx):
         return None
     if not (workdir.classifier.exists() and workdir.classifier_metrics.exists()):
         return None
-    if artifacts.stale_reason(workdir, "train", *stage_request("train", settings, workdir, collection)) is not None:
+    if artifacts.stale_reason(workdir, "train", *BY_NAME["train"].request(settings, workdir, collection)) is not None:
         return None
     try:
         model = load_classifier(workdir.classifier, workdir.backbone, label_to_idx)
@@ -467,9 +460,9 @@ def _transfer_set(settings: Settings, show_progress: bool) -> _TransferSet | Non
     laid end to end: :func:`embed_tracks` then takes exactly those crops again. The
     regressor trains on the pairs of the ``gt`` files, as in stage 4.
     """
-    from .audio import mel_crops_from_audio
-    from .datasets import musav
-    from .evaluation import ground_truth_training_pairs, musav_ground_truth
+    from ..audio import mel_crops_from_audio
+    from ..datasets import musav
+    from ..evaluation import ground_truth_training_pairs, musav_ground_truth
 
     cfg = settings.musav
     if cfg.root is None:
@@ -497,8 +490,8 @@ def _transfer_set(settings: Settings, show_progress: bool) -> _TransferSet | Non
 
 def _transfer_scores(settings: Settings, transfer: _TransferSet, embeddings: np.ndarray) -> dict[str, Any]:
     """Cross-fit the stage-4 regressor on ``embeddings`` (one row per song) and score it as stage 4 does."""
-    from .evaluation import av_table, score_av_predictions
-    from .training.av import AVConfig, cross_fit_av
+    from ..evaluation import av_table, score_av_predictions
+    from ..training.av import AVConfig, cross_fit_av
 
     config = AVConfig(**settings.av.model_dump(exclude={"model_name"}), seed=settings.seed, progress=False)
     threads = torch.get_num_threads()
@@ -520,7 +513,7 @@ def _transfer_scores(settings: Settings, transfer: _TransferSet, embeddings: np.
 
 def _musav_features(workdir: Workdir, transfer: _TransferSet, show_progress: bool) -> pd.DataFrame:
     """Stage-1 features of the MusAV previews: stage 4's ``musav_features.parquet``, else computed here."""
-    from .features import FEATURE_NAMES, extract_features
+    from ..features import FEATURE_NAMES, extract_features
 
     table = pd.DataFrame(columns=["track_id", *FEATURE_NAMES])
     if workdir.musav_features.exists():

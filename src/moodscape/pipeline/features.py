@@ -1,0 +1,95 @@
+"""Stage 1a: the acoustic features of every track, mapped through Dask in resumable chunks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .. import artifacts
+from ..artifacts import Workdir
+from ..config import Settings
+from ..errors import ConfigError, DataError
+from ..features import FEATURE_NAMES, extract_features, features_from_mel
+from .collection import load_collection
+from .parallel import clear_chunks, map_tracks
+from .stages import BY_NAME
+
+
+def track_features(task: tuple[str, str]) -> dict[str, float]:
+    """Features of one track from its audio file or its MTG-Jamendo mel ``.npy`` file.
+
+    Top-level so that Dask can send it to worker processes.
+    """
+    kind, path = task
+    if kind == "mel":
+        from ..audio import load_mel
+
+        return features_from_mel(load_mel(path))
+    return extract_features(path)
+
+
+def feature_tasks(tracks: pd.DataFrame, source: str) -> tuple[dict[str, tuple[str, str]], list[tuple[str, str]], str]:
+    """Decide, per track, which file stage 1a reads; list the tracks that have none.
+
+    ``source="auto"`` uses audio when any track has an audio path, else mel files.
+    """
+    if source == "auto":
+        source = "audio" if (tracks["audio_path"] != "").any() else "mel"
+    column = "audio_path" if source == "audio" else "mel_path"
+    tasks, missing = {}, []
+    for track_id, path in zip(tracks["track_id"], tracks[column]):
+        if path:
+            tasks[track_id] = (source, path)
+        else:
+            missing.append((track_id, f"no {source} file configured for this track"))
+    return tasks, missing, source
+
+
+def run_features(settings: Settings, workdir: Workdir, *, show_progress: bool = True) -> dict[str, Any]:
+    """Stage 1a: one row of low-level features per track → ``features.parquet``."""
+    collection = load_collection(settings)
+    cfg = settings.features
+    resumed = 0
+    if cfg.source == "essentia":
+        table, skipped, source = _essentia_features(collection.tracks, cfg.essentia_json_root)
+    else:
+        tasks, skipped, source = feature_tasks(collection.tracks, cfg.source)
+        fingerprint = {"source": source, "features": list(FEATURE_NAMES), "version": artifacts.package_versions()}
+        outcome = map_tracks(
+            track_features,
+            tasks,
+            chunk_dir=workdir.chunk_dir("features"),
+            fingerprint=fingerprint,
+            scheduler=cfg.scheduler,
+            n_workers=cfg.n_workers,
+            chunk_size=cfg.chunk_size,
+            description="features",
+            show_progress=show_progress,
+        )
+        table, skipped, resumed = outcome.rows, skipped + outcome.failures, outcome.resumed
+    if table.empty:
+        raise DataError(f"no track gave features ({len(skipped)} skipped, see {workdir.skipped_report('features')})")
+    artifacts.write_table(workdir.features, table)
+    artifacts.write_skipped(workdir.skipped_report("features"), skipped)
+    artifacts.write_lines(workdir.dataset_problems, collection.problems)
+    BY_NAME["features"].record(workdir, settings, collection, details={"source": source})
+    clear_chunks(workdir.chunk_dir("features"))
+    return {"tracks": len(table), "skipped": len(skipped), "resumed": resumed, "source": source, "problems": len(collection.problems)}
+
+
+def _essentia_features(tracks: pd.DataFrame, json_root: Path | None) -> tuple[pd.DataFrame, list[tuple[str, str]], str]:
+    from ..essentia_import import import_essentia_features
+
+    if json_root is None:
+        raise ConfigError("features.source = 'essentia' needs features.essentia_json_root")
+    paths, skipped = {}, []
+    for track_id in tracks["track_id"]:
+        path = Path(json_root) / f"{track_id}.json"
+        if path.exists():
+            paths[track_id] = path
+        else:
+            skipped.append((track_id, f"no Essentia JSON at {path}"))
+    return import_essentia_features(paths), skipped, "essentia"
+

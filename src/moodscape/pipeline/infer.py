@@ -1,0 +1,112 @@
+"""Stage 5, unified inference; and the network map that stage 4 shares.
+
+Both stages run the stage-3 network the same way: :func:`_network_map` exports the
+classifier (adapters merged) and, for stage 5, the AV regressor into one bundle, and maps
+:func:`moodscape.inference.infer_chunk` over the tracks through Dask, in resumable
+chunks. Stage 4 uses the embeddings of that map for the MusAV songs, so the regressor is
+trained on exactly the embeddings stage 5 feeds it.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .. import artifacts
+from ..artifacts import Workdir
+from ..config import Settings
+from ..errors import ArtifactError, DataError
+from ..inference import export_bundle, infer_chunk, lookup_tables
+from ..models.checkpoint import save_checkpoint
+from .collection import inference_tracks, load_collection
+from .features import feature_tasks
+from .parallel import MapOutcome, clear_chunks, map_tracks
+from .stages import BY_NAME
+
+
+def label_names(workdir: Workdir) -> list[str]:
+    label_to_idx = artifacts.read_json(workdir.label_to_idx)
+    return sorted(label_to_idx, key=label_to_idx.get)
+
+
+def network_map(
+    settings: Settings, workdir: Workdir, stage: str, tasks: dict[str, tuple[str, str]],
+    av_checkpoint: dict | None, show_progress: bool,
+) -> MapOutcome:
+    """Run the stage-3 network (and the AV regressor, if given) over ``tasks`` in one pass per track."""
+    from ..training.classify import load_classifier
+
+    for required in (workdir.backbone, workdir.classifier, workdir.label_to_idx):
+        if not required.exists():
+            raise ArtifactError(f"missing artifact {required}: run `moodscape train` first")
+    label_to_idx = artifacts.read_json(workdir.label_to_idx)
+    names = sorted(label_to_idx, key=label_to_idx.get)
+    classifier = load_classifier(workdir.classifier, workdir.backbone, label_to_idx)
+    bundle = export_bundle(
+        classifier, names, av_checkpoint, crop_frames=settings.train.crop_frames,
+        n_eval_crops=settings.train.n_eval_crops, batch_size=settings.infer.batch_size, device=settings.infer.device,
+    )
+    bundle_path = workdir.inference_bundle(stage)
+    save_checkpoint(bundle, bundle_path)
+    model_files = [workdir.backbone, workdir.classifier] + ([workdir.av_regressor] if av_checkpoint else [])
+    fingerprint = {"models": [artifacts.file_hash(path) for path in model_files],
+                   "settings": settings.stage_settings("infer"), "crops": [settings.train.crop_frames, settings.train.n_eval_crops]}
+    cfg = settings.features
+    return map_tracks(
+        functools.partial(infer_chunk, str(bundle_path)), tasks, chunk_dir=workdir.chunk_dir(stage), fingerprint=fingerprint,
+        scheduler=cfg.scheduler, n_workers=cfg.n_workers, chunk_size=cfg.chunk_size, batched=True,
+        description="network" if stage == "infer" else "MusAV embeddings", show_progress=show_progress and bool(tasks),
+    )
+
+
+def catalog_table(tracks: pd.DataFrame, track_ids: pd.Series) -> pd.DataFrame:
+    """The serving catalog: ``track_id``, ``audio_path`` (absolute, ``""`` when none), ``split``
+    and the dataset's ``artist_id``/``album_id`` when it has them, for ``track_ids`` in order."""
+    columns = ["track_id", "audio_path", "split"] + [c for c in ("artist_id", "album_id") if c in tracks]
+    table = tracks.reindex(columns=columns).drop_duplicates("track_id").set_index("track_id").loc[list(track_ids)]
+    audio = table["audio_path"].fillna("").astype(str)
+    table["audio_path"] = [str(Path(path).resolve()) if path else "" for path in audio]
+    return table.fillna("").astype(str).reset_index()
+
+
+
+
+
+def _av_checkpoint_dict(workdir: Workdir) -> dict | None:
+    from ..models.checkpoint import read_checkpoint
+
+    if not workdir.av_regressor.exists():
+        return None
+    return read_checkpoint(workdir.av_regressor, "AV regressor checkpoint", ("state_dict", "model_args"))
+
+
+def run_infer(settings: Settings, workdir: Workdir, *, show_progress: bool = True) -> dict[str, Any]:
+    """Stage 5: labels, probabilities, valence/arousal and embeddings of every requested track."""
+    collection = load_collection(settings)
+    tracks, unreadable = inference_tracks(settings, collection)
+    if tracks.empty and not unreadable:
+        raise DataError(f"no track to infer (infer.split = {settings.infer.split!r})")
+    source = settings.features.source if settings.features.source in ("audio", "mel") else "auto"
+    tasks, skipped, _ = feature_tasks(tracks, "auto" if settings.infer.folder else source)
+    skipped = unreadable + skipped
+    av = _av_checkpoint_dict(workdir)
+    outcome = network_map(settings, workdir, "infer", tasks, av, show_progress)
+    skipped += outcome.failures
+    if outcome.rows.empty:
+        raise DataError(f"no track could be inferred ({len(skipped)} skipped, see {workdir.skipped_report('infer')})")
+    lookup, embeddings = lookup_tables(outcome.rows, label_names(workdir), tracks)
+    artifacts.write_table(workdir.inference_lookup, lookup)
+    artifacts.write_table(workdir.embeddings, embeddings)
+    artifacts.write_table(workdir.catalog, catalog_table(tracks, lookup["track_id"]))
+    for source, target in ((workdir.inference_bundle("infer"), workdir.serving_model),
+                           (artifacts.checkpoint_description(workdir.inference_bundle("infer")),
+                            artifacts.checkpoint_description(workdir.serving_model))):
+        artifacts.write_bytes(target, source.read_bytes())
+    artifacts.write_skipped(workdir.skipped_report("infer"), skipped)
+    BY_NAME["infer"].record(workdir, settings, collection.with_tracks(tracks))
+    clear_chunks(workdir.chunk_dir("infer"))
+    return {"tracks": len(lookup), "skipped": len(skipped), "labels": int(lookup["new_acoustic_label"].nunique()),
+            "valence/arousal": "yes" if av else "no (run train-av)", "resumed": outcome.resumed}
