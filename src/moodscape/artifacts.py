@@ -60,26 +60,10 @@ LABEL_COLUMN_PREFIX = "p_"
 AV_COLUMNS = ("valence", "arousal")
 EMBEDDING_COLUMNS = [f"emb_{index:03d}" for index in range(512)]  # models.backbone.EMBEDDING_DIM
 
-PRODUCED_BY = {
-    FEATURES: "features",
-    CLUSTERS: "cluster",
-    CLUSTER_SELECTION: "cluster",
-    CLUSTER_PROFILES: "label",
-    TRACK_LABELS: "label",
-    LABEL_TO_IDX: "label",
-    "backbone.pt": "pretrain",
-    "classifier.pt": "train",
-    "av_regressor.pth": "train-av",
-    MUSAV_EMBEDDINGS: "train-av",
-    MUSAV_PREDICTIONS: "train-av",
-    MUSAV_FEATURES: "train-av",
-    INFERENCE_LOOKUP: "infer",
-    EMBEDDINGS: "infer",
-    CATALOG: "infer",
-    "inference_bundle.pt": "infer",
-    "report.md": "report",
-    "report.html": "report",
-}
+PRODUCED_BY: dict[str, str] = {}
+"""The stage that writes each artifact, by file name, for "missing artifact ...: run `moodscape <stage>` first".
+
+Filled from the stage registry (:data:`moodscape.pipeline.stages.STAGES`) when it is imported."""
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
