@@ -400,7 +400,8 @@ def spectral_contrast(
             continue
         sub_band = frames_first[:, rows]
         n = sub_band.shape[1]
-        k = max(1, int(round(quantile * n)))
+        # librosa counts the band with its top bin, which it then leaves out of the band below the last
+        k = max(1, int(np.rint(quantile * (n + (band < n_bands)))))
         ordered = np.sort(sub_band, axis=1)
         valley = ordered[:, :k].mean(axis=1)
         peak = ordered[:, n - k :].mean(axis=1)
