@@ -198,8 +198,3 @@ BY_NAME = {stage.name: stage for stage in (*STAGES, ABLATE)}
 """Every stage by its name."""
 
 artifacts.PRODUCED_BY.update({path.name: stage.name for stage in BY_NAME.values() for path in stage.outputs(Workdir(Path(".")))})
-
-
-def stage_request(name: str, settings: Settings, workdir: Workdir, collection: Any = None) -> Request:
-    """:meth:`Stage.request` of the stage called ``name``."""
-    return BY_NAME[name].request(settings, workdir, collection)
