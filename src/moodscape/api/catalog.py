@@ -39,6 +39,7 @@ import pyarrow.parquet as pq
 from moodscape import artifacts
 from moodscape.artifacts import Workdir
 from moodscape.errors import ArtifactError
+from moodscape.pipeline.stages import serving_bundle
 from moodscape.artifacts import AV_COLUMNS, EMBEDDING_COLUMNS, LABEL_COLUMN_PREFIX
 
 LOOKUP_COLUMNS = ("track_id", "new_acoustic_label", "probability", *AV_COLUMNS, "tags", "duration")
@@ -248,8 +249,7 @@ def load_catalog(root: str | Path) -> Catalog:
 
 def _check(workdir: Workdir) -> _Checked:
     """The checks of :func:`check_bundle`; returns what they read, for :func:`load_catalog`."""
-    for path in (workdir.label_to_idx, workdir.inference_lookup, workdir.embeddings, workdir.catalog,
-                 workdir.cluster_profiles, workdir.serving_model):
+    for path in serving_bundle(workdir):
         if not path.is_file():
             raise BundleError(f"{path}: missing; run `moodscape run` (or `moodscape infer`) on this work directory first")
     labels = _labels(workdir)

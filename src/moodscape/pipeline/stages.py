@@ -198,3 +198,8 @@ BY_NAME = {stage.name: stage for stage in (*STAGES, ABLATE)}
 """Every stage by its name."""
 
 artifacts.PRODUCED_BY.update({path.name: stage.name for stage in BY_NAME.values() for path in stage.outputs(Workdir(Path(".")))})
+
+
+def serving_bundle(workdir: Workdir) -> list[Path]:
+    """The artifacts ``moodscape serve`` cannot start without: the labels, and stage 5's outputs."""
+    return [workdir.label_to_idx, workdir.cluster_profiles, *BY_NAME["infer"].outputs(workdir)]
