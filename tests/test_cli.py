@@ -37,6 +37,12 @@ def test_help_lists_every_stage():
         assert stage in result.output
 
 
+def test_a_missing_artifact_names_the_command_that_writes_it(demo_corpus, tmp_path):
+    result = invoke("cluster", "--config", demo_corpus / "moodscape.toml", "--workdir", tmp_path / "empty")
+    assert result.exit_code == 2
+    assert "features.parquet: run `moodscape features` first" in " ".join(result.output.split())
+
+
 def test_bad_tracks_are_skipped_and_listed_not_fatal(corpus, tmp_path):
     corrupt, missing, silent, short, empty = audio_files(corpus)[:5]
     corrupt.write_bytes(b"ID3" + os.urandom(2000))

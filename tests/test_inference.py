@@ -98,7 +98,7 @@ def av_model(audio, classifier) -> AVEnsemble:
     x = (np.repeat(embeddings, copies, axis=0) + noise).astype(np.float32)  # (120, 512)
     targets = np.repeat(np.array([MOODS[track] for track in track_ids]), copies, axis=0)
     no_pairs = pd.DataFrame(columns=["songid_a", "songid_b", "type", "higher_value"])
-    config = AVConfig(mode="mse", hidden=32, lr=1e-2, epochs=200, patience=30, batch_size=32, folds=3)
+    config = AVConfig(mode="mse", hidden=32, dropout=0.1, lr=1e-2, epochs=200, patience=30, batch_size=32, folds=3)
     return cross_fit_av(x, [f"copy_{i}" for i in range(len(x))], targets, no_pairs, config).ensemble
 
 

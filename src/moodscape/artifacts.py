@@ -25,7 +25,7 @@ from urllib.parse import quote, unquote
 
 import pandas as pd
 
-from .errors import ArtifactError
+from .errors import ArtifactError, MissingArtifactError
 
 FEATURES = "features.parquet"
 CLUSTERS = "clusters.csv"
@@ -60,10 +60,6 @@ LABEL_COLUMN_PREFIX = "p_"
 AV_COLUMNS = ("valence", "arousal")
 EMBEDDING_COLUMNS = [f"emb_{index:03d}" for index in range(512)]  # models.backbone.EMBEDDING_DIM
 
-PRODUCED_BY: dict[str, str] = {}
-"""The stage that writes each artifact, by file name, for "missing artifact ...: run `moodscape <stage>` first".
-
-Filled from the stage registry (:data:`moodscape.pipeline.stages.STAGES`) when it is imported."""
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
@@ -217,13 +213,9 @@ class Workdir:
         """Checkpoint of one ablation variant (kept apart from the run's own models)."""
         return self.root / "ablation" / f"{variant}.pt"
 
-    def training_job(self, stage: str) -> Path:
-        """Job file (JSON) that ``torchrun`` workers of a stage read."""
-        return self.root / "jobs" / f"{stage}.json"
-
-    def training_job_part(self, stage: str, part: str) -> Path:
-        """One JSON file a stage's job file names (``labels``, ``splits``, ``metrics``, ...)."""
-        return self.root / "jobs" / f"{stage}-{part}.json"
+    def settings_snapshot(self, stage: str) -> Path:
+        """The settings (JSON, a valid ``--config``) a stage hands to the processes it starts under ``torchrun``."""
+        return self.root / "jobs" / f"{stage}-settings.json"
 
     def embedding_cache(self, version: str) -> Path:
         """The server's float32 matrix of the embeddings of one version of the lookup."""
@@ -291,6 +283,18 @@ def atomic_path(path: Path) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
 
 
+def file_stamp(path: str | os.PathLike) -> str:
+    """``path:size:mtime_ns`` of a file: what tells that it changed without reading it.
+
+    Raises
+    ------
+    OSError
+        When the file cannot be read.
+    """
+    stat = os.stat(path)
+    return f"{os.path.abspath(path)}:{stat.st_size}:{stat.st_mtime_ns}"
+
+
 def write_array(path: Path, array: Any) -> None:
     """Save a numpy array as ``.npy``, atomically."""
     import numpy as np
@@ -329,7 +333,7 @@ def read_json(path: Path) -> Any:
     try:
         return json.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ArtifactError(_missing(path)) from None
+        raise MissingArtifactError(path) from None
     except json.JSONDecodeError as exc:
         raise ArtifactError(f"{path} is not valid JSON: {exc}") from None
 
@@ -353,7 +357,7 @@ def read_table(path: Path, required_columns: Sequence[str] = ("track_id",)) -> p
     """
     path = Path(path)
     if not path.exists():
-        raise ArtifactError(_missing(path))
+        raise MissingArtifactError(path)
     try:
         if path.suffix == ".parquet":
             table = pd.read_parquet(path)
@@ -396,7 +400,8 @@ def read_checkpoint_description(path: Path, what: str, required: Sequence[str] =
 
     The description (:func:`checkpoint_description`) is written with the checkpoint by
     :func:`moodscape.models.checkpoint.save_checkpoint`; the tensors' shapes are under
-    the key ``"shapes"`` of the result (``required`` names other entries).
+    the key ``"shapes"`` of the result and the checkpoint's SHA-256 (checked here) under
+    ``"sha256"`` (``required`` names other entries).
 
     Raises
     ------
@@ -423,7 +428,7 @@ def read_checkpoint_description(path: Path, what: str, required: Sequence[str] =
     missing = [key for key in required if key not in entries]
     if missing:
         raise ArtifactError(f"{what} {path} lacks {', '.join(missing)}")
-    return {**entries, "shapes": description.get("shapes", {})}
+    return {**entries, "shapes": description.get("shapes", {}), "sha256": sha256}
 
 
 def file_hash(path: Path) -> str:
@@ -502,12 +507,6 @@ def read_manifest(workdir: Workdir) -> dict[str, Any]:
     if not workdir.manifest.exists():
         return {"stages": {}}
     return read_json(workdir.manifest)
-
-
-def _missing(path: Path) -> str:
-    stage = PRODUCED_BY.get(Path(path).name)
-    remedy = f"run `moodscape {stage}` first" if stage else "run the stage that writes it first"
-    return f"missing artifact {path}: {remedy}"
 
 
 def _relative(workdir: Workdir, path: Path) -> str:

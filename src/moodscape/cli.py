@@ -30,7 +30,7 @@ from rich.table import Table
 from . import artifacts
 from .artifacts import Workdir
 from .config import Settings
-from .errors import MoodscapeError
+from .errors import MissingArtifactError, MoodscapeError
 
 app = typer.Typer(
     add_completion=False,
@@ -54,10 +54,20 @@ def _fail_cleanly(command: F) -> F:
         try:
             return command(*args, **kwargs)
         except MoodscapeError as exc:
-            console.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True, highlight=False)
+            console.print(f"[bold red]error:[/] {escape(_message(exc))}", soft_wrap=True, highlight=False)
             raise typer.Exit(2) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def _message(error: MoodscapeError) -> str:
+    """The one-line message of an error; a missing artifact names the command that writes it."""
+    if isinstance(error, MissingArtifactError):
+        from .pipeline.stages import producer_of
+
+        if stage := producer_of(error.path):
+            return f"missing artifact {error.path}: run `moodscape {stage}` first"
+    return str(error)
 
 
 def _settings(config: Path | None, overrides: list[str] | None, **named: Any) -> Settings:
@@ -244,12 +254,17 @@ def train(
     nproc: Annotated[int | None, typer.Option(min=1, help="Processes for DDP training through torchrun.")] = None,
     set_: SetOption = None,
 ) -> None:
-    """Stage 3b: LoRA adapters + head on the frozen backbone for the new labels → models/classifier.pt."""
+    """Stage 3b: LoRA adapters + head on the frozen backbone for the new labels → models/classifier.pt.
+
+    With --nproc N (N > 1) it runs data-parallel as `torchrun --standalone --nproc_per_node N
+    -m moodscape train …` would; that command also works as it stands.
+    """
     from .pipeline.stages import BY_NAME
 
     settings = _settings(config, set_, train__mode=mode, train__r=rank, train__epochs=epochs, train__nproc=nproc)
     summary = BY_NAME["train"].run(settings, Workdir(workdir))
-    _print_summary("train", {**summary, "metrics": Workdir(workdir).classifier_metrics})
+    if summary:  # under torchrun only rank 0 has one
+        _print_summary("train", {**summary, "metrics": Workdir(workdir).classifier_metrics})
 
 
 @app.command()

@@ -22,6 +22,7 @@ A minimal config for MTG-Jamendo::
 
 from __future__ import annotations
 
+import json
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -127,7 +128,14 @@ class LabelSettings(_Section):
     manual_names: dict[int, str] = Field(default_factory=dict)
 
 
-class _TrainingSection(_Section):
+class CallOptions(_Section):
+    """What a training call takes besides its section of settings (``moodscape.training`` configs add these)."""
+
+    seed: int = 0
+    progress: bool = True
+
+
+class TrainingSettings(_Section):
     """Settings every training stage shares (see ``moodscape.training.loop.TrainingConfig``)."""
 
     epochs: int = Field(30, ge=1, le=10_000)
@@ -142,8 +150,8 @@ class _TrainingSection(_Section):
     num_workers: int = Field(0, ge=0)
 
 
-class TrainSettings(_TrainingSection):
-    """Stage 3b: the classifier of the new labels (LoRA adapters + head by default)."""
+class ClassifierSettings(TrainingSettings):
+    """What the classifier of the new labels is and how it trains (``moodscape.training.classify.ClassifierConfig``)."""
 
     mode: Literal["lora", "full", "probe"] = "lora"
     r: int = Field(8, ge=1)
@@ -151,10 +159,15 @@ class TrainSettings(_TrainingSection):
     dropout: float = Field(0.0, ge=0, lt=1)
     target_modules: str | list[str] | None = None
     class_weighting: bool = True
+
+
+class TrainSettings(ClassifierSettings):
+    """Stage 3b: the classifier of the new labels (LoRA adapters + head by default), on ``nproc`` processes."""
+
     nproc: int = Field(1, ge=1)
 
 
-class PretrainSettings(_TrainingSection):
+class PretrainSettings(TrainingSettings):
     """Stage 3a: multi-label pretraining of the backbone on the original tags.
 
     ``backbone`` names a checkpoint to adopt instead of pretraining (a state_dict or a
@@ -164,8 +177,8 @@ class PretrainSettings(_TrainingSection):
     backbone: Path | None = None
 
 
-class AVSettings(_Section):
-    """Stage 4: the valence/arousal regressor on MusAV embeddings.
+class AVModelSettings(_Section):
+    """Stage 4: the valence/arousal regressor on MusAV embeddings (``moodscape.training.av.AVConfig``).
 
     ``mode``: ``mse`` on Spotify's absolute values, ``rank`` on the pairwise judgments
     (RankNet), or ``combined``. ``folds`` whole-triplet folds give every song a held-out
@@ -189,6 +202,11 @@ class AVSettings(_Section):
     batch_size: int = Field(64, ge=1)
     rank_weight: float = Field(0.1, ge=0)
     folds: int = Field(5, ge=3)
+
+
+class AVSettings(AVModelSettings):
+    """Stage 4, and the name its predictions carry in the MusAV evaluation (``model_name``)."""
+
     model_name: str = Field("moodscape", min_length=1)
 
 
@@ -258,7 +276,7 @@ class Settings(_Section):
 
     @classmethod
     def load(cls, path: Path | str | None, overrides: dict[str, Any] | None = None) -> Settings:
-        """Read a TOML config, apply dotted-key overrides, resolve paths and validate.
+        """Read a TOML config (or JSON, by its ``.json`` suffix), apply dotted-key overrides, resolve paths and validate.
 
         Parameters
         ----------
@@ -283,11 +301,12 @@ class Settings(_Section):
         if path is not None:
             path = Path(path)
             try:
-                raw = tomllib.loads(path.read_text(encoding="utf-8"))
+                text = path.read_text(encoding="utf-8")
+                raw = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
             except FileNotFoundError:
                 raise ConfigError(f"config file not found: {path}") from None
-            except tomllib.TOMLDecodeError as exc:
-                raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+            except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
+                raise ConfigError(f"{path}: not valid {'JSON' if path.suffix == '.json' else 'TOML'}: {exc}") from None
             base = path.resolve().parent
         for dotted, value in (overrides or {}).items():
             if value is not None:

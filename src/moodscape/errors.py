@@ -23,3 +23,14 @@ class AudioError(DataError):
 
 class ArtifactError(MoodscapeError):
     """An artifact of a previous stage is missing or does not match its schema."""
+
+
+class MissingArtifactError(ArtifactError):
+    """An artifact a stage reads has not been written yet (``path`` names it).
+
+    The CLI names the stage that writes it (from the stage registry) in its message.
+    """
+
+    def __init__(self, path) -> None:
+        self.path = path
+        super().__init__(f"missing artifact {path}: run the stage that writes it first")

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict
 
 import numpy as np
 import pandas as pd
+from pydantic import ValidationError
 import pytest
 import torch
 from scipy.stats import spearmanr
 
-from moodscape.errors import ArtifactError, ConfigError, DataError
+from moodscape.errors import ArtifactError, DataError
 from moodscape.evaluation import best_single_feature_readout, pairwise_accuracy
 from moodscape.models.av import AVEnsemble, av_checkpoint, load_av_regressor
 from moodscape.training.av import (
@@ -190,7 +190,7 @@ def test_ensemble_forward_on_a_torch_batch_equals_predict(fits, data):
 def test_checkpoint_round_trip_gives_identical_predictions(fits, data, tmp_path):
     ensemble = fits["combined"].ensemble
     path = tmp_path / "av.pt"
-    save_checkpoint(av_checkpoint(ensemble, config=asdict(AVConfig(**FAST))), path)
+    save_checkpoint(av_checkpoint(ensemble, config=AVConfig(**FAST).model_dump()), path)
     loaded = load_av_regressor(path)
     assert isinstance(loaded, AVEnsemble) and loaded.model_args == ensemble.model_args
     assert torch.load(path, weights_only=True)["config"]["hidden"] == 32
@@ -251,7 +251,7 @@ def test_losses_follow_their_equations():
     "settings", [{"mode": "listwise"}, {"folds": 2}, {"dropout": 1.0}, {"lr": 0.0}, {"rank_weight": -1.0}, {"epochs": 0}]
 )
 def test_config_rejects_out_of_range_settings(settings):
-    with pytest.raises(ConfigError):
+    with pytest.raises(ValidationError):
         AVConfig(**settings)
 
 

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from moodscape.errors import DataError
-from moodscape.training.data import MelCrops, embed_tracks, eval_crop_starts, open_mels, predict_tracks
+from moodscape.training.data import MelCrops, embed_tracks, eval_crop_starts, predict_tracks
 
 CROP = 64
 
@@ -55,19 +55,14 @@ def test_a_short_track_is_repeated_to_fill_the_crop():
     assert torch.equal(row, torch.cat([torch.arange(40.0), torch.arange(24.0)]))
 
 
-def test_multi_label_targets_are_float_vectors_and_npy_paths_are_memory_mapped(tmp_path):
+def test_multi_label_targets_are_float_vectors_and_npy_paths_are_read(tmp_path):
     np.save(tmp_path / "a.npy", ramp_mel(100))
     np.save(tmp_path / "b.npy", ramp_mel(100, offset=1000))
-    mels = open_mels(tmp_path)
-    assert set(mels) == {"a", "b"}
+    mels = {path.stem: path for path in tmp_path.glob("*.npy")}
     dataset = MelCrops(mels, ["b"], np.array([[True, False, True]]), crop_frames=CROP)
     x, target = dataset[0]
     assert target.dtype == torch.float32 and target.tolist() == [1.0, 0.0, 1.0]
     assert x.min() >= 1000
-
-    np.savez(tmp_path / "mels.npz", a=ramp_mel(100), b=ramp_mel(100, offset=1000))
-    archive = open_mels(tmp_path / "mels.npz")
-    assert np.array_equal(archive["b"], ramp_mel(100, offset=1000))
 
 
 def test_missing_mels_and_unequal_targets_are_data_errors(tmp_path):
@@ -75,8 +70,6 @@ def test_missing_mels_and_unequal_targets_are_data_errors(tmp_path):
         MelCrops({"a": ramp_mel(100)}, ["a", "ghost"], np.array([0, 1]))
     with pytest.raises(DataError, match="2 targets for 1 tracks"):
         MelCrops({"a": ramp_mel(100)}, ["a"], np.array([0, 1]))
-    with pytest.raises(DataError, match="npz"):
-        open_mels(tmp_path / "absent.txt")
 
 
 def test_eval_crops_are_evenly_spaced_from_first_to_last_frame():

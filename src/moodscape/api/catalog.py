@@ -285,16 +285,17 @@ def _check_checkpoints(workdir: Workdir, labels: list[str]) -> None:
     """The networks were trained and exported with the labels of ``label_to_idx.json``."""
     served = _guard(workdir.serving_model, lambda: artifacts.read_checkpoint_description(workdir.serving_model, "inference bundle", ("label_names",)))
     _same_labels(workdir.serving_model, list(served["label_names"]), labels, "label_names")
-    if workdir.classifier.is_file():
-        checkpoint = _guard(workdir.classifier, lambda: artifacts.read_checkpoint_description(workdir.classifier, "classifier checkpoint", ("label_to_idx",)))
-        trained = dict(checkpoint["label_to_idx"])
-        _same_labels(workdir.classifier, sorted(trained, key=trained.get), labels, "label_to_idx")
-    if workdir.av_regressor.is_file() and workdir.classifier.is_file():
+    if not workdir.classifier.is_file():
+        return
+    classifier = _guard(workdir.classifier, lambda: artifacts.read_checkpoint_description(workdir.classifier, "classifier checkpoint", ("label_to_idx",)))
+    trained = dict(classifier["label_to_idx"])
+    _same_labels(workdir.classifier, sorted(trained, key=trained.get), labels, "label_to_idx")
+    if workdir.av_regressor.is_file():
         av = _guard(workdir.av_regressor, lambda: artifacts.read_checkpoint_description(workdir.av_regressor, "AV regressor checkpoint"))
         if "label_names" in av:
             _same_labels(workdir.av_regressor, list(av["label_names"]), labels, "label_names")
         expected = av.get("classifier_sha256")
-        if expected and expected != artifacts.file_hash(workdir.classifier):
+        if expected and expected != classifier["sha256"]:
             raise BundleError(f"{workdir.av_regressor}: trained on the embeddings of another {workdir.classifier.name}; run `moodscape train-av`")
 
 
@@ -496,6 +497,5 @@ def _version(workdir: Workdir) -> str:
     """
     digest = hashlib.sha256()
     for path in (workdir.inference_lookup, workdir.embeddings):
-        stat = path.stat()
-        digest.update(f"{path.name}:{stat.st_size}:{stat.st_mtime_ns};".encode())
+        digest.update(f"{artifacts.file_stamp(path)};".encode())
     return digest.hexdigest()[:16]

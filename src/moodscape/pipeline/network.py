@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import os
 import subprocess
 import sys
 import time
@@ -31,6 +30,7 @@ from ..evaluation import tag_f1_macro, tagging_metrics
 from ..models.backbone import backbone_checkpoint, build_backbone, load_backbone_weights
 from ..models.checkpoint import save_checkpoint
 from ..training.classify import ClassifierConfig, train_classifier
+from ..training.loop import setup_processes, teardown_processes, under_torchrun
 from ..training.data import embed_tracks, predict_tracks
 from ..training.pretrain import PretrainConfig, pretrain_backbone
 from ..training.probe import (
@@ -71,9 +71,7 @@ def mel_source_key(kind: str, source: str) -> str:
     OSError
         When the source cannot be read.
     """
-    stat = os.stat(source)
-    text = f"{MEL_CACHE_FORMAT}|{kind}|{os.path.abspath(source)}|{stat.st_size}|{stat.st_mtime_ns}"
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    return hashlib.sha256(f"{MEL_CACHE_FORMAT}|{kind}|{artifacts.file_stamp(source)}".encode()).hexdigest()[:16]
 
 
 def prepare_mels(
@@ -225,49 +223,61 @@ def _classifier_config(settings: Settings, show_progress: bool, **overrides: Any
 
 
 def run_train(settings: Settings, workdir: Workdir, *, show_progress: bool = True) -> dict[str, Any]:
-    """Stage 3b: LoRA adapters + head on the frozen backbone for the new labels."""
-    collection, _, mels, labels, splits, label_to_idx, skipped = _labelled(settings, workdir, show_progress)
-    config = _classifier_config(settings, show_progress)
-    workdir.classifier.parent.mkdir(parents=True, exist_ok=True)
-    if settings.train.nproc > 1:
-        metrics = _train_with_torchrun(workdir, config, mels, labels, splits, label_to_idx, settings.train.nproc)
-    else:
+    """Stage 3b: LoRA adapters + head on the frozen backbone for the new labels.
+
+    With ``train.nproc`` > 1 it starts itself under ``torchrun`` (see
+    :func:`_relaunch_under_torchrun`); under ``torchrun`` every process runs this function,
+    rank 0 prepares the mel cache before the others read it, and only rank 0 writes
+    artifacts and returns a summary (the other ranks return ``{}``).
+    """
+    if settings.train.nproc > 1 and not under_torchrun():
+        return _relaunch_under_torchrun(settings, workdir, show_progress)
+    processes = setup_processes(settings.train.device)
+    try:
+        if not processes.is_main:
+            torch.distributed.barrier()  # rank 0 fills the mel cache first
+        collection, _, mels, labels, splits, label_to_idx, skipped = _labelled(settings, workdir, show_progress)
+        if processes.is_main and processes.world_size > 1:
+            torch.distributed.barrier()
+        config = _classifier_config(settings, show_progress)
+        workdir.classifier.parent.mkdir(parents=True, exist_ok=True)
         metrics = train_classifier(
             workdir.backbone, mels, labels, splits, config, label_to_idx=label_to_idx, checkpoint_path=workdir.classifier
         ).metrics
+    finally:
+        teardown_processes(processes)
+    if not processes.is_main:
+        return {}
     artifacts.write_json(workdir.classifier_metrics, metrics)
     artifacts.write_skipped(workdir.skipped_report("train"), skipped)
     _write_label_baselines(workdir, labels, splits, label_to_idx, metrics)
     BY_NAME["train"].record(workdir, settings, collection)
+    return _train_summary(metrics, len(skipped))
+
+
+def _train_summary(metrics: dict[str, Any], n_skipped: int) -> dict[str, Any]:
     return {"mode": metrics["mode"], "test_accuracy": metrics["accuracy"], "test_macro_f1": metrics["macro_f1"],
             "best_epoch": metrics["best_epoch"], "trainable_parameters": metrics["parameters"]["trainable"],
-            "resumed_after_epoch": metrics.get("resumed_after_epoch", 0), "skipped": len(skipped)}
+            "world_size": metrics.get("world_size", 1), "resumed_after_epoch": metrics.get("resumed_after_epoch", 0),
+            "skipped": n_skipped}
 
 
-def _train_with_torchrun(workdir, config, mels, labels, splits, label_to_idx, nproc) -> dict:
-    """Run the classifier under ``torchrun`` (DDP, gloo on CPU) through a job file."""
-    job_path = workdir.training_job("train")
-    stem = {track_id: path.stem for track_id, path in mels.items()}
-    parts = {
-        "labels": {stem[t]: label for t, label in labels.items()},
-        "splits": {stem[t]: split for t, split in splits.items() if t in stem},
-        "label_to_idx": label_to_idx,
-    }
-    for name, content in parts.items():
-        artifacts.write_json(workdir.training_job_part("train", name), content)
-    metrics_path = workdir.training_job_part("train", "metrics")
-    job = {
-        "mels": str(workdir.mel_cache.resolve()), "backbone": str(workdir.backbone.resolve()),
-        "checkpoint": str(workdir.classifier.resolve()), "metrics": str(metrics_path.resolve()),
-        "config": dataclasses.asdict(config),
-        **{name: str(workdir.training_job_part("train", name).resolve()) for name in parts},
-    }
-    artifacts.write_json(job_path, job)
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
-               "-m", "moodscape.training.classify", str(job_path)]
+def _relaunch_under_torchrun(settings: Settings, workdir: Workdir, show_progress: bool) -> dict[str, Any]:
+    """Run ``torchrun --standalone --nproc_per_node N -m moodscape train --config S --workdir W``.
+
+    ``S`` holds this run's settings (JSON, paths absolute), so the processes train exactly
+    what was asked here, whether it came from a config file, ``--set`` or ``moodscape run``.
+    The mel cache is filled here first, so no rank waits long for rank 0.
+    """
+    *_, skipped = _labelled(settings, workdir, show_progress)
+    snapshot = workdir.settings_snapshot("train")
+    artifacts.write_json(snapshot, settings.model_dump(mode="json"))
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={settings.train.nproc}",
+               "-m", "moodscape", "train", "--config", str(snapshot), "--workdir", str(workdir.root)]
     if subprocess.run(command).returncode != 0:
-        raise MoodscapeError(f"distributed training failed (job {job_path}); see the messages above")
-    return artifacts.read_json(metrics_path)
+        raise MoodscapeError(f"distributed training failed ({' '.join(command[2:])}); see the messages above")
+    metrics = artifacts.read_json(workdir.classifier_metrics)
+    return _train_summary(metrics, len(skipped))
 
 
 # --------------------------------------------------------------------------- ablation

@@ -197,7 +197,13 @@ ABLATE = Stage("ablate", "network:run_ablate", ("train", "ablate", "musav", "av"
 BY_NAME = {stage.name: stage for stage in (*STAGES, ABLATE)}
 """Every stage by its name."""
 
-artifacts.PRODUCED_BY.update({path.name: stage.name for stage in BY_NAME.values() for path in stage.outputs(Workdir(Path(".")))})
+
+
+def producer_of(path: Path) -> str | None:
+    """The stage that writes an artifact of this file name, if any (for "run `moodscape <stage>` first")."""
+    name = Path(path).name
+    return next((stage.name for stage in BY_NAME.values() for output in stage.outputs(Workdir(Path("."))) if output.name == name),
+                None)
 
 
 def serving_bundle(workdir: Workdir) -> list[Path]:

@@ -26,7 +26,8 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -35,25 +36,27 @@ import torch.nn.functional as F
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
+from sklearn.model_selection import GroupKFold
 from sklearn.preprocessing import StandardScaler
 
-from moodscape.errors import ConfigError, DataError
+from moodscape.config import AVModelSettings, CallOptions
+from moodscape.errors import DataError
 from moodscape.models.av import AV_OUTPUTS, AVEnsemble, AVMember
 from moodscape.models.checkpoint import resolve_device
 from moodscape.training.loop import seed_everything
 
 logger = logging.getLogger(__name__)
 
-MODES = ("mse", "rank", "combined")
 PAIR_TARGETS = {"a": 1.0, "b": 0.0, "ab": 0.5}
 """RankNet target of each ``higher_value``: P(a above b)."""
 PAIR_COLUMNS = {name: column for column, name in enumerate(AV_OUTPUTS)}
 """Output column of each pair ``type``."""
 
 
-@dataclass
-class AVConfig:
-    """Settings of :func:`fit_av` and :func:`cross_fit_av`.
+class AVConfig(AVModelSettings, CallOptions):
+    """Settings of :func:`fit_av` and :func:`cross_fit_av`: the ``[av]`` settings
+    (defaults and ranges live in :class:`moodscape.config.AVModelSettings`), the call's seed
+    and progress bar, and the device.
 
     Attributes
     ----------
@@ -70,9 +73,7 @@ class AVConfig:
     rank_weight : float
         Weight of the rank loss in ``"combined"``. The outputs live on the 0–1 target
         scale, where ``sigmoid(s_a - s_b)`` stays near 0.5, so a weight of 1 lets the rank
-        term stretch the outputs against the MSE term (lower R²); 0.1, the default, keeps
-        both (on the demo corpus: held-out R² 0.90 arousal / 0.83 valence against 0.33 /
-        0.31 at weight 1, pairwise accuracy 93.0 % / 88.8 %).
+        term stretch the outputs against the MSE term.
     folds : int
         Cross-fitting folds (at least 3: one tests, the next validates, the rest train).
     seed : int
@@ -83,32 +84,8 @@ class AVConfig:
         Show a progress bar over folds.
     """
 
-    mode: str = "combined"
-    hidden: int = 128
-    dropout: float = 0.1
-    lr: float = 1e-3
-    weight_decay: float = 1e-2
-    epochs: int = 400
-    patience: int = 40
-    batch_size: int = 64
-    rank_weight: float = 0.1
-    folds: int = 5
-    seed: int = 0
-    device: str = "cpu"
+    device: Literal["auto", "cpu", "cuda"] = "cpu"
     progress: bool = False
-
-    def __post_init__(self) -> None:
-        if self.mode not in MODES:
-            raise ConfigError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
-        for name in ("hidden", "epochs", "patience", "batch_size"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if self.folds < 3:
-            raise ConfigError(f"folds must be at least 3 (test, validation, training), got {self.folds}")
-        if not 0 <= self.dropout < 1:
-            raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")
-        if self.lr <= 0 or self.weight_decay < 0 or self.rank_weight < 0:
-            raise ConfigError("lr must be positive; weight_decay and rank_weight not negative")
 
 
 @dataclass(frozen=True)
@@ -167,8 +144,10 @@ def pair_set(pairs: pd.DataFrame, songids: Sequence[str]) -> PairSet:
 def song_folds(songids: Sequence[str], pairs: pd.DataFrame, n_folds: int, seed: int) -> np.ndarray:
     """Assign songs to folds by whole connected components of the pair graph.
 
-    Components (a MusAV triplet; a song in no pair is its own) are shuffled with ``seed``,
-    ordered largest first, and each put in the fold with the fewest songs so far.
+    The components (a MusAV triplet; a song in no pair is its own) are the groups of
+    scikit-learn's ``GroupKFold``, which deals them, largest first, to the fold with the
+    fewest songs so far, so the folds' sizes differ by less than one component. ``seed``
+    relabels the components at random, which shuffles the order of equally large ones.
 
     Parameters
     ----------
@@ -197,15 +176,11 @@ def song_folds(songids: Sequence[str], pairs: pd.DataFrame, n_folds: int, seed: 
     n_components = component.max() + 1
     if n_components < n_folds:
         raise DataError(f"{n_components} groups of connected songs cannot fill {n_folds} folds")
-    sizes = np.bincount(component)
-    order = np.random.default_rng(seed).permutation(n_components)
-    order = order[np.argsort(-sizes[order], kind="stable")]  # largest first, ties in shuffled order
-    fold_of_component, fold_sizes = np.empty(n_components, np.int64), np.zeros(n_folds, np.int64)
-    for index in order:
-        fold = int(np.argmin(fold_sizes))
-        fold_of_component[index] = fold
-        fold_sizes[fold] += sizes[index]
-    return fold_of_component[component]
+    groups = np.random.default_rng(seed).permutation(n_components)[component]
+    folds = np.empty(len(songs), np.int64)
+    for fold, (_, members) in enumerate(GroupKFold(n_splits=n_folds).split(groups, groups=groups)):
+        folds[members] = fold
+    return folds
 
 
 def masked_mse(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -391,7 +366,7 @@ def cross_fit_av(
             member, history = fit_av(
                 embeddings[train], targets[train], pair_set(pairs, songs[train]),
                 embeddings[val], targets[val], pair_set(pairs, songs[val]),
-                replace(config, seed=config.seed + fold),
+                config.model_copy(update={"seed": config.seed + fold}),
             )  # fmt: skip
             oof[test] = member.predict(embeddings[test])
             n_songs = {"train": int(train.sum()), "validation": int(val.sum()), "test": int(test.sum())}

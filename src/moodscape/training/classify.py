@@ -34,20 +34,18 @@ joins the group (gloo on CPU, NCCL on GPU), takes its share of the training trac
 (``DistributedSampler``; ``batch_size`` is per process), and DDP averages gradients, so
 the replicas stay identical. Rank 0 evaluates (and shares the validation score so every
 rank stops at the same epoch), prints and saves; other ranks return ``metrics=None``.
-:func:`main` runs a job file for ``torchrun`` (see :func:`run_job`).
+``moodscape train --nproc N`` starts it so (``torchrun -m moodscape train``).
 """
 
 from __future__ import annotations
 
-import argparse
 import copy
 import hashlib
 import logging
 import os
-import sys
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -58,8 +56,9 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler
 
-from moodscape.artifacts import read_json, write_json
-from moodscape.errors import ArtifactError, ConfigError, DataError
+from moodscape.artifacts import file_stamp
+from moodscape.config import ClassifierSettings
+from moodscape.errors import ArtifactError, DataError
 from moodscape.evaluation import classification_metrics
 from moodscape.models.backbone import (
     HEAD_PREFIX,
@@ -71,7 +70,7 @@ from moodscape.models.backbone import (
 )
 from moodscape.models.checkpoint import read_checkpoint, save_checkpoint
 from moodscape.models.lora import adapter_state_dict, add_lora, load_adapter_state, parameter_counts
-from moodscape.training.data import Mel, MelCrops, open_mels, predict_tracks
+from moodscape.training.data import Mel, MelCrops, predict_tracks
 from moodscape.training.loop import (
     Processes,
     TrainingConfig,
@@ -85,16 +84,15 @@ from moodscape.training.loop import (
 
 logger = logging.getLogger(__name__)
 
-MODES = ("lora", "full", "probe")
 SPLITS = ("train", "validation", "test")
 # Settings that change how a run executes, not what it computes: a run may resume with other values.
 RUN_ONLY_SETTINGS = ("epochs", "device", "progress", "num_workers")
 BackboneSource = AudioResNet | Mapping[str, torch.Tensor] | str | os.PathLike
 
 
-@dataclass
-class ClassifierConfig(TrainingConfig):
-    """Settings of :func:`train_classifier`: the shared ones of
+class ClassifierConfig(ClassifierSettings, TrainingConfig):
+    """Settings of :func:`train_classifier` (defaults and ranges live in
+    :class:`moodscape.config.ClassifierSettings`): the shared ones of
     :class:`~moodscape.training.loop.TrainingConfig` (``patience`` counting epochs
     without a better validation macro-F1) and these.
 
@@ -110,20 +108,6 @@ class ClassifierConfig(TrainingConfig):
         Weight the cross-entropy by ``n / (K · n_class)`` of the training split, so
         small clusters count as much as large ones.
     """
-
-    mode: str = "lora"
-    r: int = 8
-    alpha: float = 16.0
-    dropout: float = 0.0
-    target_modules: str | list[str] | None = None
-    class_weighting: bool = True
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.mode not in MODES:
-            raise ConfigError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
-        if self.r < 1:
-            raise ConfigError(f"r must be at least 1, got {self.r}")
 
 
 @dataclass
@@ -305,7 +289,7 @@ def _train(
                 in_progress = {
                     **identity,
                     **run,
-                    "config": asdict(config),
+                    "config": config.model_dump(),
                     "state_dict": trained_state(model, config.mode),
                     "best_state_dict": best_state,
                     "optimizer": optimizer.state_dict(),
@@ -333,7 +317,7 @@ def _train(
             "n_tracks_per_split": {split: len(ids) for split, ids in track_ids.items()},
             "world_size": processes.world_size,
             "device": str(device),
-            "config": asdict(config),
+            "config": config.model_dump(),
             "history": history,
         }
 
@@ -344,7 +328,7 @@ def _train(
         "model_args": {"n_outputs": len(label_names)},
         "backbone_fingerprint": fingerprint,
         "label_to_idx": label_to_idx,
-        "config": asdict(config),
+        "config": config.model_dump(),
         "best_val_macro_f1": run["best_val_macro_f1"],
         "epoch": run["best_epoch"],
         "epochs_run": run["epoch"],
@@ -444,55 +428,6 @@ def load_classifier(
     return model.eval()
 
 
-def run_job(job_path: str | os.PathLike) -> ClassifierResult:
-    """Run :func:`train_classifier` as a JSON job file describes it.
-
-    The job is an object of paths, relative ones taken from the job file's folder:
-    ``mels`` (an ``.npz`` keyed by track id or a folder of ``<track_id>.npy``),
-    ``labels`` (JSON ``{track_id: label name or index}``), ``label_to_idx`` (JSON
-    ``{name: index}``), ``splits`` (JSON ``{track_id: "train" | "validation" | "test"}``),
-    ``backbone`` (backbone checkpoint), ``checkpoint`` (output), and optionally
-    ``metrics`` (JSON output, written by rank 0); ``config`` is a path to a JSON object
-    of :class:`ClassifierConfig` settings or that object itself (default: defaults).
-    """
-    job_path = Path(job_path)
-    job = read_json(job_path)
-    required = ("mels", "labels", "label_to_idx", "splits", "backbone", "checkpoint")
-    missing = [key for key in required if key not in job]
-    if missing:
-        raise ConfigError(f"job {job_path} lacks {', '.join(missing)}")
-
-    def path(key: str) -> Path:
-        return job_path.parent / job[key]  # an absolute job[key] replaces the folder
-
-    label_to_idx = read_json(path("label_to_idx"))
-    labels = {track: _label_index(label, label_to_idx) for track, label in read_json(path("labels")).items()}
-    settings = job.get("config", {})
-    config = ClassifierConfig.from_dict(settings if isinstance(settings, dict) else read_json(path("config")))
-    result = train_classifier(
-        path("backbone"),
-        open_mels(path("mels")),
-        labels,
-        read_json(path("splits")),
-        config,
-        label_to_idx=label_to_idx,
-        checkpoint_path=path("checkpoint"),
-    )
-    if result.metrics is not None and "metrics" in job:
-        write_json(path("metrics"), result.metrics)
-    return result
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point for ``torchrun``: ``python -m moodscape.training.classify JOB.json``."""
-    parser = argparse.ArgumentParser(prog="python -m moodscape.training.classify", description=main.__doc__)
-    parser.add_argument("job", help="JSON job file (see run_job)")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    run_job(args.job)
-    return 0
-
-
 def _backbone_from(source: BackboneSource) -> AudioResNet:
     """A fresh AudioResNet without head holding the backbone weights of ``source``."""
     if isinstance(source, AudioResNet):
@@ -515,14 +450,6 @@ def _label_names(label_to_idx: Mapping[str, int]) -> list[str]:
     if [label_to_idx[name] for name in names] != list(range(len(names))):
         raise DataError(f"label_to_idx must number its labels 0..K-1, got {dict(label_to_idx)}")
     return names
-
-
-def _label_index(label: str | int, label_to_idx: Mapping[str, int]) -> int:
-    if isinstance(label, str):
-        if label not in label_to_idx:
-            raise DataError(f"label {label!r} is not in label_to_idx ({', '.join(label_to_idx)})")
-        return label_to_idx[label]
-    return int(label)
 
 
 def _split_tracks(
@@ -587,7 +514,7 @@ def _from_rank_0(value, processes: Processes):
 
 
 def _result_settings(config: ClassifierConfig) -> dict:
-    return {key: value for key, value in asdict(config).items() if key not in RUN_ONLY_SETTINGS}
+    return {key: value for key, value in config.model_dump().items() if key not in RUN_ONLY_SETTINGS}
 
 
 def _data_fingerprint(mels: Mapping[str, Mel], track_ids: Mapping[str, list[str]], targets: Mapping[str, np.ndarray]) -> str:
@@ -603,8 +530,7 @@ def _data_fingerprint(mels: Mapping[str, Mel], track_ids: Mapping[str, list[str]
             if isinstance(mel, np.ndarray):
                 source = hashlib.sha256(np.ascontiguousarray(mel).tobytes()).hexdigest()
             else:
-                stat = os.stat(mel)
-                source = f"{os.fspath(mel)}:{stat.st_size}:{stat.st_mtime_ns}"
+                source = file_stamp(mel)
             digest.update(f"{split}\t{track_id}\t{target}\t{source}\n".encode())
     return digest.hexdigest()
 
@@ -636,6 +562,3 @@ def _check_same_labels(trained: dict[str, int], given: dict[str, int], source) -
         problems.append(f"different index: {pairs}")
     raise ArtifactError(f"classifier {source} was trained for other labels: {'; '.join(problems)}")
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -25,26 +24,10 @@ from torch.utils.data import Dataset
 from moodscape.audio import crop, eval_crop_starts
 from moodscape.errors import DataError
 
-__all__ = ["Mel", "MelCrops", "crop", "embed_tracks", "eval_crop_starts", "load_mel", "open_mels", "predict_tracks"]
+__all__ = ["Mel", "MelCrops", "crop", "embed_tracks", "eval_crop_starts", "load_mel", "predict_tracks"]
 
 Mel = np.ndarray | str | os.PathLike
 """A ``(n_mels, T)`` log-mel array, or the path of a ``.npy`` file holding one."""
-
-
-def open_mels(path: str | os.PathLike) -> Mapping[str, Mel]:
-    """Open a store of mels: an ``.npz`` archive keyed by track id, or a folder of ``<track_id>.npy``.
-
-    An ``.npz`` is read whole into memory (small collections); a folder yields paths
-    that :func:`load_mel` memory-maps, so only crops are read (any size, and safe to
-    share with DataLoader worker processes).
-    """
-    path = Path(path)
-    if path.is_dir():
-        return {file.stem: file for file in sorted(path.glob("*.npy"))}
-    if path.suffix == ".npz" and path.is_file():
-        with np.load(path) as archive:
-            return {track: archive[track] for track in archive.files}
-    raise DataError(f"{path}: expected an .npz archive or a folder of .npy mel files")
 
 
 def load_mel(mel: Mel) -> np.ndarray:

@@ -12,23 +12,33 @@ from __future__ import annotations
 import os
 import random
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, Self
 
 import numpy as np
 import torch
 import torch.distributed as dist
+from pydantic import ValidationError
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from torch import nn
 from torch.utils.data import DataLoader
 
+from moodscape.config import CallOptions, TrainingSettings
 from moodscape.errors import ConfigError
 from moodscape.models.checkpoint import resolve_device
 
 
-@dataclass
-class TrainingConfig:
-    """Settings every training stage has.
+PROCESS_GROUP_TIMEOUT = timedelta(hours=2)
+"""How long a rank waits at a collective: long enough for rank 0 to fill a collection's mel cache."""
+
+
+class TrainingConfig(TrainingSettings, CallOptions):
+    """Settings every training stage has: the ``[pretrain]`` / ``[train]`` ones and a call's own.
+
+    The fields, their defaults and ranges are those of
+    :class:`moodscape.config.TrainingSettings` (the one place they are written) and
+    :class:`moodscape.config.CallOptions`:
 
     Attributes
     ----------
@@ -44,45 +54,26 @@ class TrainingConfig:
         Crop length in mel frames (256 ≈ 5.5 s at 12 kHz, hop 256).
     n_eval_crops : int
         Evenly spaced crops whose outputs are averaged per evaluated track.
-    seed : int
-        Seeds initialisation, shuffling, crops and dropout.
     device : str
         ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``.
     amp : bool
         Mixed precision (float16 autocast + GradScaler), used on CUDA only.
     num_workers : int
         DataLoader worker processes.
+    seed : int
+        Seeds initialisation, shuffling, crops and dropout.
     progress : bool
         Show a progress bar per epoch (rank 0 only).
     """
 
-    epochs: int = 30
-    batch_size: int = 32
-    lr: float = 1e-3
-    weight_decay: float = 1e-4
-    patience: int = 5
-    crop_frames: int = 256
-    n_eval_crops: int = 4
-    seed: int = 0
-    device: str = "auto"
-    amp: bool = True
-    num_workers: int = 0
-    progress: bool = True
-
-    def __post_init__(self) -> None:
-        for name in ("epochs", "batch_size", "patience", "crop_frames", "n_eval_crops"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if self.lr <= 0 or self.weight_decay < 0 or self.num_workers < 0:
-            raise ConfigError("lr must be positive; weight_decay and num_workers not negative")
-
     @classmethod
     def from_dict(cls, settings: Mapping[str, Any]) -> Self:
-        """Build from a dict (a JSON config, a checkpoint's ``config``), naming unknown keys."""
-        unknown = set(settings) - {field.name for field in fields(cls)}
-        if unknown:
-            raise ConfigError(f"unknown {cls.__name__} settings: {', '.join(sorted(unknown))}")
-        return cls(**settings)
+        """Build from a dict (a checkpoint's ``config``), naming unknown keys and bad values."""
+        try:
+            return cls.model_validate(dict(settings))
+        except ValidationError as exc:
+            problems = "; ".join(f"{'.'.join(map(str, error['loc']))}: {error['msg']}" for error in exc.errors())
+            raise ConfigError(f"{cls.__name__}: {problems}") from None
 
 
 @dataclass(frozen=True)
@@ -120,8 +111,13 @@ def setup_processes(device: str = "auto") -> Processes:
         device = f"cuda:{local_rank}"
     joined = not dist.is_initialized()
     if joined:
-        dist.init_process_group(backend="nccl" if device.startswith("cuda") else "gloo")
+        dist.init_process_group(backend="nccl" if device.startswith("cuda") else "gloo", timeout=PROCESS_GROUP_TIMEOUT)
     return Processes(torch.device(device), dist.get_rank(), dist.get_world_size(), joined)
+
+
+def under_torchrun() -> bool:
+    """Whether this process was started by ``torchrun`` (which sets ``LOCAL_RANK`` and ``WORLD_SIZE``)."""
+    return "LOCAL_RANK" in os.environ and "WORLD_SIZE" in os.environ
 
 
 def teardown_processes(processes: Processes) -> None:

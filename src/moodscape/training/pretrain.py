@@ -15,7 +15,6 @@ import copy
 import logging
 import time
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
@@ -32,7 +31,6 @@ from moodscape.training.loop import TrainingConfig, seed_everything, train_epoch
 logger = logging.getLogger(__name__)
 
 
-@dataclass
 class PretrainConfig(TrainingConfig):
     """Settings of :func:`pretrain_backbone` (see :class:`~moodscape.training.loop.TrainingConfig`).
 
@@ -151,7 +149,7 @@ def pretrain_backbone(
         "best_val_roc_auc_macro": best_score,
         "epochs_run": len(epochs),
         "train_seconds_per_epoch": float(np.mean([epoch["train_seconds"] for epoch in epochs])),
-        "config": asdict(config),
+        "config": config.model_dump(),
         "epochs": epochs,
     }
     return model.cpu().eval(), history
