@@ -146,8 +146,8 @@ def song_folds(songids: Sequence[str], pairs: pd.DataFrame, n_folds: int, seed: 
 
     The components (a MusAV triplet; a song in no pair is its own) are the groups of
     scikit-learn's ``GroupKFold``, which deals them, largest first, to the fold with the
-    fewest songs so far, so the folds' sizes differ by less than one component. ``seed``
-    relabels the components at random, which shuffles the order of equally large ones.
+    fewest songs so far, so the folds' sizes differ by less than one component; ``seed``
+    shuffles the order in which equally large components are dealt.
 
     Parameters
     ----------
@@ -176,7 +176,12 @@ def song_folds(songids: Sequence[str], pairs: pd.DataFrame, n_folds: int, seed: 
     n_components = component.max() + 1
     if n_components < n_folds:
         raise DataError(f"{n_components} groups of connected songs cannot fill {n_folds} folds")
-    groups = np.random.default_rng(seed).permutation(n_components)[component]
+    # GroupKFold deals equally large groups highest label first: label them in reverse of a
+    # seeded shuffle, so they are dealt in the shuffled order
+    shuffled = np.random.default_rng(seed).permutation(n_components)
+    labels = np.empty(n_components, np.int64)
+    labels[shuffled] = np.arange(n_components)[::-1]
+    groups = labels[component]
     folds = np.empty(len(songs), np.int64)
     for fold, (_, members) in enumerate(GroupKFold(n_splits=n_folds).split(groups, groups=groups)):
         folds[members] = fold
