@@ -18,7 +18,7 @@ import pandas as pd
 from .. import artifacts
 from ..artifacts import Workdir
 from ..config import Settings
-from ..errors import ArtifactError, DataError
+from ..errors import DataError, MissingArtifactError
 from ..inference import export_bundle, infer_chunk, lookup_tables
 from ..models.checkpoint import save_checkpoint
 from .collection import inference_tracks, load_collection
@@ -41,7 +41,7 @@ def network_map(
 
     for required in (workdir.backbone, workdir.classifier, workdir.label_to_idx):
         if not required.exists():
-            raise ArtifactError(f"missing artifact {required}: run `moodscape train` first")
+            raise MissingArtifactError(required)
     label_to_idx = artifacts.read_json(workdir.label_to_idx)
     names = sorted(label_to_idx, key=label_to_idx.get)
     classifier = load_classifier(workdir.classifier, workdir.backbone, label_to_idx)

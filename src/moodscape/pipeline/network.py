@@ -25,7 +25,7 @@ from ..artifacts import Workdir
 from ..audio import MEL_FMAX, MEL_HOP, MEL_N_BANDS, MEL_SR
 from ..config import Settings
 from ..datasets import jamendo
-from ..errors import ArtifactError, DataError, MoodscapeError
+from ..errors import ArtifactError, DataError, MissingArtifactError, MoodscapeError
 from ..evaluation import tag_f1_macro, tagging_metrics
 from ..models.backbone import backbone_checkpoint, build_backbone, load_backbone_weights
 from ..models.checkpoint import save_checkpoint
@@ -209,7 +209,7 @@ def _labelled(settings: Settings, workdir: Workdir, show_progress: bool):
     if unknown:
         raise ArtifactError(f"{workdir.track_labels} has labels missing from {workdir.label_to_idx}: {', '.join(unknown)}")
     if not workdir.backbone.exists():
-        raise ArtifactError(f"missing artifact {workdir.backbone}: run `moodscape pretrain` first")
+        raise MissingArtifactError(workdir.backbone)
     tracks = collection.tracks[collection.tracks["track_id"].isin(label_table["track_id"])]
     mels, skipped = prepare_mels(settings, workdir, tracks, show_progress=show_progress)
     labels = {t: label_to_idx[name] for t, name in zip(label_table["track_id"], label_table["new_acoustic_label"]) if t in mels}
