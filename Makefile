@@ -57,8 +57,10 @@ browser:
 		(apt-get update -qq && apt-get install -y -qq chromium >/dev/null) || \
 		echo "chromium not installed (needs root and apt): the browser test will skip"; }
 
+# One pytest-xdist worker per core (at most 4), a test module's tests on one worker
+# (so its module fixtures are built once); PYTEST_ARGS="-n 0" runs in one process.
 test: $(STAMP) browser
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n auto --maxprocesses 4 --dist loadscope $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	@command -v wrk >/dev/null || { test "$$(id -u)" = 0 && apt-get install -y -qq wrk >/dev/null; } || \

@@ -1,12 +1,25 @@
-"""Shared fixtures: one small demo corpus per test session, generated once."""
+"""Shared fixtures: one small demo corpus and one run of it per test session, built once.
+
+``make test`` runs the suite on several pytest-xdist workers; the corpus and the run are
+built by whichever worker asks first and shared by the others (a file lock in the
+session's common temporary folder), so a session builds each once whatever the number
+of workers.
+"""
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from cli_runner import invoke
+from filelock import FileLock
+
+# numba (UMAP) segfaults on some CPUs (AVX-512 Zen 5) unless it compiles for a generic one
+os.environ.setdefault("NUMBA_CPU_NAME", "generic")
 
 SMALL_DEMO = {"tracks": 150, "musav_tracks": 600, "seconds": 12.0, "seed": 0}
 
@@ -27,14 +40,32 @@ def one_torch_thread(request):
     torch.set_num_threads(threads)
 
 
-@pytest.fixture(scope="session")
-def demo_corpus(tmp_path_factory) -> Path:
-    """A small demo corpus written by ``moodscape demo-data``; returns its directory."""
-    out = tmp_path_factory.mktemp("demo")
+def built_once(tmp_path_factory, worker_id: str, name: str, build: Callable[[Path], None]) -> Path:
+    """The folder ``name`` filled by ``build(folder)`` once per session, shared by every xdist worker."""
+    if worker_id == "master":  # not distributed
+        folder = tmp_path_factory.mktemp(name)
+        build(folder)
+        return folder
+    folder = tmp_path_factory.getbasetemp().parent / name  # the session's folder, common to its workers
+    with FileLock(f"{folder}.lock"):
+        if not (folder / ".built").exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir()
+            build(folder)
+            (folder / ".built").touch()
+    return folder
+
+
+def write_demo(out: Path) -> None:
     options = [f"--{key.replace('_', '-')}={value}" for key, value in SMALL_DEMO.items()]
     result = invoke("demo-data", "--out", out, *options)
     assert result.exit_code == 0, result.output
-    return out
+
+
+@pytest.fixture(scope="session")
+def demo_corpus(tmp_path_factory, worker_id) -> Path:
+    """A small demo corpus written by ``moodscape demo-data``; returns its directory."""
+    return built_once(tmp_path_factory, worker_id, "demo", write_demo)
 
 
 def planted_k(demo_corpus: Path) -> int:
@@ -50,9 +81,10 @@ def run_args(demo_corpus: Path, workdir: Path, *extra) -> list:
 
 
 @pytest.fixture(scope="session")
-def demo_run(demo_corpus, tmp_path_factory) -> Path:
+def demo_run(demo_corpus, tmp_path_factory, worker_id) -> Path:
     """Every stage, features to infer, run once by ``moodscape run``; returns the work directory."""
-    workdir = tmp_path_factory.mktemp("run")
-    result = invoke(*run_args(demo_corpus, workdir))
-    assert result.exit_code == 0, result.output
-    return workdir
+    def run(workdir: Path) -> None:
+        result = invoke(*run_args(demo_corpus, workdir))
+        assert result.exit_code == 0, result.output
+
+    return built_once(tmp_path_factory, worker_id, "run", run)
