@@ -15,6 +15,7 @@ from serving_bundle import copy_bundle
 
 from moodscape.api import create_app
 from moodscape.api.catalog import BundleError
+from moodscape.api.schemas import MoodQuery, SeedQuery
 from moodscape.labeling import NAME_SEPARATOR, display_tag
 
 pytestmark = pytest.mark.slow
@@ -262,6 +263,7 @@ def test_mood_recommendations_respect_target_and_ranges(client, lookup):
 def test_bad_mood_queries_are_422(client, query):
     response = client.post("/api/v1/recommend/mood", json=query)
     assert response.status_code == 422, response.text
+    assert client.get("/api/v1/recommend/mood", params=query).status_code == 422
 
 
 def test_seed_recommendations_favour_the_seeds_label_over_chance(client, lookup):
@@ -441,6 +443,10 @@ def test_page_and_offline_plotly(client):
     assert plotly.status_code == 200 and len(plotly.content) > 1_000_000
     schema = client.get("/openapi.json").json()
     assert "/api/v1/recommend/mood" in schema["paths"]
+    for path, fields in (("/api/v1/recommend/mood", MoodQuery.model_fields), ("/api/v1/recommend/seeds", SeedQuery.model_fields)):
+        parameters = {parameter["name"]: parameter for parameter in schema["paths"][path]["get"]["parameters"]}
+        assert set(parameters) == set(fields) and all(parameter["in"] == "query" for parameter in parameters.values())
+    assert parameters["seeds"]["required"] and parameters["seeds"]["schema"]["type"] == "array"
     assert client.get("/docs").status_code == 200
 
 
