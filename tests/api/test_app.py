@@ -15,6 +15,7 @@ from serving_bundle import copy_bundle
 
 from moodscape.api import create_app
 from moodscape.api.catalog import BundleError
+from moodscape.api.schemas import MoodQuery, SeedQuery
 from moodscape.labeling import NAME_SEPARATOR, display_tag
 
 pytestmark = pytest.mark.slow
@@ -80,6 +81,55 @@ def test_catalog_filters_sort_and_pages(client, lookup):
     everything = sorted(lookup["track_id"])
     pages = [ids(client.get("/api/v1/tracks", params={"offset": offset, "limit": 7})) for offset in range(0, len(everything), 7)]
     assert sum(pages, []) == everything
+
+
+def test_catalog_and_mood_recommendations_keep_the_same_tracks_for_the_same_bounds(client, lookup):
+    """GET /tracks and POST /recommend/mood filter with the same TrackFilter: same bounds, same tracks.
+
+    The bounds are the short decimals of catalog values (what a user types: ``0.3``, not
+    the float32 ``0.30000001192092896``), so a boundary track is kept or dropped by both
+    or by neither.
+    """
+    labels = lookup["new_acoustic_label"].value_counts().index
+    valence = np.sort(lookup["valence"].to_numpy(dtype=np.float32))
+    arousal = np.sort(lookup["arousal"].to_numpy(dtype=np.float32))
+    n, window = len(lookup), min(60, len(lookup) // 3)
+    tried = 0
+    for start in range(0, n - window, max(1, (n - window) // 12)):
+        short = [float(str(value)) for value in (valence[start], valence[start + window],
+                                                  arousal[start], arousal[start + window])]
+        if not all(0.0 <= value <= 1.0 for value in short):
+            continue
+        for bounds in ({"min_valence": short[0], "max_valence": short[1]},
+                       {"min_arousal": short[2], "max_arousal": short[3]},
+                       {"min_valence": short[0], "max_arousal": short[3], "label": labels[start % len(labels)]}):
+            label = bounds.pop("label", None)
+            listed = client.get("/api/v1/tracks", params={**bounds, "limit": 500, **({"label": label} if label else {})}).json()
+            recommended = client.post("/api/v1/recommend/mood", json={
+                **bounds, "limit": 100, **({"labels": [label]} if label else {})}).json()["items"]
+            assert listed["total"] <= 100, "window too wide for one recommendation answer"
+            assert sorted(ids_of(listed)) == sorted(ids_of({"items": recommended})), bounds
+            tried += listed["total"] > 0
+    assert tried
+
+
+def test_a_catalog_without_valence_arousal_lists_and_filters(demo_run, tmp_path):
+    """No AV model (NaN valence/arousal): bounds keep nothing, everything else still lists."""
+    from fastapi.testclient import TestClient
+
+    bundle = copy_bundle(demo_run, tmp_path)
+    table = pd.read_csv(bundle / "inference_lookup.csv", dtype={"track_id": str}, keep_default_na=False)
+    table["valence"] = table["arousal"] = ""
+    table.to_csv(bundle / "inference_lookup.csv", index=False)
+    label = table["new_acoustic_label"].iloc[0]
+    with TestClient(create_app(bundle)) as client:
+        assert client.get("/api/v1/ready").json()["valence_arousal"] is False
+        everything = client.get("/api/v1/tracks", params={"sort": "valence", "limit": 500}).json()
+        assert everything["total"] == len(table) and everything["items"][0]["valence"] is None
+        assert client.get("/api/v1/tracks", params={"label": label}).json()["total"] == (table["new_acoustic_label"] == label).sum()
+        for bounds in ({"min_valence": 0.0}, {"max_arousal": 1.0}, {"min_valence": 0.0, "label": label}):
+            assert client.get("/api/v1/tracks", params=bounds).json()["total"] == 0
+        assert client.post("/api/v1/recommend/mood", json={"min_valence": 0.0}).json()["items"] == []
 
 
 @pytest.mark.parametrize("params", [
@@ -213,6 +263,7 @@ def test_mood_recommendations_respect_target_and_ranges(client, lookup):
 def test_bad_mood_queries_are_422(client, query):
     response = client.post("/api/v1/recommend/mood", json=query)
     assert response.status_code == 422, response.text
+    assert client.get("/api/v1/recommend/mood", params=query).status_code == 422
 
 
 def test_seed_recommendations_favour_the_seeds_label_over_chance(client, lookup):
@@ -392,6 +443,10 @@ def test_page_and_offline_plotly(client):
     assert plotly.status_code == 200 and len(plotly.content) > 1_000_000
     schema = client.get("/openapi.json").json()
     assert "/api/v1/recommend/mood" in schema["paths"]
+    for path, fields in (("/api/v1/recommend/mood", MoodQuery.model_fields), ("/api/v1/recommend/seeds", SeedQuery.model_fields)):
+        parameters = {parameter["name"]: parameter for parameter in schema["paths"][path]["get"]["parameters"]}
+        assert set(parameters) == set(fields) and all(parameter["in"] == "query" for parameter in parameters.values())
+    assert parameters["seeds"]["required"] and parameters["seeds"]["schema"]["type"] == "array"
     assert client.get("/docs").status_code == 200
 
 

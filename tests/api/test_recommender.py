@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from moodscape.api import ann, recommender as recommender_module
-from moodscape.api.recommender import MoodGrid, Recommender, grid_cells, mood_waypoints
+from moodscape.api.recommender import MoodGrid, Recommender, TrackFilter, grid_cells, mood_waypoints
 
 N_CLUSTERS = 6
 PER_CLUSTER = 80
@@ -152,8 +152,9 @@ def test_seed_results_respect_limit_filters_and_exclusions(
 ):
     engine = recommender if which == "exact" else faiss_recommender
     try:
-        hits = engine.by_seeds(seeds, negative=negative, exclude=exclude, labels=labels, min_valence=min_valence,
-                               min_probability=min_probability, limit=limit, diversity=diversity, va_weight=va_weight)
+        where = TrackFilter(min_valence=min_valence, min_probability=min_probability, labels=labels)
+        hits = engine.by_seeds(seeds, negative=negative, exclude=exclude, where=where, limit=limit, diversity=diversity,
+                               va_weight=va_weight)
     except ValueError as error:  # seeds cancelled out, or seeds without a mood for va_weight
         assert "cancel" in str(error) or "valence/arousal" in str(error)
         return
@@ -208,12 +209,12 @@ def test_tracks_without_valence_arousal_never_match_a_mood_query(recommender):
     unknown = set(np.flatnonzero(np.isnan(recommender.valence)).tolist())
     assert unknown
     for query in ({"target_valence": 0.5, "target_arousal": 0.5, "tolerance": 1.0},
-                  {"target_valence": 0.5, "tolerance": 1.0}, {"min_arousal": 0.0}):
+                  {"target_valence": 0.5, "tolerance": 1.0}, {"where": TrackFilter(min_arousal=0.0)}):
         assert not set(rows(recommender.by_mood(**query, limit=1000))) & unknown
 
 
 def test_mood_query_without_target_ranks_by_probability(recommender):
-    hits = recommender.by_mood(labels=[2], limit=10)
+    hits = recommender.by_mood(where=TrackFilter(labels=[2]), limit=10)
     probability = [hit.score for hit in hits]
     assert probability == sorted(probability, reverse=True)
     assert probability[0] == pytest.approx(recommender.probability[recommender.label_of == 2].max())
@@ -235,9 +236,9 @@ def test_far_target_with_small_tolerance_returns_nothing(recommender):
     limit=st.integers(1, 60),
 )
 def test_mood_query_matches_brute_force(recommender, target, tolerance, min_valence, max_arousal, labels, exclude, limit):
-    hits = recommender.by_mood(target_valence=target[0], target_arousal=target[1], tolerance=tolerance,
-                               min_valence=min_valence, max_arousal=max_arousal, labels=labels, exclude=exclude,
-                               limit=limit)
+    where = TrackFilter(min_valence=min_valence, max_arousal=max_arousal, labels=labels)
+    hits = recommender.by_mood(target_valence=target[0], target_arousal=target[1], tolerance=tolerance, where=where,
+                               exclude=exclude, limit=limit)
     expected = brute_force_mood(recommender, *target, tolerance, exclude, labels,
                                 min_valence=min_valence, max_arousal=max_arousal)
     assert rows(hits) == expected[:limit]
@@ -252,8 +253,8 @@ def test_mood_query_matches_brute_force(recommender, target, tolerance, min_vale
     limit=st.integers(1, 60),
 )
 def test_mood_query_without_target_matches_brute_force(recommender, labels, min_valence, min_probability, exclude, limit):
-    hits = recommender.by_mood(labels=labels, min_valence=min_valence, min_probability=min_probability,
-                               exclude=exclude, limit=limit)
+    where = TrackFilter(min_valence=min_valence, min_probability=min_probability, labels=labels)
+    hits = recommender.by_mood(where=where, exclude=exclude, limit=limit)
     keep = np.ones(len(recommender), dtype=bool) if labels is None else np.isin(recommender.label_of, labels)
     if min_valence is not None:
         keep &= recommender.valence >= min_valence
@@ -395,7 +396,7 @@ def test_mood_scan_and_grid_give_identical_results(
     recommender, grid_recommender, target, tolerance, min_valence, max_arousal, labels, exclude, limit, diversity,
 ):
     query = {"target_valence": target[0], "target_arousal": target[1], "tolerance": tolerance,
-             "min_valence": min_valence, "max_arousal": max_arousal, "labels": labels, "exclude": exclude,
+             "where": TrackFilter(min_valence=min_valence, max_arousal=max_arousal, labels=labels), "exclude": exclude,
              "limit": limit, "diversity": diversity}
     assert recommender.by_mood(**query) == grid_recommender.by_mood(**query)
 
@@ -489,7 +490,7 @@ def test_seed_query_on_duplicate_tracks_prefers_the_lower_rows(catalog):
     engine = Recommender(**{**catalog, "embeddings": embeddings})
     assert rows(engine.by_seeds([99], limit=5)) == [100, 101, 102, 103, 104]
     assert rows(engine.by_seeds([99], limit=5, exclude=[101])) == [100, 102, 103, 104, 105]
-    assert rows(engine.by_seeds([99], limit=5, exclude=[101], labels=[1])) == [100, 102, 103, 104, 105]
+    assert rows(engine.by_seeds([99], limit=5, exclude=[101], where=TrackFilter(labels=[1]))) == [100, 102, 103, 104, 105]
 
 
 # ---------------------------------------------------------------------------- validation
@@ -506,8 +507,10 @@ def test_seed_query_on_duplicate_tracks_prefers_the_lower_rows(catalog):
         (lambda r: r.by_seeds([0], va_weight=1.5), "va_weight"),
         (lambda r: r.by_mood(target_valence=0.5, tolerance=0), "tolerance"),
         (lambda r: r.by_mood(target_valence=float("nan")), "finite"),
-        (lambda r: r.by_mood(min_valence=0.8, max_valence=0.2), "min_valence"),
-        (lambda r: r.by_mood(labels=[99]), "labels"),
+        (lambda r: r.by_mood(where=TrackFilter(min_valence=0.8, max_valence=0.2)), "min_valence"),
+        (lambda r: r.by_mood(where=TrackFilter(labels=[99])), "labels"),
+        (lambda r: r.by_seeds([0], where=TrackFilter(min_arousal=0.9, max_arousal=0.1)), "min_arousal"),
+        (lambda r: r.by_seeds([0], where=TrackFilter(labels=[N_CLUSTERS])), "labels"),
         (lambda r: r.by_mood(limit=0), "limit"),
         (lambda r: r.by_mood(diversity=2.0), "diversity"),
         (lambda r: r.by_label(N_CLUSTERS), "labels"),

@@ -184,12 +184,15 @@ def query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
             for name, field in schema["properties"].items()]
 
 
+# Kept hand-written: bench/bench_query.py measured FastAPI's query model 2.1–2.3× slower per request (bench/RESULTS.md).
 def parse_query(model: type[BaseModel], request: Request):
     """Validate a URL query against ``model`` directly (repeated keys become lists).
 
-    The same validation and 422 answer as a FastAPI query-parameter model, at a fraction of
-    its cost per request: the hot recommendation routes answer thousands of requests a
-    second, and FastAPI's per-field resolution of a query model cost more than the ranking.
+    The same validation and 422 answer as a FastAPI query-parameter model
+    (``Annotated[model, Query()]``; ``bench/bench_query.py`` checks both on the same URLs),
+    at less than half its cost per request: FastAPI re-derives each field's kind (sequence
+    or not) and aliases on every request, 100–125 µs more per mood query than this
+    (``bench/RESULTS.md``), while the hot recommendation routes answer thousands a second.
     """
     lists = _list_fields(model)
     data: dict[str, Any] = {}

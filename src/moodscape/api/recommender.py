@@ -76,8 +76,19 @@ class Hit(NamedTuple):
 class TrackFilter:
     """Which tracks a query may return: valence/arousal ranges, confidence, labels.
 
-    Every bound is inclusive and optional; a track with NaN valence/arousal fails any
-    valence/arousal bound.
+    The one filter of every filtering query: :meth:`Recommender.by_mood` and
+    :meth:`Recommender.by_seeds` take it as ``where``, and ``GET /tracks`` applies it
+    with :meth:`passes`. Every bound is inclusive and optional; a track with NaN
+    valence/arousal fails any valence/arousal bound.
+
+    Attributes
+    ----------
+    min_valence, max_valence, min_arousal, max_arousal : float or None
+        Inclusive bounds on the 0–1 scale.
+    min_probability : float or None
+        Least probability of the track's predicted label.
+    labels : collection of int or None
+        Only tracks predicted as one of these label indices.
     """
 
     min_valence: float | None = None
@@ -236,12 +247,7 @@ class Recommender:
         target_valence: float | None = None,
         target_arousal: float | None = None,
         tolerance: float = 0.15,
-        min_valence: float | None = None,
-        max_valence: float | None = None,
-        min_arousal: float | None = None,
-        max_arousal: float | None = None,
-        min_probability: float | None = None,
-        labels: Collection[int] | None = None,
+        where: TrackFilter | None = None,
         limit: int = 10,
         exclude: Collection[int] = (),
         diversity: float = 0.0,
@@ -258,10 +264,9 @@ class Recommender:
             The mood wanted.
         tolerance : float
             Largest distance to the target a result may have (> 0).
-        min_valence, max_valence, min_arousal, max_arousal, min_probability : float, optional
-            Inclusive bounds.
-        labels : collection of int, optional
-            Only tracks predicted as one of these labels.
+        where : TrackFilter, optional
+            Which tracks may be returned (valence/arousal and probability bounds, labels);
+            default every track.
         limit : int
             Results wanted.
         exclude : collection of int
@@ -274,8 +279,15 @@ class Recommender:
         list of Hit
             ``score = 1 − distance / tolerance`` (in [0, 1]) and ``distance`` with a
             target; ``score`` = probability and ``distance = None`` without.
+
+        Raises
+        ------
+        ValueError
+            On a limit, diversity, tolerance or target out of range, a ``where`` whose
+            minimum is above its maximum or that names an unknown label, or rows outside
+            the catalog.
         """
-        track_filter = TrackFilter(min_valence, max_valence, min_arousal, max_arousal, min_probability, labels)
+        track_filter = TrackFilter() if where is None else where
         self._check_query(limit, diversity, track_filter)
         excluded = self._rows(exclude, "exclude")
         if not tolerance > 0:
@@ -298,12 +310,7 @@ class Recommender:
         *,
         negative: Sequence[int] = (),
         va_weight: float = 0.0,
-        min_valence: float | None = None,
-        max_valence: float | None = None,
-        min_arousal: float | None = None,
-        max_arousal: float | None = None,
-        min_probability: float | None = None,
-        labels: Collection[int] | None = None,
+        where: TrackFilter | None = None,
         limit: int = 10,
         exclude: Collection[int] = (),
         diversity: float = 0.0,
@@ -325,7 +332,7 @@ class Recommender:
             Rows to move away from.
         va_weight : float
             Weight in [0, 1] of closeness in mood.
-        min_valence, max_valence, min_arousal, max_arousal, min_probability, labels, limit, exclude, diversity
+        where, limit, exclude, diversity
             As in :meth:`by_mood`.
 
         Returns
@@ -333,7 +340,7 @@ class Recommender:
         list of Hit
             ``score`` is the (blended) similarity, ``distance`` is ``None``.
         """
-        track_filter = TrackFilter(min_valence, max_valence, min_arousal, max_arousal, min_probability, labels)
+        track_filter = TrackFilter() if where is None else where
         self._check_query(limit, diversity, track_filter)
         seeds = self._rows(seeds, "seeds")
         negative = self._rows(negative, "negative")

@@ -7,7 +7,7 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response
 
 from ..deps import Services, ServicesDep, parse_query, query_parameters
-from ..recommender import mood_waypoints
+from ..recommender import TrackFilter, mood_waypoints
 from ..schemas import LabelQuery, MoodQuery, PathPublic, PathRequest, RecommendationsPublic, SeedQuery
 
 router = APIRouter(tags=["recommend"])
@@ -19,14 +19,18 @@ router = APIRouter(tags=["recommend"])
 _RANKED = {"response_model": None, "response_class": Response, "responses": {200: {"model": RecommendationsPublic}}}
 
 
-def _filters(services: Services, query) -> dict:
-    """The recommender's filter arguments of a query's shared fields."""
-    return {
-        "min_valence": query.min_valence, "max_valence": query.max_valence,
-        "min_arousal": query.min_arousal, "max_arousal": query.max_arousal,
-        "min_probability": query.min_probability, "labels": services.label_indices(query.labels),
-        "limit": query.limit, "exclude": services.excluded_rows(query.exclude), "diversity": query.diversity,
-    }
+def _filters(services: Services, query) -> TrackFilter:
+    """The :class:`TrackFilter` of a query's shared filter fields (422 on an unknown label)."""
+    return TrackFilter(
+        min_valence=query.min_valence, max_valence=query.max_valence,
+        min_arousal=query.min_arousal, max_arousal=query.max_arousal,
+        min_probability=query.min_probability, labels=services.label_indices(query.labels),
+    )
+
+
+def _ranking(services: Services, query) -> dict:
+    """The recommender's limit, exclusion and diversity arguments of a query's shared fields."""
+    return {"limit": query.limit, "exclude": services.excluded_rows(query.exclude), "diversity": query.diversity}
 
 
 def _recommend(call) -> list:
@@ -41,7 +45,7 @@ async def recommend_by_mood(services: ServicesDep, query: MoodQuery) -> Response
     """Tracks closest to a target valence/arousal, within a tolerance and min/max ranges (Spotify's query style)."""
     hits = _recommend(lambda: services.recommender.by_mood(
         target_valence=query.target_valence, target_arousal=query.target_arousal, tolerance=query.tolerance,
-        **_filters(services, query)))
+        where=_filters(services, query), **_ranking(services, query)))
     return _answer(services, hits)
 
 
@@ -57,7 +61,8 @@ async def recommend_by_seeds(services: ServicesDep, query: SeedQuery) -> Respons
     seeds = services.rows(query.seeds, "seeds")
     negative = services.rows(query.negative_seeds, "negative_seeds")
     hits = _recommend(lambda: services.recommender.by_seeds(
-        seeds, negative=negative, va_weight=query.va_weight, **_filters(services, query)))
+        seeds, negative=negative, va_weight=query.va_weight,
+        where=_filters(services, query), **_ranking(services, query)))
     return _answer(services, hits)
 
 

@@ -11,6 +11,7 @@ from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import FileResponse, Response
 
 from ..deps import ServicesDep
+from ..recommender import TrackFilter
 from ..schemas import AROUSAL_DOC, VALENCE_DOC, LookupPublic, LookupRequest, RecommendationsPublic, SortKey, TrackPublic, TracksPublic
 
 router = APIRouter(prefix="/tracks", tags=["tracks"])
@@ -35,14 +36,11 @@ def read_tracks(
 ) -> dict:
     """List catalog tracks with filters, sorting and pagination."""
     catalog = services.catalog
-    keep = np.ones(len(catalog), dtype=bool)
-    if label is not None:
-        keep &= catalog.label_of == services.label_index(label)
-    for values, low, high in ((catalog.valence, min_valence, max_valence), (catalog.arousal, min_arousal, max_arousal)):
-        if low is not None:
-            keep &= values >= low
-        if high is not None:
-            keep &= values <= high
+    # The recommendation routes' filter, over the recommender's float64 copies of the
+    # catalog's columns: a bound keeps the same tracks here as in a recommendation query.
+    where = TrackFilter(min_valence=min_valence, max_valence=max_valence, min_arousal=min_arousal,
+                        max_arousal=max_arousal, labels=None if label is None else [services.label_index(label)])
+    keep = where.passes(services.recommender, slice(None))
     if tag is not None:
         keep &= np.fromiter((tag in tags for tags in catalog.tags), dtype=bool, count=len(catalog))
     if q:
