@@ -5,18 +5,16 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-SERVING_FILES = (
-    "inference_lookup.csv", "embeddings.parquet", "catalog_tracks.parquet", "label_to_idx.json",
-    "cluster_profiles.json", "cluster_selection.json", "metrics/classifier.json", "metrics/av.json",
-    "models/inference_bundle.pt", "models/classifier.pt", "models/av_regressor.pth", "report/report.html",
-    "models/inference_bundle.pt.json", "models/classifier.pt.json", "models/av_regressor.pth.json",
-)
+from moodscape.artifacts import Workdir
+from moodscape.pipeline.stages import serving_bundle, serving_extras
 
 
 def copy_bundle(run: Path, destination: Path) -> Path:
     """Copy the files ``moodscape serve`` reads from a run (the app writes names and caches beside them)."""
-    for name in SERVING_FILES:
-        if (run / name).exists():
-            (destination / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(run / name, destination / name)
+    run_files, copies = Workdir(run), Workdir(destination)
+    for source, target in zip(serving_bundle(run_files) + serving_extras(run_files),
+                              serving_bundle(copies) + serving_extras(copies)):
+        if source.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
     return destination

@@ -209,3 +209,10 @@ def producer_of(path: Path) -> str | None:
 def serving_bundle(workdir: Workdir) -> list[Path]:
     """The artifacts ``moodscape serve`` cannot start without: the labels, and stage 5's outputs."""
     return [workdir.label_to_idx, workdir.cluster_profiles, *BY_NAME["infer"].outputs(workdir)]
+
+
+def serving_extras(workdir: Workdir) -> list[Path]:
+    """The artifacts ``moodscape serve`` reads when they are there: the choice of K, the metrics, the
+    classifier's and the regressor's descriptions (checked against the labels) and the report."""
+    return [workdir.cluster_selection, workdir.classifier_metrics, workdir.av_metrics, *_checkpoint(workdir.classifier),
+            *_checkpoint(workdir.av_regressor), workdir.report_html]
