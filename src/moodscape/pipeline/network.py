@@ -138,9 +138,7 @@ def run_pretrain(settings: Settings, workdir: Workdir, *, show_progress: bool = 
         _mels_of(parts["train"], mels), targets["train"], _mels_of(parts["validation"], mels), targets["validation"], config
     )
     test_ids = parts["test"]["track_id"].tolist()
-    scores = torch.sigmoid(torch.from_numpy(predict_tracks(
-        model, mels, test_ids, crop_frames=config.crop_frames, n_eval_crops=config.n_eval_crops
-    ))).numpy()
+    scores = torch.sigmoid(torch.from_numpy(predict_tracks(model, mels, test_ids, **config.evaluation))).numpy()
     test = {**tagging_metrics(targets["test"], scores, collection.vocabulary), "f1_macro": tag_f1_macro(targets["test"], scores)}
     metrics = {"test": test, "history": history, "tags": collection.vocabulary, "n_tracks": {s: len(p) for s, p in parts.items()}}
     workdir.backbone.parent.mkdir(parents=True, exist_ok=True)

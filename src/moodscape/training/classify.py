@@ -491,14 +491,7 @@ def _evaluate(
     config: ClassifierConfig,
 ) -> dict:
     """Classification metrics and unweighted cross-entropy of crop-averaged logits."""
-    logits = predict_tracks(
-        model,
-        mels,
-        track_ids,
-        crop_frames=config.crop_frames,
-        n_eval_crops=config.n_eval_crops,
-        batch_size=config.batch_size,
-    )  # (n, K)
+    logits = predict_tracks(model, mels, track_ids, **config.evaluation)  # (n, K)
     metrics = classification_metrics(targets, logits.argmax(axis=1), label_names)
     metrics["loss"] = float(nn.functional.cross_entropy(torch.from_numpy(logits), torch.from_numpy(targets)))
     return metrics

@@ -66,6 +66,11 @@ class TrainingConfig(TrainingSettings, CallOptions):
         Show a progress bar per epoch (rank 0 only).
     """
 
+    @property
+    def evaluation(self) -> dict[str, int]:
+        """The keyword arguments of ``predict_tracks`` / ``embed_tracks``: crops and batch size."""
+        return {"crop_frames": self.crop_frames, "n_eval_crops": self.n_eval_crops, "batch_size": self.batch_size}
+
     @classmethod
     def from_dict(cls, settings: Mapping[str, Any]) -> Self:
         """Build from a dict (a checkpoint's ``config``), naming unknown keys and bad values."""

@@ -115,14 +115,7 @@ def pretrain_backbone(
             show_progress=config.progress,
         )
         train_seconds = time.perf_counter() - started
-        logits = predict_tracks(
-            model,
-            mels_val,
-            val_ids,
-            crop_frames=config.crop_frames,
-            n_eval_crops=config.n_eval_crops,
-            batch_size=config.batch_size,
-        )  # (n_val, n_tags)
+        logits = predict_tracks(model, mels_val, val_ids, **config.evaluation)  # (n_val, n_tags)
         scores = tagging_metrics(tag_targets_val, logits)
         val_loss = loss_fn(torch.from_numpy(logits), torch.from_numpy(tag_targets_val).float()).item()
         epochs.append(
