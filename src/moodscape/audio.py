@@ -109,11 +109,46 @@ def _check_signal(y: np.ndarray, sr: int, min_duration: float, path: Path) -> No
         raise AudioError(
             f"{path}: audio is {n_samples / sr:.2f} s long, shorter than {min_duration:g} s"
         )
-    peak = float(max(y.max(), -y.min()))
+    peak = sample_peak(y)
     if not np.isfinite(peak):
         raise AudioError(f"{path}: audio holds NaN or infinite samples")
     if peak < SILENCE_PEAK:
         raise AudioError(f"{path}: audio is silent (peak {peak:.1e})")
+
+
+def sample_peak(y: np.ndarray) -> float:
+    """Largest absolute sample value of a signal (NaN or inf when it holds such samples)."""
+    return float(max(y.max(), -y.min()))
+
+
+def require_finite(values: np.ndarray, what: str, path: str | os.PathLike, samples: np.ndarray | None = None) -> np.ndarray:
+    """Return ``values`` computed from the audio at ``path`` if they are all finite.
+
+    Parameters
+    ----------
+    values : np.ndarray
+        A log-mel, crops or features of the track.
+    what : str
+        What they are, for the message (``"log-mel spectrogram"``).
+    path : str or os.PathLike
+        The audio file, named in the message.
+    samples : np.ndarray, optional
+        The decoded signal; its peak is named in the message.
+
+    Raises
+    ------
+    AudioError
+        When ``values`` hold NaN or infinity, as float samples far outside [-1, 1] give.
+    """
+    if not np.isfinite(values).all():
+        raise non_finite_error(what, path, samples)
+    return values
+
+
+def non_finite_error(what: str, path: str | os.PathLike, samples: np.ndarray | None = None) -> AudioError:
+    """The AudioError of a track whose ``what`` came out NaN or infinite, naming its file and sample peak."""
+    peak = "" if samples is None else f" (samples peak at {sample_peak(samples):.3g}; float audio should lie within [-1, 1])"
+    return AudioError(f"{path}: {what} has NaN or infinite values{peak}")
 
 
 def resample(y: np.ndarray, orig_sr: float, target_sr: float) -> np.ndarray:
@@ -390,9 +425,14 @@ def mel_from_audio(path: str | os.PathLike, *, min_duration: float = 1.0) -> np.
     -------
     mel_db : np.ndarray [shape=(96, frames), dtype=float32]
         Equal, for the same audio, to the dataset's own ``.npy`` files (see module docstring).
+
+    Raises
+    ------
+    AudioError
+        As :func:`load_audio`, and when the spectrogram is not finite (:func:`require_finite`).
     """
     y, sr = load_audio(path, sr=MEL_SR, min_duration=min_duration)
-    return log_mel_spectrogram(y, sr)
+    return require_finite(log_mel_spectrogram(y, sr), "log-mel spectrogram", path, y)
 
 
 # Crops read from 50 ms before to 50 ms after the samples they need: the resampler's
@@ -430,7 +470,8 @@ def mel_crops_from_audio(
     Raises
     ------
     AudioError
-        As :func:`load_audio`; silence and non-finite samples are judged on the decoded crops.
+        As :func:`load_audio`; silence and non-finite samples are judged on the decoded crops,
+        and crops that are not finite are refused (:func:`require_finite`).
     """
     path = Path(path)
     try:
@@ -451,9 +492,10 @@ def mel_crops_from_audio(
         return np.stack([crop(mel, start, crop_frames) for start in starts]), int(mel.shape[1])
     except (sf.LibsndfileError, sf.SoundFileError, RuntimeError, ValueError, TypeError) as error:
         raise AudioError(f"{path}: cannot decode audio ({error})") from None
-    _check_signal(np.concatenate(signals), MEL_SR, 0.0, path)
-    crops = [_mel_db(_magnitude(_frames(signal)), MEL_SR, MEL_N_FFT, MEL_N_BANDS, MEL_FMAX) for signal in signals]
-    return np.stack(crops).astype(np.float32, copy=False), int(n_frames)
+    samples = np.concatenate(signals)
+    _check_signal(samples, MEL_SR, 0.0, path)
+    crops = np.stack([_mel_db(_magnitude(_frames(signal)), MEL_SR, MEL_N_FFT, MEL_N_BANDS, MEL_FMAX) for signal in signals])
+    return require_finite(crops.astype(np.float32, copy=False), "log-mel spectrogram", path, samples), int(n_frames)
 
 
 @contextlib.contextmanager

@@ -139,11 +139,43 @@ def extract_features(
     Raises
     ------
     AudioError
-        The file is missing, unreadable, too short or silent.
+        The file is missing, unreadable, too short or silent, or a feature is not finite.
     """
     y, sr = audio.load_audio(path, min_duration=min_duration)
     factor = max(1, int(sr / analysis_sr + 0.5))
-    return features_from_signal(audio.decimate_by_mean(y, factor), sr / factor)
+    return require_finite_features(features_from_signal(audio.decimate_by_mean(y, factor), sr / factor), path, samples=y)
+
+
+def require_finite_features(
+    row: dict[str, float],
+    path: str | os.PathLike,
+    *,
+    samples: np.ndarray | None = None,
+    allowed_nan: frozenset[str] = frozenset(),
+) -> dict[str, float]:
+    """Return a feature row if every value is finite (or NaN where ``allowed_nan`` says so).
+
+    Parameters
+    ----------
+    row : dict[str, float]
+        Features of the track at ``path``.
+    path : str or os.PathLike
+        The file they come from, named in the message.
+    samples : np.ndarray, optional
+        The decoded signal, whose peak the message names.
+    allowed_nan : frozenset of str
+        Columns that may be NaN (those :func:`features_from_mel` cannot resolve).
+
+    Raises
+    ------
+    AudioError
+        Naming the columns that are NaN or infinite.
+    """
+    bad = [name for name, value in row.items() if not np.isfinite(value) and not (name in allowed_nan and np.isnan(value))]
+    if bad:
+        shown = ", ".join(bad[:4]) + (f" and {len(bad) - 4} more" if len(bad) > 4 else "")
+        raise audio.non_finite_error(f"feature row ({shown})", path, samples)
+    return row
 
 
 def features_from_signal(y: np.ndarray, sr: float) -> dict[str, float]:
@@ -645,6 +677,13 @@ def key_profiles() -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- from mel
+
+
+MEL_UNRESOLVED = frozenset(
+    ["zcr_mean", f"spectral_contrast_mean_{N_CONTRAST_BANDS}", *(f"chroma_mean_{i}" for i in range(N_CHROMA)),
+     "mode_major", "key_strength"]
+)
+"""The columns :func:`features_from_mel` leaves NaN: a 0–6 kHz mel axis cannot resolve them."""
 
 
 def features_from_mel(

@@ -11,7 +11,7 @@ from .. import artifacts
 from ..artifacts import Workdir
 from ..config import Settings
 from ..errors import ConfigError, DataError
-from ..features import FEATURE_NAMES, extract_features, features_from_mel
+from ..features import FEATURE_NAMES, MEL_UNRESOLVED, extract_features, features_from_mel, require_finite_features
 from .collection import load_collection
 from .parallel import clear_chunks, map_tracks
 from .stages import BY_NAME
@@ -20,13 +20,14 @@ from .stages import BY_NAME
 def track_features(task: tuple[str, str]) -> dict[str, float]:
     """Features of one track from its audio file or its MTG-Jamendo mel ``.npy`` file.
 
-    Top-level so that Dask can send it to worker processes.
+    Top-level so that Dask can send it to worker processes. Every value is finite, but
+    for the columns a mel cannot resolve; a track that gives others raises AudioError.
     """
     kind, path = task
     if kind == "mel":
         from ..audio import load_mel
 
-        return features_from_mel(load_mel(path))
+        return require_finite_features(features_from_mel(load_mel(path)), path, allowed_nan=MEL_UNRESOLVED)
     return extract_features(path)
 
 
