@@ -43,7 +43,7 @@ from moodscape.config import AVModelSettings, CallOptions
 from moodscape.errors import DataError
 from moodscape.models.av import AV_OUTPUTS, AVEnsemble, AVMember
 from moodscape.models.checkpoint import resolve_device
-from moodscape.training.loop import seed_everything
+from moodscape.training.loop import require_finite_state, seed_everything, stop_if_diverged
 
 logger = logging.getLogger(__name__)
 
@@ -242,6 +242,11 @@ def fit_av(
     history : dict
         ``mode``, ``epochs_run``, ``best_epoch``, ``best_val_loss``, ``train_loss`` and
         ``val_loss`` (per epoch), ``calibration_slope``, ``calibration_intercept``.
+
+    Raises
+    ------
+    ConfigError
+        When the training diverges: a NaN or infinite loss, naming the epoch and the lr.
     """
     config = config or AVConfig()
     device = resolve_device(config.device)
@@ -281,9 +286,11 @@ def fit_av(
             loss.backward()
             optimizer.step()
             step_losses.append(loss.item())
+            stop_if_diverged(step_losses[-1], epoch=epoch, lr=config.lr, what="the AV regressor's training loss")
         member.eval()
         with torch.no_grad():
             val_loss = _objective(member(x_val), t_val, p_val, config).item()
+        stop_if_diverged(val_loss, epoch=epoch, lr=config.lr, what="the AV regressor's validation loss")
         history["train_loss"].append(float(np.mean(step_losses)))
         history["val_loss"].append(val_loss)
         if val_loss < best_val_loss:
@@ -292,7 +299,7 @@ def fit_av(
             break
 
     # -- the best epoch, calibrated in rank mode
-    member.load_state_dict(best_state)
+    member.load_state_dict(require_finite_state(best_state, "AV regressor"))
     member.eval()
     if config.mode == "rank":
         _calibrate(member, x_train, t_train)

@@ -29,6 +29,10 @@ Checkpoints are nanoGPT-style dicts that load with ``torch.load(weights_only=Tru
   stays after a run ends; delete it to start over. Under DDP only rank 0's RNG state is
   kept, so exact equality of resumed runs holds for one process.
 
+A training whose loss turns NaN or infinite stops with a ConfigError naming the epoch
+and its lr; no state that holds NaN or infinite values is ever saved, so a good
+checkpoint of an earlier run is never replaced by a diverged one.
+
 Under ``torchrun --nproc_per_node N`` the same function runs data-parallel: each process
 joins the group (gloo on CPU, NCCL on GPU), takes its share of the training tracks
 (``DistributedSampler``; ``batch_size`` is per process), and DDP averages gradients, so
@@ -74,10 +78,12 @@ from moodscape.training.data import Mel, MelCrops, predict_tracks
 from moodscape.training.loop import (
     Processes,
     TrainingConfig,
+    require_finite_state,
     rng_state,
     seed_everything,
     set_rng_state,
     setup_processes,
+    stop_if_diverged,
     teardown_processes,
     train_epoch,
 )
@@ -161,6 +167,14 @@ def train_classifier(
     Returns
     -------
     ClassifierResult
+
+    Raises
+    ------
+    ConfigError
+        When the training diverges (a NaN or infinite loss, naming the epoch); nothing is
+        saved then, so the checkpoints of an earlier run stay as they were.
+    DataError
+        When a mel crop holds NaN or infinite values (naming its track).
     """
     config = config or ClassifierConfig()
     processes = setup_processes(config.device)
@@ -257,6 +271,7 @@ def _train(
             optimizer,
             scaler,
             device=device,
+            epoch=run["epoch"] + 1,
             description=f"epoch {run['epoch'] + 1}/{config.epochs}",
             show_progress=show_progress,
         )
@@ -268,6 +283,7 @@ def _train(
             )
         validation = _from_rank_0(validation, processes)
         run["epoch"] += 1
+        stop_if_diverged(validation["loss"], epoch=run["epoch"], lr=config.lr, what="the validation loss")
         run["history"].append(
             {
                 "epoch": run["epoch"],
@@ -290,7 +306,7 @@ def _train(
                     **identity,
                     **run,
                     "config": config.model_dump(),
-                    "state_dict": trained_state(model, config.mode),
+                    "state_dict": require_finite_state(trained_state(model, config.mode), "classifier state"),
                     "best_state_dict": best_state,
                     "optimizer": optimizer.state_dict(),
                     "scaler": scaler.state_dict(),
@@ -324,7 +340,7 @@ def _train(
     # -- save: only what was trained, with what it needs to be loaded safely
     checkpoint = {
         "mode": config.mode,
-        "state_dict": best_state,
+        "state_dict": require_finite_state(best_state, "best classifier state"),
         "model_args": {"n_outputs": len(label_names)},
         "backbone_fingerprint": fingerprint,
         "label_to_idx": label_to_idx,

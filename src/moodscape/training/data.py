@@ -9,6 +9,9 @@ crop is read). A track shorter than the crop is padded by repeating it.
   crops are the same in any process, worker or resumed run.
 - Evaluation: :func:`predict_tracks` and :func:`embed_tracks` take ``n_eval_crops``
   evenly spaced crops of each track and average their logits (or embeddings).
+
+A crop that holds NaN or infinite values (a corrupt mel file) raises DataError naming
+its track, before it reaches a network.
 """
 
 from __future__ import annotations
@@ -37,6 +40,23 @@ def load_mel(mel: Mel) -> np.ndarray:
     if mel.ndim != 2:
         raise DataError(f"expected a log-mel of shape (n_mels, T), got {mel.shape}")
     return mel
+
+
+def finite_crops(crops: np.ndarray, track_id: str, mels: Mapping[str, Mel]) -> np.ndarray:
+    """Return a track's crop(s) if every value is finite.
+
+    Raises
+    ------
+    DataError
+        Naming the track and, when its mel is a file, that file.
+    """
+    if np.isfinite(crops).all():
+        return crops
+    source = mels[track_id]
+    if isinstance(source, (str, os.PathLike)):
+        raise DataError(f"track {track_id}: its mel file {source} holds NaN or infinite values; "
+                        "delete the file so that it is computed again from the audio, or leave the track out")
+    raise DataError(f"track {track_id}: its mel holds NaN or infinite values")
 
 
 class MelCrops(Dataset):
@@ -93,8 +113,8 @@ class MelCrops(Dataset):
         mel = load_mel(self.mels[self.track_ids[index]])  # (F, T)
         rng = np.random.default_rng([self.seed, self.epoch, index])
         start = int(rng.integers(0, max(mel.shape[1] - self.crop_frames, 0) + 1))
-        x = torch.from_numpy(crop(mel, start, self.crop_frames))[None]  # (1, F, crop_frames)
-        return x, self.targets[index]
+        x = finite_crops(crop(mel, start, self.crop_frames), self.track_ids[index], self.mels)
+        return torch.from_numpy(x)[None], self.targets[index]  # (1, F, crop_frames)
 
 
 @torch.no_grad()
@@ -170,7 +190,7 @@ def _average_over_crops(
         for track in track_ids[first : first + tracks_per_batch]:
             mel = load_mel(mels[track])
             starts = eval_crop_starts(mel.shape[1], crop_frames, n_eval_crops)
-            crops += [crop(mel, start, crop_frames) for start in starts]
+            crops += list(finite_crops(np.stack([crop(mel, start, crop_frames) for start in starts]), track, mels))
         x = torch.from_numpy(np.stack(crops))[:, None].to(device, memory_format=torch.channels_last)  # (n * n_eval_crops, 1, F, crop_frames)
         out = forward(x).float()  # (n * n_eval_crops, D)
         outputs.append(out.reshape(-1, n_eval_crops, out.shape[-1]).mean(dim=1).cpu())  # (n, D)

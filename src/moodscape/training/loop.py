@@ -4,7 +4,8 @@
   in the environment), joins the process group: gloo on CPU, NCCL on GPU.
 - :func:`train_epoch` is one pass over a loader: forward under autocast (float16 on
   CUDA only), loss, backward through a ``GradScaler`` (a no-op off CUDA), step; with a
-  rich progress bar on rank 0.
+  rich progress bar on rank 0. A NaN or infinite loss stops it (:func:`stop_if_diverged`).
+- :func:`require_finite_state` refuses to let a non-finite model be saved or returned.
 """
 
 from __future__ import annotations
@@ -159,6 +160,7 @@ def train_epoch(
     scaler: torch.amp.GradScaler,
     *,
     device: torch.device,
+    epoch: int,
     description: str = "training",
     show_progress: bool = True,
 ) -> float:
@@ -166,6 +168,12 @@ def train_epoch(
 
     Mixed precision (float16 autocast) is used when ``scaler`` is enabled, which callers
     do on CUDA only.
+
+    Raises
+    ------
+    ConfigError
+        When a step's loss is NaN or infinite (:func:`stop_if_diverged`; ``epoch``, counted
+        from 1, is named in the message).
     """
     model.train()
     loss_sum, n_examples = 0.0, 0
@@ -181,9 +189,50 @@ def train_epoch(
             scaler.scale(loss).backward()
             scaler.step(optimizer)
             scaler.update()
-            loss_sum, n_examples = loss_sum + loss.item() * len(mel), n_examples + len(mel)
-            progress.update(task, advance=1, description=f"{description} loss {loss.item():.4f}")
+            value = loss.item()
+            stop_if_diverged(value, epoch=epoch, lr=optimizer.param_groups[0]["lr"])
+            loss_sum, n_examples = loss_sum + value * len(mel), n_examples + len(mel)
+            progress.update(task, advance=1, description=f"{description} loss {value:.4f}")
     totals = torch.tensor([loss_sum, n_examples], dtype=torch.float64, device=device)
     if dist.is_initialized():
         dist.all_reduce(totals)
     return float(totals[0] / totals[1])
+
+
+def stop_if_diverged(values: float | np.ndarray, *, epoch: int, lr: float, what: str = "the training loss") -> None:
+    """Stop a training whose loss or outputs left the finite numbers.
+
+    Parameters
+    ----------
+    values : float or np.ndarray
+        A loss, or a network's outputs.
+    epoch : int
+        The epoch, counted from 1.
+    lr : float
+        The learning rate, suggested lower in the message.
+    what : str
+        What ``values`` are, for the message.
+
+    Raises
+    ------
+    ConfigError
+        When ``values`` hold NaN or infinity.
+    """
+    if not np.isfinite(values).all():
+        raise ConfigError(f"training diverged in epoch {epoch}: {what} is NaN or infinite; "
+                          f"lower the learning rate (lr, now {lr:g}) and train again")
+
+
+def require_finite_state(state: Mapping[str, torch.Tensor], what: str) -> Mapping[str, torch.Tensor]:
+    """Return a state dict whose every tensor is finite, so that no NaN model is ever saved.
+
+    Raises
+    ------
+    ConfigError
+        Naming the first tensor of ``what`` that holds NaN or infinity.
+    """
+    bad = next((name for name, tensor in state.items() if not torch.isfinite(tensor).all()), None)
+    if bad is not None:
+        raise ConfigError(f"{what} not kept: its tensor {bad} holds NaN or infinite values; "
+                          "lower the learning rate (lr) and train again")
+    return state

@@ -6,7 +6,9 @@ scores the validation tracks after every epoch with the tagging ROC-AUC macro
 (:func:`moodscape.evaluation.tagging_metrics`, crop-averaged logits) and returns the
 best epoch's model (early stopping after ``patience`` epochs without improvement). The
 caller saves it with :func:`moodscape.models.backbone.backbone_checkpoint`. It runs in
-one process, on CUDA with mixed precision when available.
+one process, on CUDA with mixed precision when available. A training that diverges (a
+NaN or infinite loss or validation output) stops with a ConfigError naming the epoch,
+so no non-finite model ever reaches the caller.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from moodscape.evaluation import tagging_metrics
 from moodscape.models.backbone import AudioResNet
 from moodscape.training.data import Mel, MelCrops, predict_tracks
 from moodscape.models.checkpoint import resolve_device
-from moodscape.training.loop import TrainingConfig, seed_everything, train_epoch
+from moodscape.training.loop import TrainingConfig, require_finite_state, seed_everything, stop_if_diverged, train_epoch
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +66,13 @@ def pretrain_backbone(
         ``best_epoch``, ``best_val_roc_auc_macro``, ``epochs_run``,
         ``train_seconds_per_epoch``, ``config`` and ``epochs``: per epoch ``train_loss``,
         ``train_seconds``, ``val_loss``, ``val_roc_auc_macro``, ``val_pr_auc_macro``.
+
+    Raises
+    ------
+    ConfigError
+        When the training diverges (see :func:`~moodscape.training.loop.stop_if_diverged`).
+    DataError
+        When a mel crop holds NaN or infinite values (naming its track).
     """
     config = config or PretrainConfig()
     device = resolve_device(config.device)
@@ -111,11 +120,13 @@ def pretrain_backbone(
             optimizer,
             scaler,
             device=device,
+            epoch=epoch + 1,
             description=f"pretrain {epoch + 1}/{config.epochs}",
             show_progress=config.progress,
         )
         train_seconds = time.perf_counter() - started
         logits = predict_tracks(model, mels_val, val_ids, **config.evaluation)  # (n_val, n_tags)
+        stop_if_diverged(logits, epoch=epoch + 1, lr=config.lr, what="the validation output")
         scores = tagging_metrics(tag_targets_val, logits)
         val_loss = loss_fn(torch.from_numpy(logits), torch.from_numpy(tag_targets_val).float()).item()
         epochs.append(
@@ -136,7 +147,7 @@ def pretrain_backbone(
             break
 
     # -- the best epoch's model
-    model.load_state_dict(best_state)
+    model.load_state_dict(require_finite_state(best_state, "pretrained backbone"))
     history = {
         "best_epoch": best_epoch,
         "best_val_roc_auc_macro": best_score,
