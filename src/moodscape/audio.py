@@ -15,9 +15,11 @@ spectrum squared, 96 Slaney mel bands over 0–6000 Hz with ``unit_tri`` normali
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import math
 import os
+import stat
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -72,13 +74,11 @@ def load_audio(
     Raises
     ------
     AudioError
-        When the file is missing, unreadable, in an unsupported format, empty, shorter
-        than ``min_duration``, silent (peak below 1e-4) or holds NaN/inf samples. The
-        message names the file.
+        When the file is missing, no regular file (a FIFO, a folder: :func:`file_problem`),
+        unreadable, in an unsupported format, empty, shorter than ``min_duration``, silent
+        (peak below 1e-4) or holds NaN/inf samples. The message names the file.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise AudioError(f"{path}: audio file not found")
+    path = require_regular_file(path)
     try:
         data, native_sr = sf.read(path, dtype="float32", always_2d=True)
     except (sf.LibsndfileError, sf.SoundFileError, RuntimeError, ValueError, TypeError) as error:
@@ -89,6 +89,54 @@ def load_audio(
         y = resample(y, native_sr, sr)
         native_sr = round(sr)
     return y, int(native_sr)
+
+
+_FILE_KINDS = {stat.S_IFIFO: "a FIFO (named pipe)", stat.S_IFDIR: "a folder", stat.S_IFSOCK: "a socket",
+               stat.S_IFCHR: "a character device", stat.S_IFBLK: "a block device"}
+
+
+def file_problem(path: str | os.PathLike, what: str = "audio file") -> str | None:
+    """Why ``path`` is no regular file that a decoder may open, or None when it is one.
+
+    Opening a FIFO for reading blocks until something writes to it, and a device may
+    never end, so every decoding path asks this first (:func:`require_regular_file`);
+    the folder scan lists what it says.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+    what : str
+        What the file should be, for the message (``"audio file"``, ``"mel file"``).
+
+    Returns
+    -------
+    str or None
+        ``"<what> not found"``, ``"broken symbolic link ..."``, ``"symbolic link loop"``,
+        ``"not a regular file but a FIFO (named pipe)"`` and the like.
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return f"broken symbolic link to {os.readlink(path)}" if os.path.islink(path) else f"{what} not found"
+    except OSError as error:
+        return "symbolic link loop" if error.errno == errno.ELOOP else f"cannot read {what} ({error.strerror or error})"
+    if stat.S_ISREG(mode):
+        return None
+    return f"not a regular file but {_FILE_KINDS.get(stat.S_IFMT(mode), 'a special file')}"
+
+
+def require_regular_file(path: str | os.PathLike, what: str = "audio file") -> Path:
+    """Return ``path`` as a Path if it is a regular file (following links).
+
+    Raises
+    ------
+    AudioError
+        ``"<path>: <why>"`` with the reason of :func:`file_problem`.
+    """
+    problem = file_problem(path, what)
+    if problem is not None:
+        raise AudioError(f"{path}: {problem}")
+    return Path(path)
 
 
 def _downmix(data: np.ndarray) -> np.ndarray:
@@ -399,14 +447,12 @@ def load_mel(path: str | os.PathLike, *, n_mels: int = MEL_N_BANDS, min_frames: 
     Raises
     ------
     AudioError
-        When the file is missing or unreadable, has another shape, too few frames, or
-        non-finite values.
+        When the file is missing, no regular file, unreadable, has another shape, too few
+        frames, or non-finite values.
     """
-    path = Path(path)
+    path = require_regular_file(path, "mel file")
     try:
         mel_db = np.load(path, allow_pickle=False)
-    except FileNotFoundError:
-        raise AudioError(f"{path}: mel file not found") from None
     except (OSError, ValueError) as exc:
         raise AudioError(f"{path}: cannot read mel file ({exc})") from None
     if mel_db.ndim != 2 or mel_db.shape[0] != n_mels:
@@ -473,7 +519,7 @@ def mel_crops_from_audio(
         As :func:`load_audio`; silence and non-finite samples are judged on the decoded crops,
         and crops that are not finite are refused (:func:`require_finite`).
     """
-    path = Path(path)
+    path = require_regular_file(path)
     try:
         with sf.SoundFile(path) as audio:
             sr, n_native = audio.samplerate, audio.frames
