@@ -10,24 +10,36 @@ Several tags go in one field separated by ``|`` or ``,`` (quote the field when i
 contains commas: ``song,"happy,calm"``); a ``mood/theme---`` prefix is removed.
 
 Like every loader, :func:`load_folder` returns ``(track_table, problems)``: files or CSV
-lines it skipped, as one-line messages ``"<file>[:<line>]: <what is wrong>"``.
+lines it skipped, as one-line messages ``"<file>[:<line>]: <what is wrong>"``. Every entry
+of the folder is a track or such a line, but for files and folders whose names are not
+those of audio: files of an audio format that is not read (``.opus``, ``.m4a``, tracker
+modules), folders named like audio files, links to folders (not followed), broken links,
+link loops and FIFOs are all listed. A file name may end in a space (``song .mp3`` is the
+track ``"song "``); a tags CSV line names it with or without that space.
 """
 
 import csv
 import hashlib
 import math
+import os
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pandas as pd
 import soundfile
 
+from moodscape.audio import file_problem
 from moodscape.datasets import SPLITS, TRACK_COLUMNS
 from moodscape.datasets.jamendo import TAG_PREFIX
 from moodscape.errors import ConfigError, DataError
 
 TAG_SEPARATORS = re.compile(r"[|,]")
+AUDIO_EXTENSIONS = frozenset(
+    "mp3 mp2 mp1 ogg oga opus flac wav wave aif aiff aifc au snd caf w64 rf64 m4a m4b mp4 aac alac wma ape wv mpc tta "
+    "spx amr ac3 dts mka webm weba dsf dff shn ra mid midi mod xm it s3m mtm umx 669 med".split()
+)
+"""Extensions of audio formats: a file with one of them that is not read is reported, never silently left out."""
 _EXAMPLES_SHOWN = 5
 
 
@@ -65,16 +77,68 @@ def _check_split_fractions(split_fractions: Sequence[float]) -> None:
         raise ConfigError(f"split_fractions must be {len(SPLITS)} non-negative numbers summing to 1, got {tuple(split_fractions)}")
 
 
-def _audio_files(root: Path, extensions: Sequence[str]) -> list[Path]:
-    """Audio files below ``root`` with one of ``extensions`` (case-insensitive), sorted."""
-    wanted = {extension.lower().lstrip(".") for extension in extensions}
-    return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower().lstrip(".") in wanted)
+def _extension(name: str) -> str:
+    """Lower-case extension of a file name, without its dot and without spaces around it."""
+    return Path(name).suffix.lower().strip().lstrip(".")
+
+
+def _scan(root: Path, extensions: Sequence[str]) -> tuple[list[Path], list[str]]:
+    """Audio files below ``root`` with one of ``extensions``, sorted, and a problem line for
+    every other entry the scan sees that is no track.
+
+    Regular files of another audio format (:data:`AUDIO_EXTENSIONS`), folders named like
+    the audio files read, links to folders (not followed), broken links, link loops,
+    FIFOs, devices and folders that cannot be listed are reported; other regular files
+    (``cover.jpg``, ``notes.txt``) and folders are not.
+    """
+    wanted = {extension.lower().strip().lstrip(".") for extension in extensions}
+    files, problems = [], []
+    for path, entry in sorted(_walk(root), key=lambda item: item[0]):
+        problem = _entry_problem(path, entry, wanted)
+        if problem is not None:
+            problems.append(f"{path}: skipped: {problem}")
+        elif not entry.is_dir(follow_symlinks=False) and _extension(entry.name) in wanted:
+            files.append(path)
+    return files, problems
+
+
+def _walk(folder: Path) -> Iterator[tuple[Path, os.DirEntry | OSError]]:
+    """``(path, entry)`` of every entry below ``folder``, links to folders not followed;
+    ``(folder, error)`` for a folder that cannot be listed."""
+    try:
+        with os.scandir(folder) as listing:
+            entries = list(listing)
+    except OSError as error:
+        yield folder, error
+        return
+    for entry in entries:
+        path = folder / entry.name
+        yield path, entry
+        if entry.is_dir(follow_symlinks=False):
+            yield from _walk(path)
+
+
+def _entry_problem(path: Path, entry: os.DirEntry | OSError, wanted: set[str]) -> str | None:
+    """Why an entry of the scan is no track, when that is worth a line; None for audio files and for others."""
+    if isinstance(entry, OSError):
+        return f"cannot list this folder ({entry.strerror or entry})"
+    extension = _extension(entry.name)
+    if entry.is_dir(follow_symlinks=False):
+        return "a folder named like an audio file (the files in it are scanned)" if extension in wanted else None
+    problem = file_problem(path)
+    if problem is not None:
+        return "symbolic link to a folder, not followed" if entry.is_symlink() and os.path.isdir(path) else problem
+    if extension in wanted or extension not in AUDIO_EXTENSIONS:
+        return None
+    return f"audio format .{extension} is not read (the extensions read are {', '.join(sorted(wanted))})"
 
 
 def _scan_audio(root: Path, extensions: Sequence[str]) -> tuple[pd.DataFrame, list[str]]:
-    """Track id, absolute path and duration of every readable audio file below ``root``."""
-    records, problems, path_of = [], [], {}
-    for path in _audio_files(root, extensions):
+    """Track id, absolute path and duration of every readable audio file below ``root``, and
+    the problem lines of every entry that is no track."""
+    records, path_of = [], {}
+    files, problems = _scan(root, extensions)
+    for path in files:
         track_id = path.relative_to(root).with_suffix("").as_posix()
         if track_id in path_of:
             problems.append(f"{path}: skipped: track id {track_id!r} is already taken by {path_of[track_id]}")
@@ -89,7 +153,11 @@ def _scan_audio(root: Path, extensions: Sequence[str]) -> tuple[pd.DataFrame, li
             continue
         path_of[track_id] = path
         records.append({"track_id": track_id, "audio_path": str(path), "duration": info.duration})
-    return pd.DataFrame.from_records(records, columns=["track_id", "audio_path", "duration"]), problems
+    return pd.DataFrame.from_records(records, columns=["track_id", "audio_path", "duration"]), sorted(problems, key=_problem_path)
+
+
+def _problem_path(problem: str) -> str:
+    return problem.partition(": skipped: ")[0]
 
 
 def _parse_tags(field: str) -> list[str]:
@@ -109,7 +177,8 @@ def read_tags_csv(path: str | Path) -> tuple[dict[str, tuple[list[str], str]], l
     Returns
     -------
     annotations : dict
-        ``track_id -> (tags, split)``, ``split`` being ``""`` when not given.
+        ``track_id -> (tags, split)``, ``split`` being ``""`` when not given; the track
+        id as written, spaces around it kept (a file name may end in a space).
     problems : list of str
         ``"<file>:<line>: ..."`` for lines skipped (empty or repeated track id) and for
         an unknown split name (the line is kept without its split).
@@ -130,9 +199,9 @@ def read_tags_csv(path: str | Path) -> tuple[dict[str, tuple[list[str], str]], l
                 raise DataError(f"{path}:1: missing column(s) {', '.join(sorted(missing))}; expected track_id,tags[,split]")
             for row in reader:
                 line_no = reader.line_num
-                track_id = (row["track_id"] or "").strip()
+                track_id = row["track_id"] or ""
                 split = (row.get("split") or "").strip()
-                if not track_id:
+                if not track_id.strip():
                     problems.append(f"{path}:{line_no}: line skipped: empty track_id")
                     continue
                 if track_id in first_line:
@@ -146,6 +215,22 @@ def read_tags_csv(path: str | Path) -> tuple[dict[str, tuple[list[str], str]], l
     except (OSError, UnicodeDecodeError, csv.Error) as error:
         raise DataError(f"{path}: cannot read: {error}") from error
     return annotations, problems
+
+
+def _annotations_by_track(
+    track_ids: Sequence[str], annotations: dict[str, tuple[list[str], str]]
+) -> dict[str, tuple[str, tuple[list[str], str]]]:
+    """``track_id -> (CSV track id, annotation)``: the CSV line of the same id, else the one
+    that differs from it only by spaces around it (``song`` for ``song .mp3``, or the reverse)."""
+    by_stripped: dict[str, str] = {}
+    for key in annotations:
+        by_stripped.setdefault(key.strip(), key)
+    matched = {}
+    for track_id in track_ids:
+        key = track_id if track_id in annotations else by_stripped.get(track_id.strip())
+        if key is not None:
+            matched[track_id] = (key, annotations[key])
+    return matched
 
 
 def _examples(items: Sequence[str]) -> str:
@@ -184,7 +269,8 @@ def load_folder(
         ``mel_path`` is ``""``.
     problems : list of str
         Audio files skipped (unreadable, empty, or a second file with the same id such as
-        ``a.mp3`` beside ``a.wav``), skipped CSV lines, and CSV track ids with no audio.
+        ``a.mp3`` beside ``a.wav``), the other entries that are no track (see the module
+        docstring), skipped CSV lines, and CSV track ids with no audio.
 
     Raises
     ------
@@ -198,16 +284,17 @@ def load_folder(
     if not root.is_dir():
         raise DataError(f"{root}: not a folder")
     tracks, problems = _scan_audio(root, extensions)
-    annotations: dict[str, tuple[list[str], str]] = {}
+    annotations: dict[str, tuple[str, tuple[list[str], str]]] = {}
     if tags_csv is not None:
-        annotations, csv_problems = read_tags_csv(tags_csv)
-        unknown = sorted(set(annotations) - set(tracks["track_id"]))
+        csv_annotations, csv_problems = read_tags_csv(tags_csv)
+        annotations = _annotations_by_track(tracks["track_id"], csv_annotations)
+        unknown = sorted(set(csv_annotations) - {key for key, _ in annotations.values()})
         if unknown:
             csv_problems.append(f"{tags_csv}: {len(unknown)} track ids have no audio under {root}: {_examples(unknown)}")
         problems += csv_problems
     tags, splits = [], []
     for track_id in tracks["track_id"]:
-        track_tags, split = annotations.get(track_id, ([], ""))
+        _, (track_tags, split) = annotations.get(track_id, ("", ([], "")))
         tags.append(track_tags)
         splits.append(split or hash_split(track_id, split_fractions, seed))
     table = tracks.assign(mel_path="", tags=pd.Series(tags, index=tracks.index, dtype=object), split=splits)
