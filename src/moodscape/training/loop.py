@@ -172,8 +172,10 @@ def train_epoch(
     Raises
     ------
     ConfigError
-        When a step's loss is NaN or infinite (:func:`stop_if_diverged`; ``epoch``, counted
-        from 1, is named in the message).
+        When a step's loss is NaN or infinite in full precision (:func:`stop_if_diverged`;
+        ``epoch``, counted from 1, is named in the message). Under mixed precision the
+        ``GradScaler`` skips an overflowing step, as it should; the caller's validation
+        check stops a real divergence.
     """
     model.train()
     loss_sum, n_examples = 0.0, 0
@@ -190,7 +192,8 @@ def train_epoch(
             scaler.step(optimizer)
             scaler.update()
             value = loss.item()
-            stop_if_diverged(value, epoch=epoch, lr=optimizer.param_groups[0]["lr"])
+            if not scaler.is_enabled():  # under float16 the scaler skips an overflowing step; validation still checks
+                stop_if_diverged(value, epoch=epoch, lr=optimizer.param_groups[0]["lr"])
             loss_sum, n_examples = loss_sum + value * len(mel), n_examples + len(mel)
             progress.update(task, advance=1, description=f"{description} loss {value:.4f}")
     totals = torch.tensor([loss_sum, n_examples], dtype=torch.float64, device=device)
