@@ -16,6 +16,7 @@ from pathlib import Path
 import threadpoolctl
 
 from fastapi import APIRouter, FastAPI
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
@@ -28,6 +29,7 @@ from .names import NameStore
 from .projections import ProjectionCache
 from .recommender import Recommender
 from .routes import analyze, health, labels, maps, playlists, recommend, tracks
+from .strict_json import validation_error_handler
 
 STATIC = Path(__file__).parent / "static"
 API_PREFIX = "/api/v1"
@@ -72,6 +74,7 @@ def create_app(bundle_dir: str | os.PathLike, *, exact_below: int = EXACT_BELOW,
         version="1",
         summary="Recommend and explore music in its new acoustic label space, with predicted valence and arousal.",
         docs_url="/docs",
+        exception_handlers={RequestValidationError: validation_error_handler},
     )
     app.state.services = services
     api = APIRouter(prefix=API_PREFIX)
