@@ -1,25 +1,32 @@
-"""Request bodies are bounded as they arrive: too large is a 413 at the limit, too slow a 408.
+"""Request bodies are bounded as they arrive (too large is a 413 at the limit, too slow a 408), analyses in number (503).
 
 The size limit used to check only a declared ``Content-Length``: a chunked upload was
 spooled to disk whole before its 413, and a body trickling in held a request forever.
 The app is driven directly over ASGI (bytes counted as the app reads them) and, for the
-slow body, through a uvicorn server on the loopback interface.
+slow body, through a uvicorn server on the loopback interface. Uploads beyond the
+analyses a process runs at once used to be decoded all together.
 """
 
 from __future__ import annotations
 
 import asyncio
+import io
 import socket
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import numpy as np
 import pytest
+import soundfile as sf
 import uvicorn
+from fastapi.testclient import TestClient
 from serving_bundle import copy_bundle
 
+import moodscape.api.routes.analyze as analyze_route
 from moodscape.api import create_app
+from moodscape.errors import AudioError
 
 LIMIT = 1 << 20
 CHUNK = 64 << 10
@@ -28,9 +35,14 @@ BOUNDARY = "moodscapeboundary"
 
 
 @pytest.fixture(scope="module")
-def app(demo_run, tmp_path_factory):
+def bundle(demo_run, tmp_path_factory):
+    return copy_bundle(demo_run, tmp_path_factory.mktemp("bundle"))
+
+
+@pytest.fixture(scope="module")
+def app(bundle):
     """The app with a 1 MiB upload limit and one second for a body to arrive."""
-    return create_app(copy_bundle(demo_run, tmp_path_factory.mktemp("bundle")), max_upload_bytes=LIMIT, upload_timeout=TIMEOUT)
+    return create_app(bundle, max_upload_bytes=LIMIT, upload_timeout=TIMEOUT)
 
 
 def multipart_chunks(total: int) -> Iterator[bytes]:
@@ -146,3 +158,35 @@ def test_a_declared_length_over_the_limit_is_refused_before_reading(app):
 
     assert asyncio.run(call()) == 413
     assert next(chunks, None) == b"never read"
+
+
+def upload(client, name: str, data: bytes):
+    return client.post("/api/v1/analyze", files={"file": (name, io.BytesIO(data), "audio/wav")})
+
+
+def test_an_analysis_beyond_the_concurrency_bound_gets_a_503(bundle, monkeypatch):
+    started, release = threading.Event(), threading.Event()
+
+    def slow(bundle, path, **options):
+        started.set()
+        release.wait(30)
+        raise AudioError(f"{path}: stand-in analysis")
+
+    monkeypatch.setattr(analyze_route, "analyze_file", slow)
+    wav = io.BytesIO()
+    sf.write(wav, np.sin(np.arange(3 * 22050) / 10).astype(np.float32) * 0.3, 22050, format="WAV")
+    song = wav.getvalue()
+    with TestClient(create_app(bundle, max_analyses=1), raise_server_exceptions=False) as client:
+        first = {}
+        worker = threading.Thread(target=lambda: first.update(response=upload(client, "first.wav", song)))
+        worker.start()
+        try:
+            assert started.wait(30)
+            busy = upload(client, "second.wav", song)
+        finally:
+            release.set()
+            worker.join(30)
+        assert busy.status_code == 503, busy.text
+        assert int(busy.headers["Retry-After"]) > 0
+        assert first["response"].status_code == 422
+        assert upload(client, "third.wav", song).status_code == 422, "the slot is free again"

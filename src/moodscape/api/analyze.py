@@ -43,6 +43,9 @@ MAX_UPLOAD_BYTES = 50 * 1024 * 1024
 MAX_ANALYZE_SECONDS = 20 * 60
 """Longest upload analysed: each decode of an hour of stereo audio would hold over a gigabyte."""
 
+MAX_CONCURRENT_ANALYSES = 2
+"""Uploads one server process decodes and analyses at once (each holds its decoded audio)."""
+
 MAX_TIMELINE_SEGMENTS = 120
 """Most segments in a timeline; longer tracks get wider segments."""
 

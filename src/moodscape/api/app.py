@@ -22,10 +22,10 @@ from fastapi.staticfiles import StaticFiles
 
 from moodscape.artifacts import Workdir
 
-from .analyze import MAX_UPLOAD_BYTES
+from .analyze import MAX_CONCURRENT_ANALYSES, MAX_UPLOAD_BYTES
 from .catalog import load_catalog
 from .deps import Services
-from .limits import BODY_TIMEOUT_SECONDS, BodyLimit
+from .limits import BODY_TIMEOUT_SECONDS, AnalysisSlots, BodyLimit
 from .names import NameStore
 from .projections import ProjectionCache
 from .recommender import Recommender
@@ -39,7 +39,8 @@ EXACT_BELOW = 50_000
 
 
 def create_app(bundle_dir: str | os.PathLike, *, exact_below: int = EXACT_BELOW,
-               max_upload_bytes: int = MAX_UPLOAD_BYTES, upload_timeout: float = BODY_TIMEOUT_SECONDS) -> FastAPI:
+               max_upload_bytes: int = MAX_UPLOAD_BYTES, upload_timeout: float = BODY_TIMEOUT_SECONDS,
+               max_analyses: int = MAX_CONCURRENT_ANALYSES) -> FastAPI:
     """Build the web app over the serving bundle in ``bundle_dir``.
 
     Parameters
@@ -53,6 +54,8 @@ def create_app(bundle_dir: str | os.PathLike, *, exact_below: int = EXACT_BELOW,
         framing aside) is refused with a 413 as soon as its bytes pass the limit.
     upload_timeout : float
         Seconds within which a request body must have arrived (408 after).
+    max_analyses : int
+        Uploads analysed at once by this process; one more gets a 503 with ``Retry-After``.
 
     Raises
     ------
@@ -72,6 +75,7 @@ def create_app(bundle_dir: str | os.PathLike, *, exact_below: int = EXACT_BELOW,
         projections=ProjectionCache(workdir.projections),
         bundle_path=workdir.serving_model,
         max_upload_bytes=max_upload_bytes,
+        analysis_slots=AnalysisSlots(max_analyses),
     )
     app = FastAPI(
         title="moodscape",

@@ -1,13 +1,17 @@
-"""Bounds on what one request may cost: its body's size and arrival time.
+"""Bounds on what one request may cost: its body's size and arrival time, concurrent analyses.
 
 :class:`BodyLimit` counts a request body's bytes as they arrive, so a body sent without
 a ``Content-Length`` (chunked) is refused as soon as it passes the limit rather than after
 it was spooled to disk, and refuses a body that has not arrived within a time bound.
+:class:`AnalysisSlots` lets a bounded number of uploads be decoded and analysed at once.
 """
 
 from __future__ import annotations
 
 import asyncio
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from fastapi import HTTPException
 from fastapi.responses import JSONResponse
@@ -16,6 +20,8 @@ BODY_SLACK = 1 << 16
 """Bytes a body may hold beyond the upload limit: multipart boundaries and part headers."""
 BODY_TIMEOUT_SECONDS = 300.0
 """Default time for a whole request body to arrive (50 MiB at about 1.4 Mbit/s)."""
+RETRY_AFTER_SECONDS = 10
+"""What a 503 from a busy analysis server asks the client to wait."""
 
 _WITH_BODY = frozenset({"POST", "PUT", "PATCH"})
 
@@ -90,3 +96,29 @@ class _CountedBody:
                 raise HTTPException(413, self.limit.too_large(), headers={"Connection": "close"})
         return message
 
+
+class AnalysisSlots:
+    """At most ``size`` analyses at once; one more is refused with 503 and ``Retry-After``.
+
+    Parameters
+    ----------
+    size : int
+        Concurrent analyses a process runs (each decodes a whole file and runs the networks).
+    """
+
+    def __init__(self, size: int):
+        if size < 1:
+            raise ValueError(f"the number of concurrent analyses must be at least 1, got {size}")
+        self.size = size
+        self._slots = threading.BoundedSemaphore(size)
+
+    @contextmanager
+    def hold(self) -> Iterator[None]:
+        """Hold a slot for the ``with`` block; :class:`HTTPException` 503 when none is free."""
+        if not self._slots.acquire(blocking=False):
+            raise HTTPException(503, f"the server is analysing {self.size} file(s) already; try again shortly",
+                                headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+        try:
+            yield
+        finally:
+            self._slots.release()

@@ -21,14 +21,15 @@ _COPY_BLOCK = 1 << 20
 
 @router.post("/analyze", response_model=AnalysisPublic,
              responses={413: {"description": "The file is larger than the upload limit."},
-                        415: {"description": "The file is not audio this server can decode."}})
+                        415: {"description": "The file is not audio this server can decode."},
+                        503: {"description": "The server is analysing as many files as it may; retry after Retry-After seconds."}})
 def analyze_upload(services: ServicesDep, file: UploadFile = File(description="An audio file (MP3, WAV, FLAC, OGG, AIFF).")) -> dict:
     """Predict an uploaded track's label, probabilities and valence/arousal (whole and over time) and its nearest catalog tracks."""
     name = Path(file.filename or "upload").name
     suffix = Path(name).suffix.lower()
     if suffix not in ALLOWED_SUFFIXES:
         raise HTTPException(415, f"{name!r}: unsupported file type {suffix or '(none)'}; send one of {', '.join(sorted(ALLOWED_SUFFIXES))}")
-    with tempfile.TemporaryDirectory(prefix="moodscape-upload-") as folder:
+    with services.analysis_slots.hold(), tempfile.TemporaryDirectory(prefix="moodscape-upload-") as folder:
         path = Path(folder) / f"upload{suffix}"
         _save_limited(file, path, services.max_upload_bytes)
         reason = sniff_audio(path)
