@@ -1,12 +1,14 @@
 """``/analyze`` refuses, with a 4xx that says why, audio it cannot or should not decode.
 
 Headers promising gigabytes of samples, sample rates no analysis can use, float samples
-far beyond full scale. No answer is a 500.
+far beyond full scale, empty and random files. No answer is a 500 or shows the
+server's temporary paths.
 """
 
 from __future__ import annotations
 
 import io
+import tempfile
 
 import numpy as np
 import pytest
@@ -129,3 +131,39 @@ def test_a_non_finite_prediction_is_a_422(client, monkeypatch):
     monkeypatch.setattr(analyze_route, "analyze_file", nan_analysis)
     response = upload(client, "song.wav", encoded(tone(3.0), SR))
     assert response.status_code == 422 and "finite" in detail(response)
+
+
+# --------------------------------------------------------------------------- messages
+
+
+def assert_no_server_path(text: str) -> None:
+    for fragment in (tempfile.gettempdir(), "moodscape-upload", "/tmp/", "upload.wav"):
+        assert fragment not in text, f"{fragment!r} in {text!r}"
+
+
+def test_upload_errors_do_not_show_the_servers_paths(client):
+    silent = upload(client, "silent.wav", encoded(np.zeros(3 * SR, np.float32), SR))
+    assert silent.status_code == 422 and "silent" in detail(silent)
+    assert "'silent.wav'" in detail(silent)
+    assert_no_server_path(silent.text)
+    short = upload(client, "short.wav", encoded(tone(0.5), SR))
+    assert short.status_code == 422 and "shorter" in detail(short)
+    assert_no_server_path(short.text)
+
+
+def test_an_empty_upload_is_called_empty(client):
+    for name in ("empty.wav", "empty.mp3", "empty.flac"):
+        response = upload(client, name, b"")
+        assert response.status_code in (400, 415, 422), response.text
+        assert "empty" in detail(response) and "pipe" not in detail(response)
+        assert_no_server_path(response.text)
+
+
+@pytest.mark.parametrize("name", ["noise.wav", "noise.mp3", "noise.flac", "noise.ogg", "noise.aiff"])
+def test_random_bytes_are_called_not_audio(client, name):
+    noise = np.random.default_rng(1).integers(0, 256, 20_000, dtype=np.uint8).tobytes()
+    for data in (noise, b"ID3\x03\x00\x00\x00\x00\x00\x10" + noise, b"\xff\xfb\x90\x64" + noise, b"fLaC" + noise):
+        response = upload(client, name, data)
+        assert response.status_code == 415, response.text
+        assert "not an audio file this server can decode" in detail(response) and "pipe" not in detail(response)
+        assert_no_server_path(response.text)

@@ -39,7 +39,7 @@ def analyze_upload(services: ServicesDep, file: UploadFile = File(description="A
         try:
             analysis = analyze_file(services.inference_bundle(), path)
         except MoodscapeError as error:
-            raise HTTPException(422, f"{name!r}: {error}") from None
+            raise HTTPException(422, f"{name!r}: {_without_path(error, path)}") from None
     if not np.isfinite(analysis.probabilities).all():
         raise HTTPException(422, f"{name!r}: the networks gave no finite prediction for this audio")
     return _analysis_record(services, name, analysis)
@@ -52,6 +52,11 @@ def _check_audio(path: Path, name: str) -> None:
     if (refusal := upload_refusal(path)) is not None:
         status, reason = refusal
         raise HTTPException(status, f"{name!r}: {reason}")
+
+
+def _without_path(error: Exception, path: Path) -> str:
+    """An error's message without the server's temporary path (the messages start with the file's path)."""
+    return str(error).removeprefix(f"{path}: ").replace(str(path), "the file").replace(str(path.parent), "")
 
 
 def _save_limited(upload: UploadFile, path: Path, limit: int) -> None:
