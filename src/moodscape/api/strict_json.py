@@ -96,6 +96,8 @@ class StrictJsonRoute(APIRoute):
 
     def get_route_handler(self) -> Callable[[Request], Any]:
         handler = super().get_route_handler()
+        if self.body_field is None:
+            return handler
 
         async def strict_handler(request: Request) -> Response:
             return await handler(StrictJsonRequest(request.scope, request.receive))
