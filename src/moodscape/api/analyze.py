@@ -51,7 +51,8 @@ MIN_SAMPLE_RATE = 8000
 
 MAX_FLOAT_PEAK = 1e10
 """Largest float sample analysed. Full scale is ±1; this admits floats holding integer-scaled
-samples (±2**31) and stays far below 1e17, where the float32 spectra overflow."""
+samples (±2**31) and stays below 1e15, the largest peak measured to analyse like a quiet copy
+(at 1e18 the float32 spectra overflow and the prediction is NaN)."""
 
 MAX_CONCURRENT_ANALYSES = 2
 """Uploads one server process decodes and analyses at once (each holds its decoded audio)."""
