@@ -43,8 +43,25 @@ MAX_UPLOAD_BYTES = 50 * 1024 * 1024
 MAX_ANALYZE_SECONDS = 20 * 60
 """Longest upload analysed: each decode of an hour of stereo audio would hold over a gigabyte."""
 
+MAX_DECODED_SAMPLES = 2 * 48_000 * MAX_ANALYZE_SECONDS
+"""Most samples, all channels together, an upload may decode to: 20 minutes of 48 kHz stereo (0.43 GiB as float32)."""
+
+MIN_SAMPLE_RATE = 8000
+"""Lowest sample rate analysed, telephone audio's (a 1 Hz file broke the feature frames)."""
+
+MAX_FLOAT_PEAK = 1e10
+"""Largest float sample analysed. Full scale is ±1; this admits floats holding integer-scaled
+samples (±2**31) and stays below 1e15, the largest peak measured to analyse like a quiet copy
+(at 1e18 the float32 spectra overflow and the prediction is NaN)."""
+
+MAX_CONCURRENT_ANALYSES = 2
+"""Uploads one server process decodes and analyses at once (each holds its decoded audio)."""
+
 MAX_TIMELINE_SEGMENTS = 120
 """Most segments in a timeline; longer tracks get wider segments."""
+
+FLOAT_SUBTYPES = frozenset({"FLOAT", "DOUBLE"})
+"""libsndfile subtypes whose samples are not bounded by full scale."""
 
 
 @dataclass
@@ -135,6 +152,72 @@ def too_long(path: str | os.PathLike, limit: float = MAX_ANALYZE_SECONDS) -> str
     """Say why a readable audio file is too long to analyse (from its header), or ``None``."""
     seconds = sf.info(str(path)).duration
     return f"{seconds / 60:.0f} minutes of audio; the limit is {limit / 60:.0f} minutes" if seconds > limit else None
+
+
+def upload_refusal(path: str | os.PathLike) -> tuple[int, str] | None:
+    """Why a file :func:`sniff_audio` accepts should not be analysed, or ``None`` when it may be.
+
+    The header is enough for every check but the float samples' range, which a scan
+    of the samples (in blocks) settles for float files only.
+
+    Returns
+    -------
+    tuple of (int, str) or None
+        An HTTP status and a reason: 413 for a file too long (:func:`too_long`) or too
+        large once decoded (:func:`too_large_to_decode`), 422 for a sample rate too low
+        (:func:`too_low_rate`) or float samples out of range (:func:`samples_out_of_range`).
+    """
+    info = sf.info(str(path))
+    if (reason := too_long(path) or too_large_to_decode(info)) is not None:
+        return 413, reason
+    if (reason := too_low_rate(info) or samples_out_of_range(path, info)) is not None:
+        return 422, reason
+    return None
+
+
+def too_large_to_decode(info, limit: int = MAX_DECODED_SAMPLES) -> str | None:
+    """Say why a file's samples (channels × frames) are too many to decode, or ``None``.
+
+    Parameters
+    ----------
+    info : soundfile info
+        What :func:`soundfile.info` read from the file's header.
+    limit : int
+        Most samples, all channels together.
+    """
+    samples = info.channels * info.frames
+    if samples <= limit:
+        return None
+    return (f"decoding it would take {_gibibytes(samples)} ({info.channels} channels of {info.duration / 60:.0f} minutes "
+            f"at {info.samplerate} Hz); the limit is {_gibibytes(limit)}")
+
+
+def too_low_rate(info, lowest: int = MIN_SAMPLE_RATE) -> str | None:
+    """Say why a file's sample rate (``info.samplerate``, from :func:`soundfile.info`) is too low to analyse, or ``None``."""
+    if info.samplerate >= lowest:
+        return None
+    return f"its sample rate of {info.samplerate} Hz is below {lowest} Hz, the lowest this server analyses"
+
+
+def samples_out_of_range(path: str | os.PathLike, info, limit: float = MAX_FLOAT_PEAK) -> str | None:
+    """Say why a float file's samples cannot be analysed (not finite, or beyond ``±limit``), or ``None``.
+
+    Files of other subtypes (``info.subtype``, from :func:`soundfile.info`) decode within
+    full scale and are not read.
+    """
+    if info.subtype not in FLOAT_SUBTYPES:
+        return None
+    for block in sf.blocks(str(path), blocksize=1 << 16, dtype="float64"):
+        peak = float(np.abs(block).max(initial=0.0))
+        if not math.isfinite(peak):
+            return "it holds NaN or infinite samples"
+        if peak > limit:
+            return f"its float samples reach {peak:.3g}, beyond ±{limit:g} (full scale is ±1)"
+    return None
+
+
+def _gibibytes(samples: int) -> str:
+    return f"{samples * 4 / (1 << 30):.2f} GiB"
 
 
 def analyze_file(

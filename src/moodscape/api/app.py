@@ -16,18 +16,21 @@ from pathlib import Path
 import threadpoolctl
 
 from fastapi import APIRouter, FastAPI
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from moodscape.artifacts import Workdir
 
-from .analyze import MAX_UPLOAD_BYTES
+from .analyze import MAX_CONCURRENT_ANALYSES, MAX_UPLOAD_BYTES
 from .catalog import load_catalog
 from .deps import Services
+from .limits import BODY_TIMEOUT_SECONDS, AnalysisSlots, BodyLimit
 from .names import NameStore
 from .projections import ProjectionCache
 from .recommender import Recommender
 from .routes import analyze, health, labels, maps, playlists, recommend, tracks
+from .strict_json import validation_error_handler
 
 STATIC = Path(__file__).parent / "static"
 API_PREFIX = "/api/v1"
@@ -36,7 +39,8 @@ EXACT_BELOW = 50_000
 
 
 def create_app(bundle_dir: str | os.PathLike, *, exact_below: int = EXACT_BELOW,
-               max_upload_bytes: int = MAX_UPLOAD_BYTES) -> FastAPI:
+               max_upload_bytes: int = MAX_UPLOAD_BYTES, upload_timeout: float = BODY_TIMEOUT_SECONDS,
+               max_analyses: int = MAX_CONCURRENT_ANALYSES) -> FastAPI:
     """Build the web app over the serving bundle in ``bundle_dir``.
 
     Parameters
@@ -46,7 +50,12 @@ def create_app(bundle_dir: str | os.PathLike, *, exact_below: int = EXACT_BELOW,
     exact_below : int
         Catalog size from which similarity search uses the approximate index.
     max_upload_bytes : int
-        Largest audio file ``/analyze`` accepts (413 beyond).
+        Largest audio file ``/analyze`` accepts: a request body beyond it (multipart
+        framing aside) is refused with a 413 as soon as its bytes pass the limit.
+    upload_timeout : float
+        Seconds within which a request body must have arrived (408 after).
+    max_analyses : int
+        Uploads analysed at once by this process; one more gets a 503 with ``Retry-After``.
 
     Raises
     ------
@@ -66,12 +75,14 @@ def create_app(bundle_dir: str | os.PathLike, *, exact_below: int = EXACT_BELOW,
         projections=ProjectionCache(workdir.projections),
         bundle_path=workdir.serving_model,
         max_upload_bytes=max_upload_bytes,
+        analysis_slots=AnalysisSlots(max_analyses),
     )
     app = FastAPI(
         title="moodscape",
         version="1",
         summary="Recommend and explore music in its new acoustic label space, with predicted valence and arousal.",
         docs_url="/docs",
+        exception_handlers={RequestValidationError: validation_error_handler},
     )
     app.state.services = services
     api = APIRouter(prefix=API_PREFIX)
@@ -81,7 +92,7 @@ def create_app(bundle_dir: str | os.PathLike, *, exact_below: int = EXACT_BELOW,
     app.include_router(health.router)
     _add_page_routes(app, workdir)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    app.add_middleware(UploadLimit, limit=max_upload_bytes)
+    app.add_middleware(BodyLimit, limit=max_upload_bytes, timeout=upload_timeout)
     return app
 
 
@@ -116,26 +127,3 @@ def _plotly_js() -> bytes:
     from plotly.offline import get_plotlyjs
 
     return get_plotlyjs().encode()
-
-
-class UploadLimit:
-    """ASGI middleware: 413 before reading a POST body whose declared length is over ``limit``.
-
-    A plain ASGI class rather than ``@app.middleware("http")``, which would wrap every
-    request (``/health`` included) in a slower streaming layer.
-    """
-
-    _SLACK = 1 << 16  # multipart boundaries and part headers around the file
-
-    def __init__(self, app, limit: int):
-        self.app = app
-        self.limit = limit
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] == "http" and scope["method"] == "POST":
-            declared = dict(scope["headers"]).get(b"content-length", b"")
-            if declared.isdigit() and int(declared) > self.limit + self._SLACK:
-                detail = f"the request body is larger than the limit of {self.limit // (1 << 20)} MiB"
-                await JSONResponse({"detail": detail}, status_code=413)(scope, receive, send)
-                return
-        await self.app(scope, receive, send)

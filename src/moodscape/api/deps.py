@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from moodscape.inference import InferenceBundle
 
 from .catalog import Catalog
+from .limits import AnalysisSlots
 from .names import NameStore
 from .projections import ProjectionCache
 from .recommender import Recommender
@@ -50,6 +51,8 @@ class Services:
         The stage-5 inference bundle, to analyse uploads the way ``moodscape infer`` does
         (loaded on first use, :meth:`inference_bundle`).
     max_upload_bytes : int
+    analysis_slots : AnalysisSlots
+        How many uploads may be analysed at once (503 beyond).
     """
 
     catalog: Catalog
@@ -58,6 +61,7 @@ class Services:
     projections: ProjectionCache
     bundle_path: Path
     max_upload_bytes: int
+    analysis_slots: AnalysisSlots
     _bundle: InferenceBundle | None = None
     _bundle_lock: threading.Lock = field(default_factory=threading.Lock)
     _display: dict[str, str] = field(default_factory=dict)

@@ -6,11 +6,12 @@ import math
 import tempfile
 from pathlib import Path
 
+import numpy as np
 from fastapi import APIRouter, File, HTTPException, UploadFile
 
 from moodscape.errors import MoodscapeError
 
-from ..analyze import ALLOWED_SUFFIXES, analyze_file, sniff_audio, too_long
+from ..analyze import ALLOWED_SUFFIXES, analyze_file, sniff_audio, upload_refusal
 from ..deps import Services, ServicesDep, finite_or_none
 from ..schemas import AnalysisPublic
 
@@ -20,27 +21,42 @@ _COPY_BLOCK = 1 << 20
 
 
 @router.post("/analyze", response_model=AnalysisPublic,
-             responses={413: {"description": "The file is larger than the upload limit."},
-                        415: {"description": "The file is not audio this server can decode."}})
+             responses={408: {"description": "The file did not arrive in time."},
+                        413: {"description": "The file is larger than the upload limit, too long or too large to decode."},
+                        415: {"description": "The file is not audio this server can decode."},
+                        422: {"description": "The audio cannot be analysed (sample rate, samples, too short or silent)."},
+                        503: {"description": "The server is analysing as many files as it may; retry after Retry-After seconds."}})
 def analyze_upload(services: ServicesDep, file: UploadFile = File(description="An audio file (MP3, WAV, FLAC, OGG, AIFF).")) -> dict:
     """Predict an uploaded track's label, probabilities and valence/arousal (whole and over time) and its nearest catalog tracks."""
     name = Path(file.filename or "upload").name
     suffix = Path(name).suffix.lower()
     if suffix not in ALLOWED_SUFFIXES:
         raise HTTPException(415, f"{name!r}: unsupported file type {suffix or '(none)'}; send one of {', '.join(sorted(ALLOWED_SUFFIXES))}")
-    with tempfile.TemporaryDirectory(prefix="moodscape-upload-") as folder:
+    with services.analysis_slots.hold(), tempfile.TemporaryDirectory(prefix="moodscape-upload-") as folder:
         path = Path(folder) / f"upload{suffix}"
         _save_limited(file, path, services.max_upload_bytes)
-        reason = sniff_audio(path)
-        if reason is not None:
-            raise HTTPException(415, f"{name!r} is not decodable audio: {reason}")
-        if (reason := too_long(path)) is not None:
-            raise HTTPException(413, f"{name!r}: {reason}")
+        _check_audio(path, name)
         try:
             analysis = analyze_file(services.inference_bundle(), path)
         except MoodscapeError as error:
-            raise HTTPException(422, f"{name!r}: {error}") from None
+            raise HTTPException(422, f"{name!r}: {_without_path(error, path)}") from None
+    if not np.isfinite(analysis.probabilities).all():
+        raise HTTPException(422, f"{name!r}: the networks gave no finite prediction for this audio")
     return _analysis_record(services, name, analysis)
+
+
+def _check_audio(path: Path, name: str) -> None:
+    """Raise the 4xx :func:`sniff_audio` or :func:`upload_refusal` finds for the saved upload."""
+    if (reason := sniff_audio(path)) is not None:
+        raise HTTPException(415, f"{name!r} is not decodable audio: {reason}")
+    if (refusal := upload_refusal(path)) is not None:
+        status, reason = refusal
+        raise HTTPException(status, f"{name!r}: {reason}")
+
+
+def _without_path(error: Exception, path: Path) -> str:
+    """An error's message without the server's temporary path (the messages start with the file's path)."""
+    return str(error).removeprefix(f"{path}: ").replace(str(path), "the file").replace(str(path.parent), "")
 
 
 def _save_limited(upload: UploadFile, path: Path, limit: int) -> None:

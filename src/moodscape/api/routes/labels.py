@@ -11,8 +11,9 @@ from fastapi.responses import PlainTextResponse
 from ..deps import Services, ServicesDep
 from ..names import manual_names_toml
 from ..schemas import LabelPublic, LabelRename, LabelsPublic
+from ..strict_json import StrictJsonRoute
 
-router = APIRouter(tags=["labels"])
+router = APIRouter(tags=["labels"], route_class=StrictJsonRoute)
 
 
 @router.get("/labels", response_model=LabelsPublic)

@@ -10,8 +10,9 @@ from fastapi.responses import JSONResponse, Response
 from ..deps import ServicesDep
 from ..playlists import playlist_filename, to_json, to_m3u
 from ..schemas import PlaylistRequest
+from ..strict_json import StrictJsonRoute
 
-router = APIRouter(tags=["playlists"])
+router = APIRouter(tags=["playlists"], route_class=StrictJsonRoute)
 
 
 @router.post("/playlists/export", responses={200: {"content": {"audio/x-mpegurl": {}, "application/json": {}}}})

@@ -9,8 +9,9 @@ from fastapi.responses import Response
 from ..deps import Services, ServicesDep, parse_query, query_parameters
 from ..recommender import TrackFilter, mood_waypoints
 from ..schemas import LabelQuery, MoodQuery, PathPublic, PathRequest, RecommendationsPublic, SeedQuery
+from ..strict_json import StrictJsonRoute
 
-router = APIRouter(tags=["recommend"])
+router = APIRouter(tags=["recommend"], route_class=StrictJsonRoute)
 
 # The ranking routes are ``async``: a query costs well under a millisecond of numpy, less
 # than a hop to the thread pool, and they answer JSON spliced from cached track records

@@ -13,8 +13,9 @@ from fastapi.responses import FileResponse, Response
 from ..deps import ServicesDep
 from ..recommender import TrackFilter
 from ..schemas import AROUSAL_DOC, VALENCE_DOC, LookupPublic, LookupRequest, RecommendationsPublic, SortKey, TrackPublic, TracksPublic
+from ..strict_json import StrictJsonRoute
 
-router = APIRouter(prefix="/tracks", tags=["tracks"])
+router = APIRouter(prefix="/tracks", tags=["tracks"], route_class=StrictJsonRoute)
 
 Unit = Annotated[float | None, Query(ge=0.0, le=1.0)]
 
