@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import errno
 import hashlib
 import json
 import os
@@ -25,7 +26,7 @@ from urllib.parse import quote, unquote
 
 import pandas as pd
 
-from .errors import ArtifactError, MissingArtifactError
+from .errors import ArtifactError, MissingArtifactError, StorageError
 
 FEATURES = "features.parquet"
 CLUSTERS = "clusters.csv"
@@ -54,6 +55,7 @@ PROJECTIONS = "cache/projections.parquet"
 REPORT_MARKDOWN = "report/report.md"
 REPORT_HTML = "report/report.html"
 REPORT_FIGURES = "report/figures"
+TEMPORARY_SUFFIX = ".tmp"
 
 # Columns of the stage-5 tables (the lookup's p_<label> and mood columns, the embeddings).
 LABEL_COLUMN_PREFIX = "p_"
@@ -265,22 +267,46 @@ class Workdir:
 def atomic_path(path: Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; move it into place only on success.
 
+    Raises
+    ------
+    StorageError
+        When the file cannot be written (a full disk, a read-only or foreign folder);
+        the message names ``path`` and what to do. The temporary file is removed.
+
     Examples
     --------
     >>> with atomic_path(Path("out.csv")) as tmp:  # doctest: +SKIP
     ...     table.to_csv(tmp, index=False)
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMPORARY_SUFFIX, dir=path.parent)
+        os.close(fd)
+        tmp = Path(tmp_name)
         yield tmp
         os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp creates 0600; artifacts are ordinary files
         os.replace(tmp, path)
+    except OSError as error:
+        raise StorageError(write_failure(path, error)) from None
     finally:
-        tmp.unlink(missing_ok=True)
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
+
+
+def write_failure(path: Path, error: OSError) -> str:
+    """One line saying that ``path`` could not be written, why, and what to do."""
+    advice = {
+        errno.ENOSPC: f"free some space on the disk of {path.parent} (or choose another --workdir) and run again",
+        errno.EDQUOT: f"free some of your disk quota on {path.parent} (or choose another --workdir) and run again",
+        errno.EFBIG: "the file is over this process's file size limit (ulimit -f) or the file system's; raise it or choose another --workdir",
+        errno.EROFS: "the file system is read-only; choose another --workdir",
+        errno.EACCES: f"make {path.parent} writable for this user or choose another --workdir",
+        errno.EPERM: f"make {path.parent} writable for this user or choose another --workdir",
+        errno.ENOTDIR: f"a file stands where a folder of {path} should be; move it away or choose another --workdir",
+    }.get(error.errno, "check the disk and the folder, then run again")
+    return f"cannot write {path}: {error.strerror or error}; {advice}"
 
 
 def file_stamp(path: str | os.PathLike) -> str:

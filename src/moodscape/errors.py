@@ -25,6 +25,10 @@ class ArtifactError(MoodscapeError):
     """An artifact of a previous stage is missing or does not match its schema."""
 
 
+class StorageError(MoodscapeError):
+    """A file could not be written: the disk is full, read-only, or not ours to write."""
+
+
 class MissingArtifactError(ArtifactError):
     """An artifact a stage reads has not been written yet (``path`` names it).
 

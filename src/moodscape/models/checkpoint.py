@@ -11,6 +11,7 @@ on the device :func:`resolve_device` picks.
 
 from __future__ import annotations
 
+import io
 import os
 import pickle
 import warnings
@@ -36,12 +37,19 @@ def save_checkpoint(checkpoint: Mapping[str, Any], path: str | os.PathLike, *, d
     path : path
     describe : bool
         Write the description (in-progress states that only training reads skip it).
+
+    Raises
+    ------
+    StorageError
+        When the disk cannot take the file (see :func:`moodscape.artifacts.atomic_path`).
     """
     path = Path(path)
-    with artifacts.atomic_path(path) as tmp, open(tmp, "wb") as stream:
-        # through a stream the zip's records are named "archive/…", not after the temporary
-        # file, so the same checkpoint always has the same bytes (and SHA-256)
-        torch.save(dict(checkpoint), stream)
+    # serialised in memory, so a failing disk raises its own OSError (torch reports one as
+    # "unexpected pos"); through a stream the zip's records are named "archive/…", not after
+    # a file, so the same checkpoint always has the same bytes (and SHA-256)
+    serialised = io.BytesIO()
+    torch.save(dict(checkpoint), serialised)
+    artifacts.write_bytes(path, serialised.getbuffer())
     if describe:
         artifacts.write_json(artifacts.checkpoint_description(path), describe_checkpoint(checkpoint, path))
 
