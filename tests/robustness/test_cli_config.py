@@ -59,3 +59,12 @@ def test_a_bad_value_in_the_config_file_names_the_file_the_key_and_the_value(tmp
     assert str(path) in line
     assert "train.lr = nan" in line
 
+
+
+def test_a_file_given_as_workdir_says_a_directory_is_expected(demo_corpus, tmp_path):
+    workdir = tmp_path / "not-a-directory"
+    workdir.write_text("", encoding="utf-8")
+    result = invoke("features", "--config", demo_corpus / "moodscape.toml", "--workdir", workdir, "--scheduler", "synchronous")
+    line = one_line_error(result)
+    assert str(workdir) in line
+    assert "directory" in line
