@@ -16,7 +16,9 @@ import hashlib
 import json
 import os
 import platform
+import sys
 import tempfile
+import time as _time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import metadata
@@ -26,7 +28,7 @@ from urllib.parse import quote, unquote
 
 import pandas as pd
 
-from .errors import ArtifactError, MissingArtifactError, StorageError
+from .errors import ArtifactError, MissingArtifactError, StorageError, WorkdirBusyError
 
 FEATURES = "features.parquet"
 CLUSTERS = "clusters.csv"
@@ -56,6 +58,9 @@ REPORT_MARKDOWN = "report/report.md"
 REPORT_HTML = "report/report.html"
 REPORT_FIGURES = "report/figures"
 TEMPORARY_SUFFIX = ".tmp"
+LOCK = ".moodscape.lock"
+LEFTOVER_AGE_SECONDS = 600.0
+"""A temporary file this old is a killed write's leftover, not one in progress (``serve`` writes caches unlocked)."""
 
 # Columns of the stage-5 tables (the lookup's p_<label> and mood columns, the embeddings).
 LABEL_COLUMN_PREFIX = "p_"
@@ -179,6 +184,11 @@ class Workdir:
         return self.path(SERVING_MODEL)
 
     @property
+    def lock(self) -> Path:
+        """The lock file a command holds while it writes here (:func:`workdir_lock`); it names the holder."""
+        return self.path(LOCK)
+
+    @property
     def names_db(self) -> Path:
         """SQLite file of the display names a user gave the labels in the web app."""
         return self.path(NAMES_DB)
@@ -293,6 +303,95 @@ def atomic_path(path: Path) -> Iterator[Path]:
     finally:
         if tmp is not None:
             tmp.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def workdir_lock(workdir: Workdir) -> Iterator[None]:
+    """Hold the work directory against other moodscape commands, then remove leftovers of killed writes.
+
+    The lock is an exclusive ``flock`` on :attr:`Workdir.lock`, which also names its holder
+    (pid, host, since when, command line). The kernel lets go of it when its holder
+    dies, so the lock file a killed command left is taken over. On a file system without
+    ``flock`` the command runs unlocked.
+
+    Raises
+    ------
+    WorkdirBusyError
+        When another process holds the lock; the message says which.
+    """
+    workdir.root.mkdir(parents=True, exist_ok=True)
+    stream = _take_lock(workdir)
+    try:
+        _name_holder(stream)
+        remove_leftovers(workdir)
+        yield
+    finally:
+        workdir.lock.unlink(missing_ok=True)
+        stream.close()
+
+
+def _take_lock(workdir: Workdir) -> Any:
+    """The open lock file, locked by this process (a file unlinked by its last holder meanwhile is opened again)."""
+    import fcntl
+
+    while True:
+        stream = open(workdir.lock, "a+", encoding="utf-8")
+        try:
+            fcntl.flock(stream, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            stream.close()
+            raise WorkdirBusyError(_busy_message(workdir)) from None
+        except OSError as error:
+            if error.errno not in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS):
+                raise
+            return stream
+        if _is_current(stream, workdir.lock):
+            return stream
+        stream.close()
+
+
+def _is_current(stream: Any, path: Path) -> bool:
+    try:
+        return os.stat(path).st_ino == os.fstat(stream.fileno()).st_ino
+    except FileNotFoundError:
+        return False
+
+
+def _name_holder(stream: Any) -> None:
+    holder = {"pid": os.getpid(), "host": platform.node(), "since": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+              "command": " ".join(["moodscape", *sys.argv[1:]])}
+    stream.seek(0)
+    stream.truncate()
+    stream.write(json.dumps(holder) + "\n")
+    stream.flush()
+
+
+def _busy_message(workdir: Workdir) -> str:
+    try:
+        holder = json.loads(workdir.lock.read_text(encoding="utf-8"))
+        who = f"pid {holder['pid']} on {holder['host']}, since {holder['since']}: {holder['command']}"
+    except (OSError, ValueError, KeyError, TypeError):
+        who = "a process that has not written its name yet"
+    return (f"work directory {workdir.root} is in use by another moodscape command ({who}); "
+            "wait for it to finish or stop it, then run again")
+
+
+def remove_leftovers(workdir: Workdir, min_age: float = LEFTOVER_AGE_SECONDS) -> list[Path]:
+    """Remove the temporary files of writes killed mid-way (:func:`atomic_path`), older than ``min_age`` seconds.
+
+    Returns
+    -------
+    list of Path
+        The files removed.
+    """
+    cutoff = _time.time() - min_age
+    removed = []
+    for path in workdir.root.rglob(f".*{TEMPORARY_SUFFIX}"):
+        with contextlib.suppress(FileNotFoundError):
+            if path.is_file() and path.stat().st_mtime < cutoff:
+                path.unlink()
+                removed.append(path)
+    return removed
 
 
 def write_failure(path: Path, error: OSError) -> str:

@@ -14,11 +14,12 @@ import os
 # jobs, spinning made every small LoRA op wait for descheduled threads (bench/RESULTS.md).
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
+import contextlib
 import errno
 import functools
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -103,11 +104,27 @@ def _workdir(path: Path) -> Workdir:
     return Workdir(path)
 
 
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[Workdir]:
+    """The work directory at ``path``, held against other moodscape commands while the block runs.
+
+    Processes started by ``torchrun`` do not take it: the command that started them
+    holds it (or, under a ``torchrun`` a user started, rank 0 and its peers share it).
+    """
+    workdir = _workdir(path)
+    if "LOCAL_RANK" in os.environ and "WORLD_SIZE" in os.environ:
+        yield workdir
+        return
+    with artifacts.workdir_lock(workdir):
+        yield workdir
+
+
 def _run_stage(name: str, settings: Settings, path: Path) -> dict[str, Any]:
-    """Run the stage ``name`` of the registry on the work directory at ``path``."""
+    """Run the stage ``name`` of the registry on the work directory at ``path``, holding its lock."""
     from .pipeline.stages import BY_NAME
 
-    return BY_NAME[name].run(settings, _workdir(path))
+    with _locked(path) as workdir:
+        return BY_NAME[name].run(settings, workdir)
 
 
 def _parse_value(raw: str) -> Any:
@@ -381,7 +398,8 @@ def run(
         console.print(f"[{style}]{outcome.stage:>9}: {outcome.status}{seconds}[/] — {escape(outcome.reason)}", highlight=False, soft_wrap=True)
 
     settings = _settings(config, set_)
-    outcomes = run_pipeline(settings, _workdir(workdir), force=force, on_stage=report)
+    with _locked(workdir) as work:
+        outcomes = run_pipeline(settings, work, force=force, on_stage=report)
     table = Table("stage", "status", "seconds", "why", title="run", title_justify="left")
     for outcome in outcomes:
         table.add_row(outcome.stage, outcome.status, f"{outcome.seconds:.1f}", outcome.reason)

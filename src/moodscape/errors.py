@@ -29,6 +29,10 @@ class StorageError(MoodscapeError):
     """A file could not be written: the disk is full, read-only, or not ours to write."""
 
 
+class WorkdirBusyError(MoodscapeError):
+    """Another moodscape command holds the work directory (its lock names the process)."""
+
+
 class MissingArtifactError(ArtifactError):
     """An artifact a stage reads has not been written yet (``path`` names it).
 
