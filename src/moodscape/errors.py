@@ -29,6 +29,10 @@ class StorageError(MoodscapeError):
     """A file could not be written: the disk is full, read-only, or not ours to write."""
 
 
+class EmptyStageError(MoodscapeError):
+    """A stage would leave the next one nothing to work on; the message says why and what to change."""
+
+
 class WorkdirBusyError(MoodscapeError):
     """Another moodscape command holds the work directory (its lock names the process)."""
 
