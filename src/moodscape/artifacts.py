@@ -28,7 +28,7 @@ from urllib.parse import quote, unquote
 
 import pandas as pd
 
-from .errors import ArtifactError, MissingArtifactError, StorageError, WorkdirBusyError
+from .errors import ArtifactError, DamagedArtifactError, MissingArtifactError, StorageError, WorkdirBusyError
 
 FEATURES = "features.parquet"
 CLUSTERS = "clusters.csv"
@@ -459,8 +459,8 @@ def read_json(path: Path) -> Any:
         return json.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise MissingArtifactError(path) from None
-    except json.JSONDecodeError as exc:
-        raise ArtifactError(f"{path} is not valid JSON: {exc}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise DamagedArtifactError(path, f"{path} is not valid JSON: {exc}") from None
 
 
 def write_table(path: Path, table: pd.DataFrame) -> None:
@@ -543,13 +543,12 @@ def read_checkpoint_description(path: Path, what: str, required: Sequence[str] =
         description = json.loads(described.read_text(encoding="utf-8"))
         entries, sha256 = description["entries"], description["sha256"]
     except (OSError, ValueError, KeyError, TypeError) as error:
-        raise ArtifactError(f"{what} {path}: its description {described.name} is missing or unreadable "
-                            f"({type(error).__name__}: {error}); run the stage that writes it again") from None
+        raise DamagedArtifactError(described, f"{what} {path}: its description {described} is missing or unreadable "
+                                              f"({type(error).__name__}: {error})") from None
     if sha256 != file_hash(path):
-        raise ArtifactError(f"{what} {path}: {described.name} describes another version of the file; "
-                            "run the stage that writes it again")
+        raise DamagedArtifactError(path, f"{what} {path}: {described.name} describes another version of the file")
     if not isinstance(entries, dict):
-        raise ArtifactError(f"{what} {path}: {described.name} holds no entries object")
+        raise DamagedArtifactError(described, f"{what} {path}: {described} holds no entries object")
     missing = [key for key in required if key not in entries]
     if missing:
         raise ArtifactError(f"{what} {path} lacks {', '.join(missing)}")

@@ -2,8 +2,9 @@
 
 Each command parses its options, loads the settings (``--config`` TOML plus overrides),
 runs one stage of the registry :mod:`moodscape.pipeline.stages` and prints a short summary. Expected
-failures (bad config, bad data, missing artifacts) end with a one-line message and exit
-status 2, never a traceback.
+failures (bad config, bad data, missing artifacts, a disk that refuses a write) end with a
+one-line message and exit status 2, never a traceback. A command that writes a work
+directory holds its lock (:func:`moodscape.artifacts.workdir_lock`) while it runs.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from rich.table import Table
 from . import artifacts
 from .artifacts import Workdir
 from .config import Settings
-from .errors import ConfigError, MissingArtifactError, MoodscapeError
+from .errors import ConfigError, DamagedArtifactError, MissingArtifactError, MoodscapeError
 
 app = typer.Typer(
     add_completion=False,
@@ -66,11 +67,13 @@ def _message(error: MoodscapeError | OSError) -> str:
     """The one-line message of an error; a missing artifact names the command that writes it."""
     if isinstance(error, OSError):
         return _os_message(error)
-    if isinstance(error, MissingArtifactError):
+    if isinstance(error, (MissingArtifactError, DamagedArtifactError)):
         from .pipeline.stages import producer_of
 
         if stage := producer_of(error.path):
-            return f"missing artifact {error.path}: run `moodscape {stage}` first"
+            if isinstance(error, MissingArtifactError):
+                return f"missing artifact {error.path}: run `moodscape {stage}` first"
+            return " ".join(f"{error.problem}; run `moodscape {stage}` again to write it anew".split())
     return " ".join(str(error).split())
 
 

@@ -46,3 +46,15 @@ class MissingArtifactError(ArtifactError):
     def __init__(self, path) -> None:
         self.path = path
         super().__init__(f"missing artifact {path}: run the stage that writes it first")
+
+
+class DamagedArtifactError(ArtifactError):
+    """An artifact is there but unreadable or inconsistent (``path`` names it, ``problem`` says how).
+
+    The CLI names the command that writes it again (from the stage registry) in its message.
+    """
+
+    def __init__(self, path, problem: str) -> None:
+        self.path = path
+        self.problem = problem
+        super().__init__(f"{problem}; run the stage that writes it again")
