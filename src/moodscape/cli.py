@@ -425,6 +425,7 @@ def serve(
 
     from .api.app import create_app
     from .api.catalog import check_bundle
+    from .api.names import NameStore
 
     bundle = bundle.resolve()
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
@@ -434,6 +435,7 @@ def serve(
         tracks = f"{len(target.state.services.catalog)} tracks"
     else:
         check_bundle(bundle)  # the cheap checks here; each worker process loads the bundle itself
+        NameStore(Workdir(bundle).names_db).close()
         os.environ["MOODSCAPE_BUNDLE"] = str(bundle)
         target, tracks = "moodscape.api.app:create_app_from_env", f"{workers} processes"
     Console().print(f"[bold]moodscape[/bold] serving {bundle} ({tracks}, loaded and checked in {time.perf_counter() - started:.1f} s) "
