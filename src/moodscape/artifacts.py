@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import errno
 import hashlib
 import json
 import os
 import platform
+import sys
 import tempfile
+import time as _time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import metadata
@@ -25,7 +28,7 @@ from urllib.parse import quote, unquote
 
 import pandas as pd
 
-from .errors import ArtifactError, MissingArtifactError
+from .errors import ArtifactError, DamagedArtifactError, MissingArtifactError, StorageError, WorkdirBusyError
 
 FEATURES = "features.parquet"
 CLUSTERS = "clusters.csv"
@@ -54,6 +57,10 @@ PROJECTIONS = "cache/projections.parquet"
 REPORT_MARKDOWN = "report/report.md"
 REPORT_HTML = "report/report.html"
 REPORT_FIGURES = "report/figures"
+TEMPORARY_SUFFIX = ".tmp"
+LOCK = ".moodscape.lock"
+LEFTOVER_AGE_SECONDS = 600.0
+"""A temporary file this old is a killed write's leftover, not one in progress (``serve`` writes caches unlocked)."""
 
 # Columns of the stage-5 tables (the lookup's p_<label> and mood columns, the embeddings).
 LABEL_COLUMN_PREFIX = "p_"
@@ -177,6 +184,11 @@ class Workdir:
         return self.path(SERVING_MODEL)
 
     @property
+    def lock(self) -> Path:
+        """The lock file a command holds while it writes here (:func:`workdir_lock`); it names the holder."""
+        return self.path(LOCK)
+
+    @property
     def names_db(self) -> Path:
         """SQLite file of the display names a user gave the labels in the web app."""
         return self.path(NAMES_DB)
@@ -265,22 +277,135 @@ class Workdir:
 def atomic_path(path: Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; move it into place only on success.
 
+    Raises
+    ------
+    StorageError
+        When the file cannot be written (a full disk, a read-only or foreign folder);
+        the message names ``path`` and what to do. The temporary file is removed.
+
     Examples
     --------
     >>> with atomic_path(Path("out.csv")) as tmp:  # doctest: +SKIP
     ...     table.to_csv(tmp, index=False)
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMPORARY_SUFFIX, dir=path.parent)
+        os.close(fd)
+        tmp = Path(tmp_name)
         yield tmp
         os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp creates 0600; artifacts are ordinary files
         os.replace(tmp, path)
+    except OSError as error:
+        raise StorageError(write_failure(path, error)) from None
     finally:
-        tmp.unlink(missing_ok=True)
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def workdir_lock(workdir: Workdir) -> Iterator[None]:
+    """Hold the work directory against other moodscape commands, then remove leftovers of killed writes.
+
+    The lock is an exclusive ``flock`` on :attr:`Workdir.lock`, which also names its holder
+    (pid, host, since when, command line). The kernel lets go of it when its holder
+    dies, so the lock file a killed command left is taken over. On a file system without
+    ``flock`` the command runs unlocked.
+
+    Raises
+    ------
+    WorkdirBusyError
+        When another process holds the lock; the message says which.
+    """
+    workdir.root.mkdir(parents=True, exist_ok=True)
+    stream = _take_lock(workdir)
+    try:
+        _name_holder(stream)
+        remove_leftovers(workdir)
+        yield
+    finally:
+        workdir.lock.unlink(missing_ok=True)
+        stream.close()
+
+
+def _take_lock(workdir: Workdir) -> Any:
+    """The open lock file, locked by this process (a file unlinked by its last holder meanwhile is opened again)."""
+    import fcntl
+
+    while True:
+        stream = open(workdir.lock, "a+", encoding="utf-8")
+        try:
+            fcntl.flock(stream, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            stream.close()
+            raise WorkdirBusyError(_busy_message(workdir)) from None
+        except OSError as error:
+            if error.errno not in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS):
+                raise
+            return stream
+        if _is_current(stream, workdir.lock):
+            return stream
+        stream.close()
+
+
+def _is_current(stream: Any, path: Path) -> bool:
+    try:
+        return os.stat(path).st_ino == os.fstat(stream.fileno()).st_ino
+    except FileNotFoundError:
+        return False
+
+
+def _name_holder(stream: Any) -> None:
+    holder = {"pid": os.getpid(), "host": platform.node(), "since": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+              "command": " ".join(["moodscape", *sys.argv[1:]])}
+    stream.seek(0)
+    stream.truncate()
+    stream.write(json.dumps(holder) + "\n")
+    stream.flush()
+
+
+def _busy_message(workdir: Workdir) -> str:
+    try:
+        holder = json.loads(workdir.lock.read_text(encoding="utf-8"))
+        who = f"pid {holder['pid']} on {holder['host']}, since {holder['since']}: {holder['command']}"
+    except (OSError, ValueError, KeyError, TypeError):
+        who = "a process that has not written its name yet"
+    return (f"work directory {workdir.root} is in use by another moodscape command ({who}); "
+            "wait for it to finish or stop it, then run again")
+
+
+def remove_leftovers(workdir: Workdir, min_age: float = LEFTOVER_AGE_SECONDS) -> list[Path]:
+    """Remove the temporary files of writes killed mid-way (:func:`atomic_path`), older than ``min_age`` seconds.
+
+    Returns
+    -------
+    list of Path
+        The files removed.
+    """
+    cutoff = _time.time() - min_age
+    removed = []
+    for path in workdir.root.rglob(f".*{TEMPORARY_SUFFIX}"):
+        with contextlib.suppress(FileNotFoundError):
+            if path.is_file() and path.stat().st_mtime < cutoff:
+                path.unlink()
+                removed.append(path)
+    return removed
+
+
+def write_failure(path: Path, error: OSError) -> str:
+    """One line saying that ``path`` could not be written, why, and what to do."""
+    advice = {
+        errno.ENOSPC: f"free some space on the disk of {path.parent} (or choose another --workdir) and run again",
+        errno.EDQUOT: f"free some of your disk quota on {path.parent} (or choose another --workdir) and run again",
+        errno.EFBIG: "the file is over this process's file size limit (ulimit -f) or the file system's; raise it or choose another --workdir",
+        errno.EROFS: "the file system is read-only; choose another --workdir",
+        errno.EACCES: f"make {path.parent} writable for this user or choose another --workdir",
+        errno.EPERM: f"make {path.parent} writable for this user or choose another --workdir",
+        errno.ENOTDIR: f"a file stands where a folder of {path} should be; move it away or choose another --workdir",
+    }.get(error.errno, "check the disk and the folder, then run again")
+    return f"cannot write {path}: {error.strerror or error}; {advice}"
 
 
 def file_stamp(path: str | os.PathLike) -> str:
@@ -334,8 +459,8 @@ def read_json(path: Path) -> Any:
         return json.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise MissingArtifactError(path) from None
-    except json.JSONDecodeError as exc:
-        raise ArtifactError(f"{path} is not valid JSON: {exc}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise DamagedArtifactError(path, f"{path} is not valid JSON: {exc}") from None
 
 
 def write_table(path: Path, table: pd.DataFrame) -> None:
@@ -418,13 +543,12 @@ def read_checkpoint_description(path: Path, what: str, required: Sequence[str] =
         description = json.loads(described.read_text(encoding="utf-8"))
         entries, sha256 = description["entries"], description["sha256"]
     except (OSError, ValueError, KeyError, TypeError) as error:
-        raise ArtifactError(f"{what} {path}: its description {described.name} is missing or unreadable "
-                            f"({type(error).__name__}: {error}); run the stage that writes it again") from None
+        raise DamagedArtifactError(described, f"{what} {path}: its description {described} is missing or unreadable "
+                                              f"({type(error).__name__}: {error})") from None
     if sha256 != file_hash(path):
-        raise ArtifactError(f"{what} {path}: {described.name} describes another version of the file; "
-                            "run the stage that writes it again")
+        raise DamagedArtifactError(path, f"{what} {path}: {described.name} describes another version of the file")
     if not isinstance(entries, dict):
-        raise ArtifactError(f"{what} {path}: {described.name} holds no entries object")
+        raise DamagedArtifactError(described, f"{what} {path}: {described} holds no entries object")
     missing = [key for key in required if key not in entries]
     if missing:
         raise ArtifactError(f"{what} {path} lacks {', '.join(missing)}")

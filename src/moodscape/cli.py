@@ -2,8 +2,9 @@
 
 Each command parses its options, loads the settings (``--config`` TOML plus overrides),
 runs one stage of the registry :mod:`moodscape.pipeline.stages` and prints a short summary. Expected
-failures (bad config, bad data, missing artifacts) end with a one-line message and exit
-status 2, never a traceback.
+failures (bad config, bad data, missing artifacts, a disk that refuses a write) end with a
+one-line message and exit status 2, never a traceback. A command that writes a work
+directory holds its lock (:func:`moodscape.artifacts.workdir_lock`) while it runs.
 """
 
 from __future__ import annotations
@@ -14,10 +15,12 @@ import os
 # jobs, spinning made every small LoRA op wait for descheduled threads (bench/RESULTS.md).
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
+import contextlib
+import errno
 import functools
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -30,7 +33,7 @@ from rich.table import Table
 from . import artifacts
 from .artifacts import Workdir
 from .config import Settings
-from .errors import MissingArtifactError, MoodscapeError
+from .errors import ConfigError, DamagedArtifactError, MissingArtifactError, MoodscapeError
 
 app = typer.Typer(
     add_completion=False,
@@ -47,27 +50,40 @@ DEFAULT_WORKDIR = Path("data")
 
 
 def _fail_cleanly(command: F) -> F:
-    """Turn a :class:`MoodscapeError` into a red one-line message and exit status 2."""
+    """Turn a :class:`MoodscapeError`, or an ``OSError`` no stage turned into one, into a red one-line message and exit status 2."""
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return command(*args, **kwargs)
-        except MoodscapeError as exc:
+        except (MoodscapeError, OSError) as exc:
             console.print(f"[bold red]error:[/] {escape(_message(exc))}", soft_wrap=True, highlight=False)
             raise typer.Exit(2) from None
 
     return wrapper  # type: ignore[return-value]
 
 
-def _message(error: MoodscapeError) -> str:
+def _message(error: MoodscapeError | OSError) -> str:
     """The one-line message of an error; a missing artifact names the command that writes it."""
-    if isinstance(error, MissingArtifactError):
+    if isinstance(error, OSError):
+        return _os_message(error)
+    if isinstance(error, (MissingArtifactError, DamagedArtifactError)):
         from .pipeline.stages import producer_of
 
         if stage := producer_of(error.path):
-            return f"missing artifact {error.path}: run `moodscape {stage}` first"
-    return str(error)
+            if isinstance(error, MissingArtifactError):
+                return f"missing artifact {error.path}: run `moodscape {stage}` first"
+            return " ".join(f"{error.problem}; run `moodscape {stage}` again to write it anew".split())
+    return " ".join(str(error).split())
+
+
+def _os_message(error: OSError) -> str:
+    """``file: reason`` of an operating system error, with the advice of a failed write where it is one."""
+    if error.filename is None:
+        return str(error.strerror or error)
+    if error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS):
+        return artifacts.write_failure(Path(os.fsdecode(error.filename)), error)
+    return f"{os.fsdecode(error.filename)}: {error.strerror or error}"
 
 
 def _settings(config: Path | None, overrides: list[str] | None, **named: Any) -> Settings:
@@ -82,6 +98,36 @@ def _settings(config: Path | None, overrides: list[str] | None, **named: Any) ->
             raise MoodscapeError(f"--set expects key=value, got {item!r}")
         values[key.strip()] = _parse_value(raw.strip())
     return Settings.load(config, values)
+
+
+def _workdir(path: Path) -> Workdir:
+    """The work directory at ``path``, which may not exist yet but may not be a file."""
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"--workdir {path} is a file, not a directory; give the run's directory (it is created when missing)")
+    return Workdir(path)
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[Workdir]:
+    """The work directory at ``path``, held against other moodscape commands while the block runs.
+
+    Processes started by ``torchrun`` do not take it: the command that started them
+    holds it (or, under a ``torchrun`` a user started, rank 0 and its peers share it).
+    """
+    workdir = _workdir(path)
+    if "LOCAL_RANK" in os.environ and "WORLD_SIZE" in os.environ:
+        yield workdir
+        return
+    with artifacts.workdir_lock(workdir):
+        yield workdir
+
+
+def _run_stage(name: str, settings: Settings, path: Path) -> dict[str, Any]:
+    """Run the stage ``name`` of the registry on the work directory at ``path``, holding its lock."""
+    from .pipeline.stages import BY_NAME
+
+    with _locked(path) as workdir:
+        return BY_NAME[name].run(settings, workdir)
 
 
 def _parse_value(raw: str) -> Any:
@@ -180,10 +226,8 @@ def features(
     set_: SetOption = None,
 ) -> None:
     """Stage 1a: low-level audio features per track → features.parquet."""
-    from .pipeline.stages import BY_NAME
-
     settings = _settings(config, set_, features__scheduler=scheduler, features__n_workers=workers, features__source=source)
-    summary = BY_NAME["features"].run(settings, Workdir(workdir))
+    summary = _run_stage("features", settings, workdir)
     _print_summary("features", {**summary, "output": Workdir(workdir).features})
 
 
@@ -196,11 +240,9 @@ def cluster(
     set_: SetOption = None,
 ) -> None:
     """Stage 1b: standardise features, K-Means fitted on the training split → clusters.csv."""
-    from .pipeline.stages import BY_NAME
-
     k_value = None if k is None else (k if k == "auto" else _parse_value(k))
     settings = _settings(config, set_, cluster__k=k_value)
-    summary = BY_NAME["cluster"].run(settings, Workdir(workdir))
+    summary = _run_stage("cluster", settings, workdir)
     _print_summary("cluster", {**summary, "output": Workdir(workdir).clusters})
 
 
@@ -213,10 +255,8 @@ def label(
     set_: SetOption = None,
 ) -> None:
     """Stage 2: name each cluster from its most distinctive original tags."""
-    from .pipeline.stages import BY_NAME
-
     settings = _settings(config, set_, label__min_size=min_size)
-    summary = BY_NAME["label"].run(settings, Workdir(workdir))
+    summary = _run_stage("label", settings, workdir)
     names = Table("cluster", "new acoustic label", title="labels", title_justify="left")
     for cluster_id, name in summary["names"].items():
         names.add_row(str(cluster_id), name)
@@ -236,10 +276,8 @@ def pretrain(
     set_: SetOption = None,
 ) -> None:
     """Stage 3a: ResNet-18 backbone pretrained on the original tags → models/backbone.pt."""
-    from .pipeline.stages import BY_NAME
-
     settings = _settings(config, set_, pretrain__epochs=epochs, pretrain__backbone=backbone)
-    summary = BY_NAME["pretrain"].run(settings, Workdir(workdir))
+    summary = _run_stage("pretrain", settings, workdir)
     _print_summary("pretrain", {**summary, "output": Workdir(workdir).backbone})
 
 
@@ -259,10 +297,8 @@ def train(
     With --nproc N (N > 1) it runs data-parallel as `torchrun --standalone --nproc_per_node N
     -m moodscape train …` would; that command also works as it stands.
     """
-    from .pipeline.stages import BY_NAME
-
     settings = _settings(config, set_, train__mode=mode, train__r=rank, train__epochs=epochs, train__nproc=nproc)
-    summary = BY_NAME["train"].run(settings, Workdir(workdir))
+    summary = _run_stage("train", settings, workdir)
     if summary:  # under torchrun only rank 0 has one
         _print_summary("train", {**summary, "metrics": Workdir(workdir).classifier_metrics})
 
@@ -275,9 +311,7 @@ def ablate(
     set_: SetOption = None,
 ) -> None:
     """Compare LoRA ranks, full fine-tuning, a linear probe and the tag-trained backbone."""
-    from .pipeline.stages import BY_NAME
-
-    summary = BY_NAME["ablate"].run(_settings(config, set_), Workdir(workdir))
+    summary = _run_stage("ablate", _settings(config, set_), workdir)
     _print_summary("ablation", {**summary, "metrics": Workdir(workdir).ablation_metrics})
 
 
@@ -290,9 +324,7 @@ def train_av(
     set_: SetOption = None,
 ) -> None:
     """Stage 4: valence/arousal regressor on MusAV embeddings → models/av_regressor.pth, metrics/av.json."""
-    from .pipeline.stages import BY_NAME
-
-    summary = BY_NAME["train-av"].run(_settings(config, set_, av__mode=mode), Workdir(workdir))
+    summary = _run_stage("train-av", _settings(config, set_, av__mode=mode), workdir)
     _print_summary("train-av", {**summary, "metrics": Workdir(workdir).av_metrics, "predictions": Workdir(workdir).musav_predictions})
 
 
@@ -333,11 +365,9 @@ def infer(
     set_: SetOption = None,
 ) -> None:
     """Stage 5: labels, valence/arousal and embeddings per track → inference_lookup.csv, embeddings.parquet."""
-    from .pipeline.stages import BY_NAME
-
     settings = _settings(config, set_, infer__split=split, infer__track_list=track_list, infer__folder=audio_folder,
                          features__scheduler=scheduler, features__n_workers=workers)
-    summary = BY_NAME["infer"].run(settings, Workdir(workdir))
+    summary = _run_stage("infer", settings, workdir)
     _print_summary("infer", {**summary, "lookup": Workdir(workdir).inference_lookup, "embeddings": Workdir(workdir).embeddings})
 
 
@@ -349,9 +379,7 @@ def report_command(
     set_: SetOption = None,
 ) -> None:
     """The run report: report/report.md and a self-contained report/report.html, from the run's artifacts."""
-    from .pipeline.stages import BY_NAME
-
-    summary = BY_NAME["report"].run(_settings(config, set_), Workdir(workdir))
+    summary = _run_stage("report", _settings(config, set_), workdir)
     _print_summary("report", summary)
 
 
@@ -372,7 +400,9 @@ def run(
         seconds = f" in {outcome.seconds:.1f} s" if outcome.status == "ran" else ""
         console.print(f"[{style}]{outcome.stage:>9}: {outcome.status}{seconds}[/] — {escape(outcome.reason)}", highlight=False, soft_wrap=True)
 
-    outcomes = run_pipeline(_settings(config, set_), Workdir(workdir), force=force, on_stage=report)
+    settings = _settings(config, set_)
+    with _locked(workdir) as work:
+        outcomes = run_pipeline(settings, work, force=force, on_stage=report)
     table = Table("stage", "status", "seconds", "why", title="run", title_justify="left")
     for outcome in outcomes:
         table.add_row(outcome.stage, outcome.status, f"{outcome.seconds:.1f}", outcome.reason)
@@ -395,6 +425,7 @@ def serve(
 
     from .api.app import create_app
     from .api.catalog import check_bundle
+    from .api.names import NameStore
 
     bundle = bundle.resolve()
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
@@ -404,6 +435,7 @@ def serve(
         tracks = f"{len(target.state.services.catalog)} tracks"
     else:
         check_bundle(bundle)  # the cheap checks here; each worker process loads the bundle itself
+        NameStore(Workdir(bundle).names_db).close()
         os.environ["MOODSCAPE_BUNDLE"] = str(bundle)
         target, tracks = "moodscape.api.app:create_app_from_env", f"{workers} processes"
     Console().print(f"[bold]moodscape[/bold] serving {bundle} ({tracks}, loaded and checked in {time.perf_counter() - started:.1f} s) "

@@ -293,28 +293,23 @@ class Settings(_Section):
         Raises
         ------
         ConfigError
-            When the file is missing or not TOML, or a value fails validation; the
-            message names the setting.
+            When the file is missing, unreadable, not UTF-8 or not TOML, an override
+            sets a key under a plain value, or a value fails validation; the message
+            names the file or the setting, and where a bad value came from.
         """
         raw: dict[str, Any] = {}
         base = Path.cwd()
         if path is not None:
             path = Path(path)
-            try:
-                text = path.read_text(encoding="utf-8")
-                raw = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
-            except FileNotFoundError:
-                raise ConfigError(f"config file not found: {path}") from None
-            except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
-                raise ConfigError(f"{path}: not valid {'JSON' if path.suffix == '.json' else 'TOML'}: {exc}") from None
+            raw = _read_config_file(path)
             base = path.resolve().parent
-        for dotted, value in (overrides or {}).items():
-            if value is not None:
-                _set_dotted(raw, dotted, value)
+        given = {dotted: value for dotted, value in (overrides or {}).items() if value is not None}
+        for dotted, value in given.items():
+            _set_dotted(raw, dotted, value)
         try:
             settings = cls.model_validate(raw)
         except ValidationError as exc:
-            raise ConfigError(_describe(exc, path)) from None
+            raise ConfigError(_describe(exc, path, given)) from None
         return settings._resolved(base)
 
     def _resolved(self, base: Path) -> Settings:
@@ -331,18 +326,71 @@ class Settings(_Section):
         return {name: dumped[name] for name in sections}
 
 
+def _read_config_file(path: Path) -> dict[str, Any]:
+    """The settings of a TOML (or ``.json``) config file, as a dict.
+
+    Raises
+    ------
+    ConfigError
+        Naming the file and what is wrong with it.
+    """
+    kind = "JSON" if path.suffix == ".json" else "TOML"
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path} is a directory; --config takes a {kind} file, e.g. {path / 'moodscape.toml'}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start}); "
+                          "save the file as UTF-8") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    try:
+        raw = json.loads(text) if kind == "JSON" else tomllib.loads(text)
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid {kind}: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a table of settings, got a {type(raw).__name__}")
+    return raw
+
+
 def _set_dotted(raw: dict[str, Any], dotted: str, value: Any) -> None:
-    *parents, leaf = dotted.split(".")
+    """Set ``raw[a][b][c] = value`` for ``dotted`` = ``"a.b.c"``, creating missing tables.
+
+    Raises
+    ------
+    ConfigError
+        When a key is empty, or a parent of the leaf holds a plain value, not a table.
+    """
+    *parents, leaf = keys = dotted.split(".")
+    if not all(key.strip() for key in keys):
+        raise ConfigError(f"setting {dotted!r}: every part of a dotted key must be a name, e.g. cluster.k")
     node = raw
-    for key in parents:
+    for depth, key in enumerate(parents):
         node = node.setdefault(key, {})
+        if not isinstance(node, dict):
+            parent = ".".join(parents[: depth + 1])
+            raise ConfigError(f"cannot set {dotted}: {parent} is {node!r}, not a table of settings; "
+                              f"set {parent} itself, or check the spelling of the key")
     node[leaf] = value
 
 
-def _describe(exc: ValidationError, path: Path | None) -> str:
+def _describe(exc: ValidationError, path: Path | None, overrides: dict[str, Any]) -> str:
+    """One line listing every problem, each with its setting, its value and where the value came from."""
+    return "; ".join(_problem(error, path, overrides) for error in exc.errors())
+
+
+def _problem(error: Any, path: Path | None, overrides: dict[str, Any]) -> str:
+    location = ".".join(str(part) for part in error["loc"]) or "config"
+    value = error.get("input")
+    shown = f" = {value!r}" if isinstance(value, (str, int, float, bool)) else ""
+    if _overridden(location, overrides):
+        return f"{location}{shown} (given on the command line): {error['msg']}"
     where = f"{path}: " if path else ""
-    problems = []
-    for error in exc.errors():
-        location = ".".join(str(part) for part in error["loc"]) or "config"
-        problems.append(f"{location}: {error['msg']}")
-    return where + "; ".join(problems)
+    return f"{where}{location}{shown}: {error['msg']}"
+
+
+def _overridden(location: str, overrides: dict[str, Any]) -> bool:
+    """Whether the setting at ``location`` (dotted) was set, itself or within, by an override."""
+    return any(location == key or location.startswith(f"{key}.") for key in overrides)

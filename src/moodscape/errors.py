@@ -25,6 +25,18 @@ class ArtifactError(MoodscapeError):
     """An artifact of a previous stage is missing or does not match its schema."""
 
 
+class StorageError(MoodscapeError):
+    """A file could not be written: the disk is full, read-only, or not ours to write."""
+
+
+class EmptyStageError(MoodscapeError):
+    """A stage would leave the next one nothing to work on; the message says why and what to change."""
+
+
+class WorkdirBusyError(MoodscapeError):
+    """Another moodscape command holds the work directory (its lock names the process)."""
+
+
 class MissingArtifactError(ArtifactError):
     """An artifact a stage reads has not been written yet (``path`` names it).
 
@@ -34,3 +46,15 @@ class MissingArtifactError(ArtifactError):
     def __init__(self, path) -> None:
         self.path = path
         super().__init__(f"missing artifact {path}: run the stage that writes it first")
+
+
+class DamagedArtifactError(ArtifactError):
+    """An artifact is there but unreadable or inconsistent (``path`` names it, ``problem`` says how).
+
+    The CLI names the command that writes it again (from the stage registry) in its message.
+    """
+
+    def __init__(self, path, problem: str) -> None:
+        self.path = path
+        self.problem = problem
+        super().__init__(f"{problem}; run the stage that writes it again")

@@ -20,6 +20,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from moodscape.errors import ArtifactError
+
 MAX_NAME_LENGTH = 60
 
 _SCHEMA = """
@@ -39,6 +41,11 @@ class NameStore:
     path : path
         The database file; created, with its folder, when missing.
 
+    Raises
+    ------
+    moodscape.errors.ArtifactError
+        When the file is not a sound SQLite database; the message names it and what to do.
+
     Examples
     --------
     >>> store = NameStore(workdir.names_db)  # doctest: +SKIP
@@ -54,8 +61,19 @@ class NameStore:
         # One connection for all threads, used under the lock; autocommit outside explicit transactions.
         self._connection = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=10.0)
         self._lock = threading.Lock()
+        try:
+            self._open()
+        except sqlite3.DatabaseError as error:
+            self._connection.close()
+            raise ArtifactError(_unusable(self.path, error)) from None
+
+    def _open(self) -> None:
+        """WAL journal and the table, after checking the file is a sound SQLite database."""
         with self._lock:
             self._connection.execute("PRAGMA journal_mode=WAL")
+            problems = [row[0] for row in self._connection.execute("PRAGMA quick_check").fetchall()]
+            if problems != ["ok"]:
+                raise sqlite3.DatabaseError(f"damaged: {problems[0]}")
             self._connection.execute(_SCHEMA)
 
     def all(self) -> dict[str, str]:
@@ -129,6 +147,11 @@ class NameStore:
             self._connection.execute("ROLLBACK")
             raise
         self._connection.execute("COMMIT")
+
+
+def _unusable(path: Path, error: sqlite3.DatabaseError) -> str:
+    return (f"{path} is not a usable label names database ({error}); it holds only the label names given in the web app: "
+            "move it away (or restore it from a backup) and start again, with the stage 2 names")
 
 
 def clean_display_name(name: str) -> str:

@@ -11,7 +11,10 @@ on the device :func:`resolve_device` picks.
 
 from __future__ import annotations
 
+import io
 import os
+import pickle
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -34,12 +37,19 @@ def save_checkpoint(checkpoint: Mapping[str, Any], path: str | os.PathLike, *, d
     path : path
     describe : bool
         Write the description (in-progress states that only training reads skip it).
+
+    Raises
+    ------
+    StorageError
+        When the disk cannot take the file (see :func:`moodscape.artifacts.atomic_path`).
     """
     path = Path(path)
-    with artifacts.atomic_path(path) as tmp, open(tmp, "wb") as stream:
-        # through a stream the zip's records are named "archive/…", not after the temporary
-        # file, so the same checkpoint always has the same bytes (and SHA-256)
-        torch.save(dict(checkpoint), stream)
+    # serialised in memory, so a failing disk raises its own OSError (torch reports one as
+    # "unexpected pos"); through a stream the zip's records are named "archive/…", not after
+    # a file, so the same checkpoint always has the same bytes (and SHA-256)
+    serialised = io.BytesIO()
+    torch.save(dict(checkpoint), serialised)
+    artifacts.write_bytes(path, serialised.getbuffer())
     if describe:
         artifacts.write_json(artifacts.checkpoint_description(path), describe_checkpoint(checkpoint, path))
 
@@ -82,23 +92,49 @@ def read_checkpoint(path: str | os.PathLike, what: str, required: Sequence[str] 
     Raises
     ------
     ArtifactError
-        If the file is missing, holds anything but tensors and plain values, is not a
-        dict, or lacks a required key; the message names the file.
+        If the file is missing, unreadable or damaged, holds anything but tensors and
+        plain values (refused as unsafe: it may be crafted), is not a dict, or lacks a
+        required key; the message names the file.
     """
     try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Detected pickle protocol", category=UserWarning)
+            checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise ArtifactError(f"{what} {path} does not exist") from None
-    except Exception as error:  # unpickling refusals come in many types
-        raise ArtifactError(
-            f"{what} {path} cannot be loaded with weights_only=True (it must hold only tensors and plain values): {error}"
-        ) from None
+    except pickle.UnpicklingError as error:
+        raise ArtifactError(_refused(what, path, error)) from None
+    except OSError as error:
+        raise ArtifactError(f"cannot read {what} {path}: {error.strerror or error}") from None
+    except Exception as error:  # a damaged zip or pickle comes in many types
+        raise ArtifactError(f"{what} {path} is not a readable torch checkpoint (corrupt, truncated, or not a "
+                            f"checkpoint: {_first_sentence(error)}); write it again or use another file") from None
     if not isinstance(checkpoint, Mapping):
         raise ArtifactError(f"{what} {path} holds a {type(checkpoint).__name__}, not a dict")
     missing = [key for key in required if key not in checkpoint]
     if missing:
         raise ArtifactError(f"{what} {path} lacks {', '.join(missing)}")
     return dict(checkpoint)
+
+
+def _refused(what: str, path: str | os.PathLike, error: pickle.UnpicklingError) -> str:
+    """The message for a checkpoint the safe unpickler refused: what it held, and that it must not be trusted."""
+    return (f"{what} {path} was refused as unsafe by torch.load(weights_only=True): it holds more than tensors and "
+            f"plain values ({_refusal_detail(error)}), so it may be crafted or come from another program; "
+            "do not load it: use a checkpoint written by moodscape, or a state_dict of tensors only")
+
+
+def _refusal_detail(error: pickle.UnpicklingError) -> str:
+    """What the safe unpickler refused, without torch's advice around it (which suggests loading the file unsafely)."""
+    advice = ("weights_only", "Weights only", "Please file an issue", "Check the documentation")
+    lines = [line.strip() for line in str(error).splitlines()]
+    found = [line.removeprefix("WeightsUnpickler error:").strip(" .") for line in lines if line and not any(a in line for a in advice)]
+    return "; ".join(item for item in found if item) or "an object it does not allow"
+
+
+def _first_sentence(error: Exception) -> str:
+    text = " ".join(str(error).split()) or type(error).__name__
+    return text.split(". ")[0].rstrip(".")
 
 
 def _tensor_shapes(value: Any, prefix: str):

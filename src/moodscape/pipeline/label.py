@@ -12,7 +12,8 @@ from .. import artifacts
 from ..artifacts import Workdir
 from ..config import Settings
 from ..datasets import jamendo
-from ..errors import ArtifactError
+from ..config import LabelSettings
+from ..errors import ArtifactError, EmptyStageError
 from ..labeling import ClusterNamer
 from .collection import load_collection
 from .stages import BY_NAME
@@ -41,6 +42,7 @@ def run_label(settings: Settings, workdir: Workdir, *, show_progress: bool = Tru
     )
     cluster_ids = clusters["cluster_id"].to_numpy()
     namer.fit(cluster_ids[in_train], tags[in_train], tag_names)
+    _require_two_labels(namer, cfg)
     names = namer.transform(cluster_ids)
     kept = np.array([name is not None for name in names])
     track_labels = pd.DataFrame({"track_id": clusters["track_id"][kept], "new_acoustic_label": names[kept]})
@@ -53,6 +55,37 @@ def run_label(settings: Settings, workdir: Workdir, *, show_progress: bool = Tru
     )
     BY_NAME["label"].record(workdir, settings, collection)
     return {"names": dict(namer.names_), "dropped": dict(namer.dropped_), "labelled": int(kept.sum()), "unlabelled": int((~kept).sum())}
+
+
+def _require_two_labels(namer: ClusterNamer, cfg: LabelSettings) -> None:
+    """Stop the stage when fewer than two clusters got a name: the classifier needs two labels at least.
+
+    Raises
+    ------
+    EmptyStageError
+        Saying how many clusters were dropped for which reason, and which settings change that.
+    """
+    if len(namer.names_) >= 2:
+        return
+    sizes = namer.tag_statistics_.size
+    too_small = [c for c in namer.dropped_ if sizes[c] < cfg.min_size]
+    no_tag = [c for c in namer.dropped_ if c not in too_small]
+    reasons = []
+    if no_tag:
+        reasons.append(f"{_clusters(no_tag, len(sizes))} no distinctive tag (none has lift >= label.min_lift = {cfg.min_lift}, "
+                       f"count >= label.min_tag_count = {cfg.min_tag_count} and score >= label.min_score = {cfg.min_score})")
+    if too_small:
+        reasons.append(f"{_clusters(too_small, len(sizes))} fewer training tracks than label.min_size = {cfg.min_size}")
+    fixes = ["lower label.min_score, label.min_lift or label.min_tag_count" if no_tag else "",
+             "lower label.min_size" if too_small else "",
+             "name clusters in [label.manual_names]" if no_tag else "", "or cluster again with another cluster.k"]
+    named = "no cluster got a name" if not namer.names_ else f"only cluster {next(iter(namer.names_))} got a name"
+    raise EmptyStageError(f"label: {named}, and the classifier needs at least two labels: {'; '.join(reasons)}; "
+                          f"{', '.join(fix for fix in fixes if fix)}")
+
+
+def _clusters(ids: list[int], total: int) -> str:
+    return f"all {total} clusters have" if len(ids) == total else f"{len(ids)} of {total} clusters have"
 
 
 def _profiles_document(namer: ClusterNamer, n_fitted: int) -> Mapping[str, Any]:

@@ -20,6 +20,7 @@ from .. import artifacts
 from ..artifacts import AV_COLUMNS, Workdir
 from ..config import Settings
 from ..datasets import jamendo, musav
+from ..errors import DamagedArtifactError
 from ..labeling import tag_statistics
 from ..report.document import build_report
 from ..report.html import render_html
@@ -106,8 +107,23 @@ def adapter_shapes(checkpoint_path: Path) -> pd.DataFrame:
     ``lora_A`` has shape ``(r, c_in, k_h, k_w)`` (a convolution) or ``(r, in)`` (a linear
     layer) and ``lora_B`` ``(c_out, r, …)``, so ``d = c_out`` and ``k = c_in·k_h·k_w``.
     Empty for a checkpoint without adapters (full fine-tuning, linear probe).
+
+    Raises
+    ------
+    DamagedArtifactError
+        When the description's shapes are not those of adapters (a crafted or damaged file).
     """
     shapes = artifacts.read_checkpoint_description(checkpoint_path, "classifier checkpoint")["shapes"]
+    try:
+        rows = _adapter_rows(shapes)
+    except (AttributeError, IndexError, KeyError, TypeError, ValueError) as error:
+        described = artifacts.checkpoint_description(checkpoint_path)
+        raise DamagedArtifactError(described, f"classifier checkpoint {checkpoint_path}: the shapes in {described} are not "
+                                              f"those of LoRA adapters ({type(error).__name__}: {error})") from None
+    return pd.DataFrame(rows, columns=["layer", "kernel", "d", "k", "r"])
+
+
+def _adapter_rows(shapes: dict[str, list[int]]) -> list[dict[str, Any]]:
     rows = []
     for key, a in shapes.items():
         if not (key.startswith("state_dict/") and key.endswith("lora_A.weight")):
@@ -116,7 +132,7 @@ def adapter_shapes(checkpoint_path: Path) -> pd.DataFrame:
         kernel = "×".join(str(size) for size in a[2:]) or "linear"
         layer = key.removeprefix("state_dict/").removeprefix("base_model.model.").removesuffix(".lora_A.weight")
         rows.append({"layer": layer, "kernel": kernel, "d": int(b[0]), "k": int(np.prod(a[1:])), "r": int(a[0])})
-    return pd.DataFrame(rows, columns=["layer", "kernel", "d", "k", "r"])
+    return rows
 
 
 def _tag_scores(clusters: pd.DataFrame, tracks: pd.DataFrame, vocabulary: list[str], prior: float) -> pd.DataFrame | None:
