@@ -8,29 +8,15 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import soundfile
+from fresh_python import run_python
 
-SRC = Path(__file__).resolve().parents[2] / "src"
-TIMEOUT = 120
 RATE = 22050
-
-
-def run_python(code: str, *args) -> subprocess.CompletedProcess:
-    """Run ``code`` in a fresh interpreter; fail the test if it blocks for ``TIMEOUT`` seconds."""
-    env = {**os.environ, "PYTHONPATH": str(SRC), "NUMBA_CPU_NAME": "generic"}
-    try:
-        return subprocess.run([sys.executable, "-c", textwrap.dedent(code), *map(str, args)], env=env,
-                              capture_output=True, text=True, timeout=TIMEOUT)
-    except subprocess.TimeoutExpired as expired:
-        pytest.fail(f"blocked for {TIMEOUT} s (a FIFO was opened for reading?); output so far: {expired.output!r}")
 
 
 def write_tone(path: Path, frequency: float) -> Path:
