@@ -20,6 +20,7 @@ import pytest
 from moodscape import artifacts
 from moodscape.api import catalog as catalog_module
 from moodscape.api.catalog import BundleError, TagLists, check_bundle, load_catalog
+from moodscape.errors import StorageError
 from moodscape.inference import EMBEDDING_COLUMNS
 
 N_TRACKS = 300
@@ -136,8 +137,8 @@ def test_a_corrupt_cache_is_rebuilt(bundle):
 
 
 def test_an_unwritable_cache_falls_back_to_memory(bundle, monkeypatch):
-    def refuse(path, array):
-        raise PermissionError(13, "Permission denied", str(path))
+    def refuse(path, array):  # as artifacts.write_array reports a refused write
+        raise StorageError(f"cannot write {path}: Permission denied")
 
     monkeypatch.setattr(artifacts, "write_array", refuse)
     catalog = load_catalog(bundle)

@@ -38,7 +38,7 @@ import pyarrow.parquet as pq
 
 from moodscape import artifacts
 from moodscape.artifacts import Workdir
-from moodscape.errors import ArtifactError
+from moodscape.errors import ArtifactError, StorageError
 from moodscape.pipeline.stages import serving_bundle
 from moodscape.artifacts import AV_COLUMNS, EMBEDDING_COLUMNS, LABEL_COLUMN_PREFIX
 
@@ -409,7 +409,7 @@ def _embeddings(workdir: Workdir, track_ids: pa.ChunkedArray, version: str) -> n
     vectors = _read_embeddings(path, shape)
     try:
         artifacts.write_array(cache, vectors)
-    except OSError:
+    except StorageError:  # a cache that cannot be written: serve from memory
         return vectors
     for stale in workdir.stale_embedding_caches(version):  # a process still mapping one keeps its pages
         stale.unlink(missing_ok=True)

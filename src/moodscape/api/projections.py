@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from moodscape.artifacts import read_table, write_table
-from moodscape.errors import ArtifactError, ConfigError
+from moodscape.errors import ArtifactError, ConfigError, StorageError
 
 PROJECTION_METHODS = ("pca", "umap", "tsne")
 MAX_POINTS = 20_000
@@ -190,7 +190,7 @@ class ProjectionCache:
                 self._projections = projections
                 try:
                     write_table(self.path, _projection_table(projections))
-                except OSError as error:  # a cache that cannot be written still serves from memory
+                except StorageError as error:  # a cache that cannot be written still serves from memory
                     logger.warning("cannot write the projection cache %s: %s", self.path, error)
             return projection
 
