@@ -148,9 +148,9 @@ def sniff_audio(path: str | os.PathLike) -> str | None:
     return None
 
 
-def too_long(path: str | os.PathLike, limit: float = MAX_ANALYZE_SECONDS) -> str | None:
-    """Say why a readable audio file is too long to analyse (from its header), or ``None``."""
-    seconds = sf.info(str(path)).duration
+def too_long(info, limit: float = MAX_ANALYZE_SECONDS) -> str | None:
+    """Say why a file is too long to analyse (``info.duration``, from :func:`soundfile.info`), or ``None``."""
+    seconds = info.duration
     return f"{seconds / 60:.0f} minutes of audio; the limit is {limit / 60:.0f} minutes" if seconds > limit else None
 
 
@@ -168,7 +168,7 @@ def upload_refusal(path: str | os.PathLike) -> tuple[int, str] | None:
         (:func:`too_low_rate`) or float samples out of range (:func:`samples_out_of_range`).
     """
     info = sf.info(str(path))
-    if (reason := too_long(path) or too_large_to_decode(info)) is not None:
+    if (reason := too_long(info) or too_large_to_decode(info)) is not None:
         return 413, reason
     if (reason := too_low_rate(info) or samples_out_of_range(path, info)) is not None:
         return 422, reason
@@ -260,7 +260,7 @@ def analyze_file(
     outputs = predict_crops(bundle, [crops])
     probabilities = outputs.probabilities[0]
     valence, arousal = (float(value) for value in outputs.valence_arousal[0])
-    features = {name: value for name, value in extract_features(path).items() if math.isfinite(value)}
+    features = extract_features(path)  # every value finite, or AudioError
     return Analysis(
         duration=track_duration(n_frames),
         probabilities=probabilities,
