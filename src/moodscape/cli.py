@@ -34,6 +34,7 @@ from . import artifacts
 from .artifacts import Workdir
 from .config import Settings
 from .errors import ConfigError, DamagedArtifactError, MissingArtifactError, MoodscapeError
+from .launch import under_torchrun
 
 app = typer.Typer(
     add_completion=False,
@@ -115,7 +116,7 @@ def _locked(path: Path) -> Iterator[Workdir]:
     holds it (or, under a ``torchrun`` a user started, rank 0 and its peers share it).
     """
     workdir = _workdir(path)
-    if "LOCAL_RANK" in os.environ and "WORLD_SIZE" in os.environ:
+    if under_torchrun():
         yield workdir
         return
     with artifacts.workdir_lock(workdir):

@@ -30,7 +30,8 @@ from ..evaluation import tag_f1_macro, tagging_metrics
 from ..models.backbone import backbone_checkpoint, build_backbone, load_backbone_weights
 from ..models.checkpoint import save_checkpoint
 from ..training.classify import ClassifierConfig, train_classifier
-from ..training.loop import setup_processes, teardown_processes, under_torchrun
+from ..launch import under_torchrun
+from ..training.loop import setup_processes, teardown_processes
 from ..training.data import embed_tracks, predict_tracks
 from ..training.pretrain import PretrainConfig, pretrain_backbone
 from ..training.probe import (

@@ -121,11 +121,6 @@ def setup_processes(device: str = "auto") -> Processes:
     return Processes(torch.device(device), dist.get_rank(), dist.get_world_size(), joined)
 
 
-def under_torchrun() -> bool:
-    """Whether this process was started by ``torchrun`` (which sets ``LOCAL_RANK`` and ``WORLD_SIZE``)."""
-    return "LOCAL_RANK" in os.environ and "WORLD_SIZE" in os.environ
-
-
 def teardown_processes(processes: Processes) -> None:
     """Leave the process group if :func:`setup_processes` joined it."""
     if processes.joined_group:
