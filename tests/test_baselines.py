@@ -179,12 +179,15 @@ def test_songs_without_features_leave_the_baselines_and_the_model_row_to_the_int
     targets = pd.DataFrame(songs["truth"], index=songids, columns=["valence", "arousal"])
     model_oof = songs["truth"] + rng.normal(scale=0.05, size=songs["truth"].shape)
 
-    section = _av_baselines(tmp_path / "musav", songids, targets, songs["pairs"], songs["folds"], model_oof, features,
+    from moodscape.config import Settings
+
+    settings = Settings.model_validate({"jamendo": {"root": tmp_path}, "musav": {"root": tmp_path / "musav"}})
+    section = _av_baselines(settings, songids, targets, songs["pairs"], songs["folds"], model_oof, features,
                             songs["ground_truth"])
 
     assert (section["n_songs"], section["n_songs_model"]) == (len(songids) - 1, len(songids))
     assert section["feature_failures"] == [{"songid": failed, "reason": "silent"}]
-    assert failed not in section["folds"] and "oracle" not in section["predictors"]  # no truth.json beside the root
+    assert failed not in section["folds"] and "oracle" not in section["predictors"]  # no planted truth configured
     assert section["musav_set"] == f"MusAV (Bogdanov et al., ISMIR 2022) at {tmp_path / 'musav'}"
     for row in section["predictors"].values():  # song 4's two pairs per type are left out of every row alike
         assert [r["pairs_without_prediction"] for r in row["pairwise"]] == [2, 2]

@@ -51,13 +51,18 @@ DEFAULT_WORKDIR = Path("data")
 
 
 def _fail_cleanly(command: F) -> F:
-    """Turn a :class:`MoodscapeError`, or an ``OSError`` no stage turned into one, into a red one-line message and exit status 2."""
+    """Turn a :class:`MoodscapeError`, or an ``OSError`` no stage turned into one, into a red one-line message and exit status 2.
+
+    With ``MOODSCAPE_DEBUG=1`` in the environment the error propagates with its traceback.
+    """
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return command(*args, **kwargs)
         except (MoodscapeError, OSError) as exc:
+            if os.environ.get("MOODSCAPE_DEBUG", "") not in ("", "0"):
+                raise
             console.print(f"[bold red]error:[/] {escape(_message(exc))}", soft_wrap=True, highlight=False)
             raise typer.Exit(2) from None
 
@@ -81,7 +86,7 @@ def _message(error: MoodscapeError | OSError) -> str:
 def _os_message(error: OSError) -> str:
     """``file: reason`` of an operating system error, with the advice of a failed write where it is one."""
     if error.filename is None:
-        return str(error.strerror or error)
+        return f"{error.strerror or error} ({type(error).__name__}; set MOODSCAPE_DEBUG=1 to see where)"
     if error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS):
         return artifacts.write_failure(Path(os.fsdecode(error.filename)), error)
     return f"{os.fsdecode(error.filename)}: {error.strerror or error}"
@@ -194,6 +199,7 @@ def _demo_config(corpus: Any, out: Path, seed: int) -> str:
         f'root = "{rel(corpus.musav_root)}"',
         f'audio_root = "{rel(corpus.musav_audio_root)}"',
         f'metadata_root = "{rel(corpus.musav_metadata_root)}"',
+        f'planted_truth = "{rel(corpus.truth_path)}"',
         "",
         "# A CPU-sized training budget for the demo: short crops, few epochs.",
         "[pretrain]",

@@ -68,11 +68,16 @@ class FolderSettings(_Section):
 
 
 class MusavSettings(_Section):
-    """Where the MusAV annotations, previews and Spotify metadata are."""
+    """Where the MusAV annotations, previews and Spotify metadata are.
+
+    ``planted_truth`` is the ``truth.json`` of a corpus written by ``moodscape demo-data``
+    (its config sets it): the AV baselines then add the planted-archetype oracle.
+    """
 
     root: Path | None = None
     audio_root: Path | None = None
     metadata_root: Path | None = None
+    planted_truth: Path | None = None
 
 
 class FeatureSettings(_Section):

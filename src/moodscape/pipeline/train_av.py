@@ -55,7 +55,7 @@ def run_train_av(settings: Settings, workdir: Workdir, *, show_progress: bool = 
     oof = pd.DataFrame({"songid": embedded["track_id"], "model": f"{settings.av.model_name}-{settings.av.mode}",
                         "arousal_mean": fit.oof[:, 1], "valence_mean": fit.oof[:, 0]})
     metrics = _av_metrics(settings, ground_truth, targets, av_table(songids, fit.oof), fit.history, len(songs), problems)
-    baselines = _av_baselines(root, songids, targets, pairs, fit.folds, fit.oof, features, ground_truth)
+    baselines = _av_baselines(settings, songids, targets, pairs, fit.folds, fit.oof, features, ground_truth)
     metrics |= {key: baselines[key] for key in ("musav_set", "in_domain", "in_domain_note")}
     metrics["baselines"] = _baseline_summary(baselines)
     workdir.av_regressor.parent.mkdir(parents=True, exist_ok=True)
@@ -92,30 +92,24 @@ def _musav_features(settings: Settings, workdir: Workdir, tasks: dict[str, tuple
                       description="MusAV features", show_progress=show_progress and bool(tasks))
 
 
-def _demo_truth(root: Path) -> Path:
-    """Where ``moodscape demo-data`` writes the planted truth: beside its MusAV folder (``<out>/musav``)."""
-    return root.parent / "truth.json"
-
-
-def musav_set_name(root: Path) -> str:
-    """Name the MusAV set an AV number comes from: the demo's synthetic one, or the real dataset at ``root``."""
-    if _demo_truth(root).is_file():
+def musav_set_name(settings: Settings) -> str:
+    """Name the MusAV set an AV number comes from: the demo's synthetic one, or the real dataset."""
+    if settings.musav.planted_truth is not None:
         return "synthetic demo MusAV (moodscape demo-data)"
-    return f"MusAV (Bogdanov et al., ISMIR 2022) at {root}"
+    return f"MusAV (Bogdanov et al., ISMIR 2022) at {settings.musav.root}"
 
 
-def _planted_archetypes(root: Path, songids: list[str]) -> list[str] | None:
-    """The demo's planted archetype of every song, or ``None`` (no truth file, or it misses a song)."""
-    path = _demo_truth(root)
-    if not path.is_file():
+def _planted_archetypes(truth: Path | None, songids: list[str]) -> list[str] | None:
+    """The demo's planted archetype of every song, or ``None`` (no truth configured, or it misses a song)."""
+    if truth is None:
         return None
-    planted = artifacts.read_json(path).get("tracks", {})
+    planted = artifacts.read_json(truth).get("tracks", {})
     if not all(isinstance(planted.get(songid), dict) and "archetype" in planted[songid] for songid in songids):
         return None
     return [str(planted[songid]["archetype"]) for songid in songids]
 
 
-def _av_baselines(root: Path, songids: list[str], targets: pd.DataFrame, pairs: pd.DataFrame, folds: np.ndarray,
+def _av_baselines(settings: Settings, songids: list[str], targets: pd.DataFrame, pairs: pd.DataFrame, folds: np.ndarray,
                   model_oof: np.ndarray, features: MapOutcome, ground_truth: list) -> dict:
     """The ``"av"`` section of ``metrics/baselines.json``: model and baselines on the songs that have features too."""
     table = features.rows.set_index("track_id") if len(features.rows) else pd.DataFrame(columns=FEATURE_NAMES)
@@ -127,8 +121,8 @@ def _av_baselines(root: Path, songids: list[str], targets: pd.DataFrame, pairs: 
                         f"baselines{first}")
     result = av_baselines(scored, table.loc[scored, list(FEATURE_NAMES)].to_numpy(float), FEATURE_NAMES,
                           targets.loc[scored, list(AV_COLUMNS)].to_numpy(float), pairs, folds[featured], ground_truth,
-                          model_oof[featured], _planted_archetypes(root, scored))
-    return {"musav_set": musav_set_name(root), "in_domain": True, "in_domain_note": IN_DOMAIN_NOTE,
+                          model_oof[featured], _planted_archetypes(settings.musav.planted_truth, scored))
+    return {"musav_set": musav_set_name(settings), "in_domain": True, "in_domain_note": IN_DOMAIN_NOTE,
             "scored_on": (f"the {len(scored)} of {len(songids)} model-predicted songs that also have stage-1 features, "
                           "with the model's own folds; every row is scored on the same ground-truth pairs, less the pairs of "
                           "a song it has no prediction for (pairs_without_prediction)"),
