@@ -12,8 +12,8 @@ contains commas: ``song,"happy,calm"``); a ``mood/theme---`` prefix is removed.
 Like every loader, :func:`load_folder` returns ``(track_table, problems)``: files or CSV
 lines it skipped, as one-line messages ``"<file>[:<line>]: <what is wrong>"``. Every entry
 of the folder is a track or such a line, but for files and folders whose names are not
-those of audio: files of an audio format that is not read (``.opus``, ``.m4a``, tracker
-modules), folders named like audio files, links to folders (not followed), broken links,
+those of audio: files of an audio format that is not read (``.wma``, tracker modules, or
+any extension left out of ``extensions``), folders named like audio files, links to folders (not followed), broken links,
 link loops and FIFOs are all listed. A file name may end in a space (``song .mp3`` is the
 track ``"song "``); a tags CSV line names it with or without that space.
 """
@@ -27,12 +27,12 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pandas as pd
-import soundfile
 
-from moodscape.audio import file_problem
+from moodscape.audio import audio_info, file_problem
+from moodscape.config import FOLDER_EXTENSIONS
 from moodscape.datasets import SPLITS, TRACK_COLUMNS
 from moodscape.datasets.jamendo import TAG_PREFIX
-from moodscape.errors import ConfigError, DataError
+from moodscape.errors import AudioError, ConfigError, DataError
 
 TAG_SEPARATORS = re.compile(r"[|,]")
 AUDIO_EXTENSIONS = frozenset(
@@ -144,9 +144,9 @@ def _scan_audio(root: Path, extensions: Sequence[str]) -> tuple[pd.DataFrame, li
             problems.append(f"{path}: skipped: track id {track_id!r} is already taken by {path_of[track_id]}")
             continue
         try:
-            info = soundfile.info(str(path))
-        except (soundfile.SoundFileError, OSError) as error:
-            problems.append(f"{path}: skipped: cannot read audio: {error}")
+            info = audio_info(path)
+        except AudioError as error:
+            problems.append(f"{path}: skipped: {str(error).removeprefix(f'{path}: ')}")
             continue
         if info.frames <= 0:
             problems.append(f"{path}: skipped: no audio frames")
@@ -243,7 +243,7 @@ def load_folder(
     root: str | Path,
     *,
     tags_csv: str | Path | None = None,
-    extensions: Sequence[str] = ("mp3", "ogg", "flac", "wav"),
+    extensions: Sequence[str] = FOLDER_EXTENSIONS,
     split_fractions: Sequence[float] = (0.7, 0.15, 0.15),
     seed: int = 0,
 ) -> tuple[pd.DataFrame, list[str]]:
@@ -255,8 +255,8 @@ def load_folder(
         Folder searched recursively.
     tags_csv : str or Path, optional
         Tags (and optional splits) per track id; tracks not in it get no tags.
-    extensions : sequence of str, default ("mp3", "ogg", "flac", "wav")
-        File extensions taken as audio, case-insensitive.
+    extensions : sequence of str, default :data:`moodscape.config.FOLDER_EXTENSIONS`
+        File extensions taken as audio, case-insensitive (``[folder] extensions``).
     split_fractions : sequence of 3 float, default (0.7, 0.15, 0.15)
         Fractions of train, validation and test for :func:`hash_split`.
     seed : int, default 0
