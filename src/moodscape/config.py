@@ -57,17 +57,24 @@ FOLDER_EXTENSIONS = ("mp3", "ogg", "oga", "opus", "flac", "wav", "aif", "aiff", 
 :func:`moodscape.audio.open_audio` decodes."""
 
 
+EmbeddedTagField = Literal["genre", "mood", "style", "artist", "album"]
+"""Embedded tag fields ``[folder] tags_from`` may turn into original tags."""
+
+
 class FolderSettings(_Section):
     """Any folder of audio files, with an optional ``track_id,tags`` CSV.
 
     ``extensions`` are the file extensions read as audio (case-insensitive, without the
-    dot); files of other audio formats are listed in ``reports/``.
+    dot); files of other audio formats are listed in ``reports/``. ``tags_from`` names the
+    embedded tag fields that become original tags (``["genre", "mood"]``), merged with
+    the CSV's (:mod:`moodscape.datasets.folder`).
     """
 
     root: Path | None = None
     tags_csv: Path | None = None
     split_fractions: tuple[float, float, float] = (0.7, 0.15, 0.15)
     extensions: list[str] = Field(default_factory=lambda: list(FOLDER_EXTENSIONS), min_length=1)
+    tags_from: list[EmbeddedTagField] = Field(default_factory=list)
 
     @field_validator("extensions")
     @classmethod
