@@ -23,7 +23,10 @@ def write_audio(path: Path, signal: np.ndarray, sr: int) -> Path:
     extension = path.name.rpartition(".")[2].strip().lower()
     signal = np.asarray(signal, dtype=np.float32).reshape(len(signal), -1)
     if extension in SOUNDFILE_FORMATS:
-        sf.write(path, signal, sr, format=SOUNDFILE_FORMATS[extension])
+        # in blocks: libsndfile 1.2.2's Vorbis encoder crashes on one write of a few minutes of audio
+        with sf.SoundFile(path, "w", sr, signal.shape[1], format=SOUNDFILE_FORMATS[extension]) as file:
+            for start in range(0, len(signal), sr):
+                file.write(signal[start : start + sr])
         return path
     muxer, encoder, rate = FFMPEG_FORMATS[extension]
     if rate is not None and rate != sr:

@@ -16,6 +16,7 @@ from moodscape.config import Settings
 from moodscape.datasets.embedded_tags import FIELDS, read_embedded_tags, split_values, tags_from_fields
 from moodscape.datasets.folder import load_folder
 from moodscape.errors import ConfigError
+from moodscape.pipeline.collection import inference_tracks, load_collection
 from moodscape.pipeline.infer import catalog_table
 
 SR = 22050
@@ -163,6 +164,9 @@ def test_damaged_tags_keep_the_track_and_are_listed(tagged_folder):
     tracks, problems = load_folder(tagged_folder)
     assert "damaged" in set(tracks["track_id"])
     assert len(problems) == 1 and problems[0].startswith(f"{damaged}: embedded tags not read: ") and "ID3v2.5" in problems[0]
+    settings = Settings.load(None, {"data.source": "folder", "folder.root": tagged_folder, "infer.folder": tagged_folder})
+    inferred, skipped = inference_tracks(settings, load_collection(settings))
+    assert "damaged" in set(inferred["track_id"]) and skipped == []  # inferred, so not listed as skipped
 
 
 def test_the_catalog_table_carries_titles_artists_and_albums(tagged_folder):
