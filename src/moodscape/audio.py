@@ -128,7 +128,11 @@ def open_audio(path: str | os.PathLike):
     except _SOUNDFILE_ERRORS as error:
         refused = error
     else:
-        audio.seek(0)  # libsndfile 1.2 drops an Ogg Opus file's pre-skip samples only after a seek
+        try:
+            audio.seek(0)  # libsndfile 1.2 drops an Ogg Opus file's pre-skip samples only after a seek
+        except _SOUNDFILE_ERRORS as error:
+            audio.close()
+            raise AudioError(f"{path}: cannot decode audio ({error})") from None
         return audio
     try:
         return FFmpegReader(path)  # PyAV loads here, for the first file that needs it

@@ -58,8 +58,9 @@ class FFmpegReader:
     ------
     AudioError
         When FFmpeg cannot open the file, it is no audio container of
-        :data:`FFMPEG_CONTAINERS`, has no audio stream or declares no duration. The message is the reason
-        alone: :func:`moodscape.audio.open_audio` names the file and libsndfile's reason.
+        :data:`FFMPEG_CONTAINERS`, has no audio stream or declares no duration. The
+        message is the reason alone: :func:`moodscape.audio.open_audio` names the file
+        and libsndfile's reason.
     """
 
     def __init__(self, path: str | os.PathLike) -> None:
@@ -72,6 +73,9 @@ class FFmpegReader:
             raise AudioError(_reason(error)) from None
         try:
             self._open_stream()
+        except (av.FFmpegError, ValueError, TypeError) as error:  # a stream PyAV cannot describe or convert
+            self._container.close()
+            raise AudioError(_reason(error)) from None
         except BaseException:
             self._container.close()
             raise

@@ -94,6 +94,13 @@ def test_each_tagging_system_gives_title_artist_album_genre_mood_style_and_bpm(t
     assert tags == want
 
 
+def test_a_file_named_like_another_format_is_read_by_its_content(tmp_path):
+    """mutagen picks its parser by the extension first: a tagged WAV named ``.flac`` failed as "not a valid FLAC file"."""
+    wav = tagged_file(tmp_path / "song.wav")
+    misnamed = wav.rename(tmp_path / "song.flac")
+    assert read_embedded_tags(misnamed) == expected(TAGS)
+
+
 def test_a_file_without_tags_has_empty_fields(tmp_path):
     tags = read_embedded_tags(write_audio(tmp_path / "plain.flac", tone(), SR))
     assert {key: value for key, value in tags.items() if key != "bpm"} == dict.fromkeys(FIELDS[:-1], "")

@@ -20,6 +20,7 @@ bpm      BPM               TBPM                       tmpo
 
 from __future__ import annotations
 
+import io
 import math
 import os
 import re
@@ -72,10 +73,8 @@ def read_embedded_tags(path: str | os.PathLike) -> dict[str, Any]:
     DataError
         When mutagen cannot parse the file's tags (``"<path>: embedded tags not read: ..."``).
     """
-    import mutagen
-
     try:
-        file = mutagen.File(os.fspath(path))
+        file = _parse(path)
     except Exception as error:  # mutagen's parsers raise many types on a damaged file
         raise DataError(f"{path}: embedded tags not read: {error or 'the tag data is damaged'}") from None
     tags = no_tags()
@@ -89,6 +88,28 @@ def read_embedded_tags(path: str | os.PathLike) -> dict[str, Any]:
         elif values:
             tags[field] = _JOIN.join(values)
     return tags
+
+
+class _Unnamed(io.BufferedReader):
+    """A file without a name, so that mutagen chooses its parser from the content alone."""
+
+    name = ""
+
+
+def _parse(path: str | os.PathLike) -> Any:
+    """``mutagen.File`` of ``path``; when the parser its extension suggests fails (a WAV named
+    ``.flac``), the one its first bytes suggest. Raises the first parser's error when both fail."""
+    import mutagen
+
+    try:
+        return mutagen.File(os.fspath(path))
+    except Exception as error:
+        first = error
+    with open(path, "rb", buffering=0) as raw:
+        try:
+            return mutagen.File(_Unnamed(raw))
+        except Exception:
+            raise first from None
 
 
 def _field_values(tags: Any) -> dict[str, list[str]]:
