@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import shutil
 from pathlib import Path
 
@@ -18,3 +19,14 @@ def copy_bundle(run: Path, destination: Path) -> Path:
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, target)
     return destination
+
+
+SYNTHETIC = Path(__file__).resolve().parents[1] / "bench" / "synthetic_bundle.py"
+
+
+def synthetic_bundle_module():
+    """``bench/synthetic_bundle.py``, whose ``write_synthetic_bundle(root, n_tracks)`` writes a bundle without a demo run."""
+    spec = importlib.util.spec_from_file_location("synthetic_bundle", SYNTHETIC)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -17,7 +17,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "moodscape"
 LAYERS = {
     "foundation": ("moodscape", "moodscape.config", "moodscape.errors", "moodscape.artifacts", "moodscape.launch"),
-    "stages": ("moodscape.audio", "moodscape.features", "moodscape.essentia_import", "moodscape.clustering",
+    "stages": ("moodscape.audio", "moodscape.decoders", "moodscape.features", "moodscape.essentia_import", "moodscape.clustering",
                "moodscape.labeling", "moodscape.evaluation", "moodscape.datasets", "moodscape.models",
                "moodscape.training", "moodscape.inference"),
     "runs": ("moodscape.pipeline", "moodscape.report"),

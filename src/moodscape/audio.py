@@ -1,8 +1,10 @@
 """Decoding, downmix, resampling, STFT and mel-spectrograms: the only module that touches audio.
 
-Every other module receives arrays from here. Decoding uses ``soundfile`` (libsndfile:
-WAV, FLAC, OGG/Vorbis/Opus, MP3), resampling uses ``soxr``; nothing here imports librosa,
-so a worker process starts fast.
+Every other module receives arrays from here. Decoding (:func:`open_audio`) uses
+``soundfile`` (libsndfile: WAV, AIFF, FLAC, Ogg Vorbis/Opus, MP3), and FFmpeg through PyAV
+for what libsndfile cannot open (m4a/AAC/ALAC, and Opus under an old libsndfile:
+:mod:`moodscape.decoders`); resampling uses ``soxr``. Nothing here imports librosa (or
+PyAV, until a file needs it), so a worker process starts fast.
 
 The log-mel spectrogram reproduces the MTG-Jamendo ``scripts/melspectrograms.py`` chain
 (Essentia): 12 kHz, frame 512, hop 256, symmetric Hann window (unnormalised), magnitude
@@ -22,12 +24,14 @@ import os
 import stat
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 import soxr
 
+from moodscape.decoders import FFmpegReader
 from moodscape.errors import AudioError
 
 SILENCE_PEAK = 1e-4
@@ -42,6 +46,8 @@ MEL_AMIN = 1e-10
 MEL_DB_SCALE = 20.0
 """MTG-Jamendo mel settings; ``mel_db = MEL_DB_SCALE * log10(max(power, MEL_AMIN))``."""
 
+_SOUNDFILE_ERRORS = (sf.LibsndfileError, sf.SoundFileError, RuntimeError, ValueError, TypeError)
+
 
 def load_audio(
     path: str | os.PathLike,
@@ -55,7 +61,7 @@ def load_audio(
     Parameters
     ----------
     path : str or os.PathLike
-        An audio file that libsndfile reads (WAV, FLAC, OGG, MP3, ...).
+        An audio file that :func:`open_audio` opens (WAV, AIFF, FLAC, Ogg, Opus, MP3, m4a, ...).
     sr : float, optional
         Target sample rate. ``None`` keeps the file's native rate; a different rate
         resamples with soxr (high quality).
@@ -80,8 +86,9 @@ def load_audio(
     """
     path = require_regular_file(path)
     try:
-        data, native_sr = sf.read(path, dtype="float32", always_2d=True)
-    except (sf.LibsndfileError, sf.SoundFileError, RuntimeError, ValueError, TypeError) as error:
+        with open_audio(path) as audio:
+            data, native_sr = audio.read(dtype="float32", always_2d=True), audio.samplerate
+    except _SOUNDFILE_ERRORS as error:
         raise AudioError(f"{path}: cannot decode audio ({error})") from None
     y = _downmix(data) if mono else np.ascontiguousarray(data.T)
     _check_signal(y, native_sr, min_duration, path)
@@ -89,6 +96,109 @@ def load_audio(
         y = resample(y, native_sr, sr)
         native_sr = round(sr)
     return y, int(native_sr)
+
+
+def open_audio(path: str | os.PathLike):
+    """Open an audio file for reading: with libsndfile, else with FFmpeg (PyAV).
+
+    The one place that chooses a decoder. libsndfile reads WAV, AIFF, FLAC, Ogg
+    Vorbis/Opus and MP3, and can seek; what it refuses goes to
+    :class:`moodscape.decoders.FFmpegReader` (m4a/AAC/ALAC, Opus under libsndfile < 1.0.29),
+    which reads forward only.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+
+    Returns
+    -------
+    soundfile.SoundFile or moodscape.decoders.FFmpegReader
+        An open file (a context manager) with ``samplerate``, ``channels``, ``frames``,
+        ``format``, ``subtype``, ``seekable()`` and ``read(frames, dtype, always_2d)``.
+
+    Raises
+    ------
+    AudioError
+        When the file is no regular file (:func:`require_regular_file`) or neither decoder
+        opens it; the message names the file and both decoders' reasons.
+    """
+    path = require_regular_file(path)
+    try:
+        audio = sf.SoundFile(path)
+    except _SOUNDFILE_ERRORS as error:
+        refused = error
+    else:
+        try:
+            audio.seek(0)  # libsndfile 1.2 drops an Ogg Opus file's pre-skip samples only after a seek
+        except _SOUNDFILE_ERRORS as error:
+            audio.close()
+            raise AudioError(f"{path}: cannot decode audio ({error})") from None
+        return audio
+    try:
+        return FFmpegReader(path)  # PyAV loads here, for the first file that needs it
+    except AudioError as error:
+        raise AudioError(f"{path}: cannot decode audio ({refused}; FFmpeg: {error})") from None
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    """What an audio file's header says (:func:`audio_info`).
+
+    Attributes
+    ----------
+    samplerate, channels, frames : int
+        ``frames`` per channel (FFmpeg estimates it for raw AAC).
+    format, subtype : str
+        Container and encoding in libsndfile's words (``"WAV"``, ``"PCM_16"``; ``"FLOAT"``
+        for float samples); for FFmpeg's files its container and codec (``"OGG"``, ``"OPUS"``).
+    decoder : str
+        ``"libsndfile"`` or ``"ffmpeg"``.
+    """
+
+    samplerate: int
+    channels: int
+    frames: int
+    format: str
+    subtype: str
+    decoder: str
+
+    @property
+    def duration(self) -> float:
+        """Seconds."""
+        return self.frames / self.samplerate
+
+
+def audio_info(path: str | os.PathLike) -> AudioInfo:
+    """Read an audio file's header (:func:`open_audio`), decoding no audio.
+
+    Raises
+    ------
+    AudioError
+        As :func:`open_audio`.
+    """
+    with open_audio(path) as audio:
+        decoder = "ffmpeg" if isinstance(audio, FFmpegReader) else "libsndfile"
+        return AudioInfo(int(audio.samplerate), int(audio.channels), int(audio.frames), audio.format, audio.subtype, decoder)
+
+
+def sample_blocks(path: str | os.PathLike, blocksize: int, dtype: str = "float32") -> Iterator[np.ndarray]:
+    """The samples of an audio file in consecutive blocks, so a scan holds one block at a time.
+
+    Yields
+    ------
+    np.ndarray [shape=(<= blocksize, n_channels), dtype=dtype]
+
+    Raises
+    ------
+    AudioError
+        As :func:`open_audio`, or when the audio cannot be decoded.
+    """
+    try:
+        with open_audio(path) as audio:
+            while len(block := audio.read(blocksize, dtype=dtype, always_2d=True)):
+                yield block
+    except _SOUNDFILE_ERRORS as error:
+        raise AudioError(f"{path}: cannot decode audio ({error})") from None
 
 
 _FILE_KINDS = {stat.S_IFIFO: "a FIFO (named pipe)", stat.S_IFDIR: "a folder", stat.S_IFSOCK: "a socket",
@@ -497,7 +607,8 @@ def mel_crops_from_audio(
     it needs about 20 s of its audio. Each crop's samples (plus a short margin) are read
     after a seek, resampled and framed on the track's global frame grid, so a crop equals
     the same frames of :func:`mel_from_audio` up to resampling round-off at the margins.
-    Tracks the crops would mostly cover are decoded whole.
+    Tracks the crops would mostly cover, and files only FFmpeg reads (no seeking), are
+    decoded whole.
 
     Parameters
     ----------
@@ -521,7 +632,9 @@ def mel_crops_from_audio(
     """
     path = require_regular_file(path)
     try:
-        with sf.SoundFile(path) as audio:
+        with open_audio(path) as audio:
+            if not audio.seekable():  # FFmpeg's files read forward only: bounded by its header, like any decode
+                raise _DecodeWhole
             sr, n_native = audio.samplerate, audio.frames
             n_samples = math.floor(n_native * MEL_SR / sr + 0.5)  # soxr's output length
             n_frames = -(-n_samples // MEL_HOP) + 1
@@ -536,7 +649,7 @@ def mel_crops_from_audio(
         mel = mel_from_audio(path, min_duration=min_duration)
         starts = eval_crop_starts(mel.shape[1], crop_frames, n_crops)
         return np.stack([crop(mel, start, crop_frames) for start in starts]), int(mel.shape[1])
-    except (sf.LibsndfileError, sf.SoundFileError, RuntimeError, ValueError, TypeError) as error:
+    except _SOUNDFILE_ERRORS as error:
         raise AudioError(f"{path}: cannot decode audio ({error})") from None
     samples = np.concatenate(signals)
     _check_signal(samples, MEL_SR, 0.0, path)

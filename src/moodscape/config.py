@@ -52,12 +52,37 @@ class JamendoSettings(_Section):
     split: int = Field(0, ge=0, le=4)
 
 
+FOLDER_EXTENSIONS = ("mp3", "ogg", "oga", "opus", "flac", "wav", "aif", "aiff", "m4a", "mp4", "aac")
+"""File extensions a folder scan reads by default (``[folder] extensions``): every format
+:func:`moodscape.audio.open_audio` decodes."""
+
+
+EmbeddedTagField = Literal["genre", "mood", "style", "artist", "album"]
+"""Embedded tag fields ``[folder] tags_from`` may turn into original tags."""
+
+
 class FolderSettings(_Section):
-    """Any folder of audio files, with an optional ``track_id,tags`` CSV."""
+    """Any folder of audio files, with an optional ``track_id,tags`` CSV.
+
+    ``extensions`` are the file extensions read as audio (case-insensitive, without the
+    dot); files of other audio formats are listed in ``reports/``. ``tags_from`` names the
+    embedded tag fields that become original tags (``["genre", "mood"]``), merged with
+    the CSV's (:mod:`moodscape.datasets.folder`).
+    """
 
     root: Path | None = None
     tags_csv: Path | None = None
     split_fractions: tuple[float, float, float] = (0.7, 0.15, 0.15)
+    extensions: list[str] = Field(default_factory=lambda: list(FOLDER_EXTENSIONS), min_length=1)
+    tags_from: list[EmbeddedTagField] = Field(default_factory=list)
+
+    @field_validator("extensions")
+    @classmethod
+    def _bare_extensions(cls, value: list[str]) -> list[str]:
+        extensions = [extension.strip().lower().lstrip(".") for extension in value]
+        if not all(extensions):
+            raise ValueError("extensions must be non-empty, such as 'mp3' or '.flac'")
+        return list(dict.fromkeys(extensions))
 
     @field_validator("split_fractions")
     @classmethod

@@ -6,7 +6,6 @@ run needed); each test that changes files works on its own copy.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
 import subprocess
@@ -16,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from serving_bundle import synthetic_bundle_module
 
 from moodscape import artifacts
 from moodscape.api import catalog as catalog_module
@@ -24,20 +24,12 @@ from moodscape.errors import StorageError
 from moodscape.inference import EMBEDDING_COLUMNS
 
 N_TRACKS = 300
-SYNTHETIC = Path(__file__).resolve().parents[2] / "bench" / "synthetic_bundle.py"
-
-
-def _synthetic_module():
-    spec = importlib.util.spec_from_file_location("synthetic_bundle", SYNTHETIC)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")
 def pristine(tmp_path_factory) -> Path:
     """A 300-track synthetic bundle, written once per module; tests copy it before changing it."""
-    return _synthetic_module().write_synthetic_bundle(tmp_path_factory.mktemp("synthetic") / "bundle", N_TRACKS)
+    return synthetic_bundle_module().write_synthetic_bundle(tmp_path_factory.mktemp("synthetic") / "bundle", N_TRACKS)
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from moodscape.datasets import SPLITS, TRACK_COLUMNS
+from moodscape.datasets.embedded_tags import FIELDS
 from moodscape.datasets.folder import hash_split, load_folder, read_tags_csv
 from moodscape.errors import ConfigError, DataError
 
@@ -41,7 +42,7 @@ def write_csv(path: Path, text: str) -> Path:
 def test_every_audio_file_becomes_a_track(audio_folder):
     tracks, problems = load_folder(audio_folder)
     assert problems == []
-    assert list(tracks.columns) == TRACK_COLUMNS
+    assert list(tracks.columns) == TRACK_COLUMNS + list(FIELDS)
     assert tracks["track_id"].tolist() == ["deep/er/mono", "mono", "rock/stereo", "stereo"]
     durations = dict(zip(tracks["track_id"], tracks["duration"]))
     assert durations == pytest.approx({"deep/er/mono": 1.0, "mono": 1.5, "rock/stereo": 2.0, "stereo": 0.5}, abs=0.05)

@@ -22,8 +22,9 @@ from moodscape.datasets.folder import load_folder
 RATE = 22050
 
 ODD_ENTRIES = {
-    "song.opus": "not read",
-    "tune.m4a": "not read",
+    "song.opus": "cannot decode audio",
+    "tune.m4a": "cannot decode audio",
+    "voice.wma": "not read",
     "module.mod": "not read",
     "chip.xm": "not read",
     "x.mp3": "folder",
@@ -56,7 +57,7 @@ def odd_folder(tmp_path) -> Path:
     for index, name in enumerate(["a.wav", "rock/b.flac", "spaced .wav", "trail.wav ", "x.mp3/inner.wav"]):
         write_tone(music / name, 220.0 * (index + 1))
     (music / "link.wav").symlink_to("a.wav")
-    for name in ("song.opus", "tune.m4a", "module.mod", "chip.xm"):
+    for name in ("song.opus", "tune.m4a", "voice.wma", "module.mod", "chip.xm"):
         (music / name).write_bytes(b"\0" * 64)
     os.mkfifo(music / "pipe.mp3")
     (music / "gone.mp3").symlink_to("missing.mp3")

@@ -25,17 +25,16 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
-import soundfile as sf
 
-from moodscape.audio import MEL_HOP, MEL_SR, mel_from_audio
-from moodscape.errors import ConfigError
+from moodscape.audio import MEL_HOP, MEL_SR, audio_info, mel_from_audio, sample_blocks
+from moodscape.errors import AudioError, ConfigError
 from moodscape.features import extract_features
 
 if TYPE_CHECKING:  # torch loads with the networks, on the first upload, not at server start
     from moodscape.inference import InferenceBundle
 
-ALLOWED_SUFFIXES = frozenset({".mp3", ".wav", ".flac", ".ogg", ".oga", ".aiff", ".aif"})
-"""File name endings an upload may have (what libsndfile decodes)."""
+ALLOWED_SUFFIXES = frozenset({".mp3", ".wav", ".flac", ".ogg", ".oga", ".opus", ".aiff", ".aif", ".m4a", ".mp4", ".aac"})
+"""File name endings an upload may have (what :func:`moodscape.audio.open_audio` decodes)."""
 
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
 """Default largest upload, 50 MiB (about 50 minutes of 128 kbit/s MP3)."""
@@ -61,7 +60,7 @@ MAX_TIMELINE_SEGMENTS = 120
 """Most segments in a timeline; longer tracks get wider segments."""
 
 FLOAT_SUBTYPES = frozenset({"FLOAT", "DOUBLE"})
-"""libsndfile subtypes whose samples are not bounded by full scale."""
+"""Subtypes (:class:`moodscape.audio.AudioInfo`) whose samples are not bounded by full scale."""
 
 
 @dataclass
@@ -125,7 +124,7 @@ class Analysis:
 
 
 def sniff_audio(path: str | os.PathLike) -> str | None:
-    """Say why a file is not audio that libsndfile reads, or ``None`` when it is.
+    """Say why a file is not audio that :func:`moodscape.audio.open_audio` reads, or ``None`` when it is.
 
     Only the header is read, so a wrongly named text or image file is refused before any
     decoding.
@@ -140,16 +139,16 @@ def sniff_audio(path: str | os.PathLike) -> str | None:
         A short reason for the client (e.g. for an HTTP 415), or ``None``.
     """
     try:
-        info = sf.info(str(path))
-    except (sf.LibsndfileError, sf.SoundFileError, RuntimeError, ValueError, TypeError):
-        return "not an audio file this server can decode (WAV, FLAC, OGG, MP3 or AIFF)"
+        info = audio_info(path)
+    except AudioError:
+        return "not an audio file this server can decode (WAV, FLAC, OGG, Opus, MP3, AIFF or m4a/AAC)"
     if info.samplerate <= 0 or info.channels <= 0 or info.frames <= 0:
         return f"{info.format} file without audio samples"
     return None
 
 
 def too_long(info, limit: float = MAX_ANALYZE_SECONDS) -> str | None:
-    """Say why a file is too long to analyse (``info.duration``, from :func:`soundfile.info`), or ``None``."""
+    """Say why a file is too long to analyse (``info.duration``, from :func:`moodscape.audio.audio_info`), or ``None``."""
     seconds = info.duration
     return f"{seconds / 60:.0f} minutes of audio; the limit is {limit / 60:.0f} minutes" if seconds > limit else None
 
@@ -167,7 +166,7 @@ def upload_refusal(path: str | os.PathLike) -> tuple[int, str] | None:
         large once decoded (:func:`too_large_to_decode`), 422 for a sample rate too low
         (:func:`too_low_rate`) or float samples out of range (:func:`samples_out_of_range`).
     """
-    info = sf.info(str(path))
+    info = audio_info(path)
     if (reason := too_long(info) or too_large_to_decode(info)) is not None:
         return 413, reason
     if (reason := too_low_rate(info) or samples_out_of_range(path, info)) is not None:
@@ -180,8 +179,8 @@ def too_large_to_decode(info, limit: int = MAX_DECODED_SAMPLES) -> str | None:
 
     Parameters
     ----------
-    info : soundfile info
-        What :func:`soundfile.info` read from the file's header.
+    info : moodscape.audio.AudioInfo
+        What :func:`moodscape.audio.audio_info` read from the file's header.
     limit : int
         Most samples, all channels together.
     """
@@ -193,7 +192,7 @@ def too_large_to_decode(info, limit: int = MAX_DECODED_SAMPLES) -> str | None:
 
 
 def too_low_rate(info, lowest: int = MIN_SAMPLE_RATE) -> str | None:
-    """Say why a file's sample rate (``info.samplerate``, from :func:`soundfile.info`) is too low to analyse, or ``None``."""
+    """Say why a file's sample rate (``info.samplerate``, from :func:`moodscape.audio.audio_info`) is too low to analyse, or ``None``."""
     if info.samplerate >= lowest:
         return None
     return f"its sample rate of {info.samplerate} Hz is below {lowest} Hz, the lowest this server analyses"
@@ -202,17 +201,20 @@ def too_low_rate(info, lowest: int = MIN_SAMPLE_RATE) -> str | None:
 def samples_out_of_range(path: str | os.PathLike, info, limit: float = MAX_FLOAT_PEAK) -> str | None:
     """Say why a float file's samples cannot be analysed (not finite, or beyond ``±limit``), or ``None``.
 
-    Files of other subtypes (``info.subtype``, from :func:`soundfile.info`) decode within
-    full scale and are not read.
+    Files of other subtypes (``info.subtype``, from :func:`moodscape.audio.audio_info`)
+    decode within full scale and are not read.
     """
     if info.subtype not in FLOAT_SUBTYPES:
         return None
-    for block in sf.blocks(str(path), blocksize=1 << 16, dtype="float64"):
-        peak = float(np.abs(block).max(initial=0.0))
-        if not math.isfinite(peak):
-            return "it holds NaN or infinite samples"
-        if peak > limit:
-            return f"its float samples reach {peak:.3g}, beyond ±{limit:g} (full scale is ±1)"
+    try:
+        for block in sample_blocks(path, 1 << 16, dtype="float64"):
+            peak = float(np.abs(block).max(initial=0.0))
+            if not math.isfinite(peak):
+                return "it holds NaN or infinite samples"
+            if peak > limit:
+                return f"its float samples reach {peak:.3g}, beyond ±{limit:g} (full scale is ±1)"
+    except AudioError as error:
+        return str(error).removeprefix(f"{path}: ")
     return None
 
 
@@ -234,7 +236,7 @@ def analyze_file(
     bundle : InferenceBundle
         The serving bundle (:func:`moodscape.inference.load_bundle`).
     path : path
-        An audio file libsndfile decodes (check it first with :func:`sniff_audio`).
+        An audio file :func:`moodscape.audio.open_audio` decodes (check it first with :func:`sniff_audio`).
     segment_seconds : float, optional
         Length of a timeline segment; default one crop (``bundle.crop_frames`` frames).
     max_segments : int

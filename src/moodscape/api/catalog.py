@@ -44,6 +44,8 @@ from moodscape.artifacts import AV_COLUMNS, EMBEDDING_COLUMNS, LABEL_COLUMN_PREF
 
 LOOKUP_COLUMNS = ("track_id", "new_acoustic_label", "probability", *AV_COLUMNS, "tags", "duration")
 TEXT_COLUMNS = ("track_id", "new_acoustic_label", "tags")
+DISPLAY_COLUMNS = ("title", "artist", "album")
+"""Catalog table columns shown beside a track id (a folder's embedded tags), ``""`` when a bundle has none."""
 READ_VALUES = 1 << 23  # embedding values decoded per Parquet read: 32 MB of float32
 
 
@@ -118,6 +120,8 @@ class Catalog:
     duration : np.ndarray [shape=(n,), dtype=float64]
     audio_path : np.ndarray [shape=(n,), dtype=object]
         Absolute audio file of each track, ``""`` when it has none.
+    title, artist, album : np.ndarray [shape=(n,), dtype=object]
+        From the files' embedded tags (:data:`DISPLAY_COLUMNS`), ``""`` when unknown.
     profiles, selection, classifier_metrics, av_metrics : dict or None
         ``cluster_profiles.json``, ``cluster_selection.json``, ``metrics/classifier.json``
         and ``metrics/av.json`` (``None`` when the run has no such file).
@@ -139,6 +143,9 @@ class Catalog:
     tag_text: np.ndarray
     duration: np.ndarray
     audio_path: np.ndarray
+    title: np.ndarray
+    artist: np.ndarray
+    album: np.ndarray
     profiles: dict[str, Any]
     selection: dict[str, Any] | None = None
     classifier_metrics: dict[str, Any] | None = None
@@ -225,6 +232,7 @@ def load_catalog(root: str | Path) -> Catalog:
     index = _index(workdir.inference_lookup, track_ids)
     label_of = _label_of(workdir.inference_lookup, lookup.column("new_acoustic_label"), labels)
     version = _version(workdir)
+    catalog_columns = _catalog_columns(workdir.catalog, lookup.column("track_id"), track_ids)
     return Catalog(
         root=workdir.root,
         track_ids=track_ids,
@@ -237,7 +245,7 @@ def load_catalog(root: str | Path) -> Catalog:
         embeddings=_embeddings(workdir, lookup.column("track_id"), version),
         tag_text=lookup.column("tags").to_numpy(),
         duration=lookup.column("duration").to_numpy().astype(np.float64),
-        audio_path=_audio_paths(workdir.catalog, lookup.column("track_id"), track_ids),
+        **catalog_columns,
         profiles=checked.profiles,
         selection=_optional_json(workdir.cluster_selection),
         classifier_metrics=_optional_json(workdir.classifier_metrics),
@@ -368,14 +376,15 @@ def _check_profiles(path: Path, profiles: Any, labels: list[str]) -> dict[str, i
     return named
 
 
-def _read_parquet_columns(path: Path, columns: Sequence[str]) -> pa.Table:
-    """Some columns of a Parquet artifact, with the one-line errors of :func:`moodscape.artifacts.read_table`."""
+def _read_parquet_columns(path: Path, columns: Sequence[str], optional: Sequence[str] = ()) -> pa.Table:
+    """Some columns of a Parquet artifact (and those of ``optional`` it has), with the one-line
+    errors of :func:`moodscape.artifacts.read_table`."""
     try:
         names = pq.read_schema(path).names
         missing = [column for column in columns if column not in names]
         if missing:
             raise BundleError(f"{path} lacks column(s) {', '.join(missing)}")
-        return pq.read_table(path, columns=list(columns))
+        return pq.read_table(path, columns=[*columns, *(column for column in optional if column in names)])
     except (pa.ArrowException, OSError) as error:
         raise BundleError(f"cannot read {path}: {str(error).splitlines()[0]}") from None
 
@@ -468,19 +477,22 @@ def _normalise(path: Path, block: np.ndarray) -> None:
     block /= np.maximum(norms, 1e-12)[:, None].astype(np.float32)
 
 
-def _audio_paths(path: Path, track_ids: pa.ChunkedArray, ids: np.ndarray) -> np.ndarray:
-    """Audio file of each lookup track (``""``: none), from the catalog table in any order."""
-    table = _read_parquet_columns(path, ["track_id", "audio_path"])
-    files = pc.fill_null(table.column("audio_path").cast(pa.large_string()), "")
+def _catalog_columns(path: Path, track_ids: pa.ChunkedArray, ids: np.ndarray) -> dict[str, np.ndarray]:
+    """``audio_path`` and the :data:`DISPLAY_COLUMNS` of each lookup track (``""``: none), from
+    the catalog table in any order; a bundle written before these columns gets ``""``."""
+    table = _read_parquet_columns(path, ["track_id", "audio_path"], optional=DISPLAY_COLUMNS)
+    names = ["audio_path", *DISPLAY_COLUMNS]
+    text = {name: pc.fill_null(table.column(name).cast(pa.large_string()), "").to_numpy() if name in table.column_names
+            else np.full(table.num_rows, "", dtype=object) for name in names}
     if _same_ids(table.column("track_id"), track_ids):
-        return files.to_numpy()
+        return text
     catalog_ids = pd.Index(table.column("track_id").cast(pa.large_string()).to_numpy())
     keep = ~catalog_ids.duplicated(keep="last")  # as a dict built from the rows: the last row of an id wins
     rows = catalog_ids[keep].get_indexer(ids)
     if (rows < 0).any():
         missing = ids[rows < 0]
         raise BundleError(f"{path}: lacks {len(missing)} tracks of inference_lookup.csv, e.g. {missing[0]}")
-    return files.to_numpy()[keep][rows]
+    return {name: column[keep][rows] for name, column in text.items()}
 
 
 def _optional_json(path: Path) -> dict[str, Any] | None:

@@ -71,10 +71,11 @@ class Services:
     _track_json: dict[int, str] = field(default_factory=dict)
 
     def search_text(self) -> list[str]:
-        """Lower-case ``"<track id> <tags>"`` of every track, for the catalog's text search (built once)."""
+        """Lower-case ``"<track id> <title> <artist> <album> <tags>"`` of every track, for the catalog's text search (built once)."""
         if self._search_text is None:
             catalog = self.catalog
-            self._search_text = [f"{track_id} {' '.join(tags)}".lower() for track_id, tags in zip(catalog.track_ids, catalog.tags)]
+            self._search_text = [" ".join([track_id, title, artist, album, *tags]).lower() for track_id, title, artist, album, tags
+                                 in zip(catalog.track_ids, catalog.title, catalog.artist, catalog.album, catalog.tags)]
         return self._search_text
 
     def inference_bundle(self) -> InferenceBundle:
@@ -127,6 +128,9 @@ class Services:
         track_id = catalog.track_ids[row]
         return {
             "track_id": track_id,
+            "title": catalog.title[row] or None,
+            "artist": catalog.artist[row] or None,
+            "album": catalog.album[row] or None,
             "label": label,
             "label_name": display[label],
             "probability": float(probabilities[catalog.label_of[row]]),

@@ -1,9 +1,10 @@
-"""Playlists of catalogue tracks as M3U (for a player) or JSON (for another program).
+"""Playlists of catalogue tracks as M3U/M3U8 (for a player) or JSON (for another program).
 
-An entry is a track record of the API (``track_id``, ``label``, ``label_name``,
-``valence``, ``arousal``, ``duration``, ``tags``, and ``audio_url``, ``None`` when the
-server has no audio for it). The M3U playlist points a player at this server's audio
-route, so it plays wherever the server is reachable.
+An entry is a track record of the API (``track_id``, ``title``, ``artist``, ``album``,
+``label``, ``label_name``, ``valence``, ``arousal``, ``duration``, ``tags``, and
+``audio_url``, ``None`` when the server has no audio for it). The M3U playlist points a
+player at this server's audio route, so it plays wherever the server is reachable; it is
+UTF-8 text, so the same text serves as M3U8.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
-JSON_FIELDS = ("track_id", "label", "label_name", "valence", "arousal", "duration", "tags")
+JSON_FIELDS = ("track_id", "title", "artist", "album", "label", "label_name", "valence", "arousal", "duration", "tags")
 MAX_FILENAME_STEM = 80
 
 
@@ -36,8 +37,8 @@ def to_m3u(name: str, entries: Sequence[Mapping[str, Any]], base_url: str) -> st
     Returns
     -------
     str
-        ``#EXTM3U``, ``#PLAYLIST:<name>``, then per track
-        ``#EXTINF:<seconds>,<label name> — <track id>`` and
+        ``#EXTM3U``, ``#PLAYLIST:<name>``, then per track ``#EXTINF:<seconds>,<artist> - <title>``
+        (the title alone without an artist; ``<label name> — <track id>`` without a title) and
         ``<base_url>/api/v1/tracks/<quoted id>/audio``; ``\\n`` line ends.
 
     Examples
@@ -48,6 +49,12 @@ def to_m3u(name: str, entries: Sequence[Mapping[str, Any]], base_url: str) -> st
     #EXTINF:62,Calm — t1
     http://host/api/v1/tracks/t1/audio
     <BLANKLINE>
+    >>> print(to_m3u("Calm", [{"track_id": "t1", "title": "Été", "artist": "Ana", "duration": 61.6}], "http://host"))
+    #EXTM3U
+    #PLAYLIST:Calm
+    #EXTINF:62,Ana - Été
+    http://host/api/v1/tracks/t1/audio
+    <BLANKLINE>
     """
     base_url = base_url.rstrip("/")
     lines = ["#EXTM3U", f"#PLAYLIST:{_one_line(name)}"]
@@ -56,7 +63,7 @@ def to_m3u(name: str, entries: Sequence[Mapping[str, Any]], base_url: str) -> st
         if "audio_url" in entry and entry["audio_url"] is None:
             lines.append(f"# {_one_line(track_id)}: no audio on this server")
             continue
-        lines.append(f"#EXTINF:{_whole_seconds(entry.get('duration'))},{_one_line(str(entry.get('label_name', '')))} — {_one_line(track_id)}")
+        lines.append(f"#EXTINF:{_whole_seconds(entry.get('duration'))},{_one_line(_display_title(entry))}")
         lines.append(f"{base_url}/api/v1/tracks/{quote(track_id, safe='')}/audio")
     return "\n".join(lines) + "\n"
 
@@ -86,6 +93,14 @@ def playlist_filename(name: str, ext: str) -> str:
     ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
     stem = re.sub(r"[^A-Za-z0-9._-]+", "-", ascii_name).strip("-._")[:MAX_FILENAME_STEM].strip("-._")
     return f"{stem or 'playlist'}.{ext}"
+
+
+def _display_title(entry: Mapping[str, Any]) -> str:
+    """``<artist> - <title>``, the title alone, or ``<label name> — <track id>`` for a track without a title."""
+    title, artist = entry.get("title"), entry.get("artist")
+    if not title:
+        return f"{entry.get('label_name', '')} — {entry['track_id']}"
+    return f"{artist} - {title}" if artist else str(title)
 
 
 def _one_line(text: str) -> str:

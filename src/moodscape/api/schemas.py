@@ -49,6 +49,9 @@ class Ready(BaseModel):
 
 class TrackPublic(BaseModel):
     track_id: str
+    title: str | None = Field(description="Title from the file's embedded tags, null when unknown.")
+    artist: str | None = Field(description="Artist from the file's embedded tags, null when unknown.")
+    album: str | None = Field(description="Album from the file's embedded tags, null when unknown.")
     label: str = Field(description="Canonical name of the predicted new acoustic label (as in label_to_idx.json).")
     label_name: str = Field(description="Display name of the label (renamed in the app, else the canonical name).")
     probability: float = Field(description=PROBABILITY_DOC)
@@ -76,7 +79,7 @@ class LookupPublic(BaseModel):
     missing: list[str] = Field(description="Requested ids that are not in the catalog.")
 
 
-SortKey = Literal["track_id", "label", "probability", "valence", "arousal", "duration"]
+SortKey = Literal["track_id", "title", "artist", "label", "probability", "valence", "arousal", "duration"]
 
 
 # --------------------------------------------------------------------------- labels

@@ -11,6 +11,10 @@ duration      float, seconds (NaN when unknown)
 tags          list[str], short tag names without the ``mood/theme---`` prefix
 split         ``"train"``, ``"validation"``, ``"test"`` or ``""`` (in no split)
 ============  ==========================================================================
+
+A folder's table (:func:`moodscape.datasets.folder.load_folder`) adds the files' embedded
+title, artist, album, genre, mood, style and bpm
+(:data:`moodscape.datasets.embedded_tags.FIELDS`).
 """
 
 TRACK_COLUMNS = ["track_id", "audio_path", "mel_path", "duration", "tags", "split"]

@@ -12,10 +12,18 @@ contains commas: ``song,"happy,calm"``); a ``mood/theme---`` prefix is removed.
 Like every loader, :func:`load_folder` returns ``(track_table, problems)``: files or CSV
 lines it skipped, as one-line messages ``"<file>[:<line>]: <what is wrong>"``. Every entry
 of the folder is a track or such a line, but for files and folders whose names are not
-those of audio: files of an audio format that is not read (``.opus``, ``.m4a``, tracker
-modules), folders named like audio files, links to folders (not followed), broken links,
+those of audio: files of an audio format that is not read (``.wma``, tracker modules, or
+any extension left out of ``extensions``), folders named like audio files, links to folders (not followed), broken links,
 link loops and FIFOs are all listed. A file name may end in a space (``song .mp3`` is the
 track ``"song "``); a tags CSV line names it with or without that space.
+
+Embedded tags: every track gets its file's title, artist, album, genre, mood, style and
+BPM (:mod:`moodscape.datasets.embedded_tags`; ``""`` and NaN when absent). With
+``tags_from`` (``[folder] tags_from = ["genre", "mood"]``) the chosen fields become
+original tags, split on ``; / , |`` and nulls, lower-case, trimmed and deduplicated. When a
+tags CSV also gives a track tags, the track's tags are the CSV's, in its order, followed by
+the embedded ones the CSV does not already name (compared lower-case); the CSV alone gives
+splits. A file whose tags mutagen cannot parse keeps its audio, without tags, and is listed.
 """
 
 import csv
@@ -27,12 +35,13 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pandas as pd
-import soundfile
 
-from moodscape.audio import file_problem
+from moodscape.audio import audio_info, file_problem
+from moodscape.config import FOLDER_EXTENSIONS
 from moodscape.datasets import SPLITS, TRACK_COLUMNS
+from moodscape.datasets.embedded_tags import FIELDS, TAG_FIELDS, no_tags, read_embedded_tags, tags_from_fields
 from moodscape.datasets.jamendo import TAG_PREFIX
-from moodscape.errors import ConfigError, DataError
+from moodscape.errors import AudioError, ConfigError, DataError
 
 TAG_SEPARATORS = re.compile(r"[|,]")
 AUDIO_EXTENSIONS = frozenset(
@@ -144,16 +153,26 @@ def _scan_audio(root: Path, extensions: Sequence[str]) -> tuple[pd.DataFrame, li
             problems.append(f"{path}: skipped: track id {track_id!r} is already taken by {path_of[track_id]}")
             continue
         try:
-            info = soundfile.info(str(path))
-        except (soundfile.SoundFileError, OSError) as error:
-            problems.append(f"{path}: skipped: cannot read audio: {error}")
+            info = audio_info(path)
+        except AudioError as error:
+            problems.append(f"{path}: skipped: {str(error).removeprefix(f'{path}: ')}")
             continue
         if info.frames <= 0:
             problems.append(f"{path}: skipped: no audio frames")
             continue
         path_of[track_id] = path
-        records.append({"track_id": track_id, "audio_path": str(path), "duration": info.duration})
-    return pd.DataFrame.from_records(records, columns=["track_id", "audio_path", "duration"]), sorted(problems, key=_problem_path)
+        records.append({"track_id": track_id, "audio_path": str(path), "duration": info.duration, **_embedded_tags(path, problems)})
+    columns = ["track_id", "audio_path", "duration", *FIELDS]
+    return pd.DataFrame.from_records(records, columns=columns), sorted(problems, key=_problem_path)
+
+
+def _embedded_tags(path: Path, problems: list[str]) -> dict:
+    """The file's embedded :data:`~moodscape.datasets.embedded_tags.FIELDS`; none, and a problem line, when unreadable."""
+    try:
+        return read_embedded_tags(path)
+    except DataError as error:
+        problems.append(str(error))
+        return no_tags()
 
 
 def _problem_path(problem: str) -> str:
@@ -243,11 +262,12 @@ def load_folder(
     root: str | Path,
     *,
     tags_csv: str | Path | None = None,
-    extensions: Sequence[str] = ("mp3", "ogg", "flac", "wav"),
+    extensions: Sequence[str] = FOLDER_EXTENSIONS,
     split_fractions: Sequence[float] = (0.7, 0.15, 0.15),
     seed: int = 0,
+    tags_from: Sequence[str] = (),
 ) -> tuple[pd.DataFrame, list[str]]:
-    """Load every audio file below a folder as a track table.
+    """Load every audio file below a folder as a track table, with its embedded tags.
 
     Parameters
     ----------
@@ -255,18 +275,22 @@ def load_folder(
         Folder searched recursively.
     tags_csv : str or Path, optional
         Tags (and optional splits) per track id; tracks not in it get no tags.
-    extensions : sequence of str, default ("mp3", "ogg", "flac", "wav")
-        File extensions taken as audio, case-insensitive.
+    extensions : sequence of str, default :data:`moodscape.config.FOLDER_EXTENSIONS`
+        File extensions taken as audio, case-insensitive (``[folder] extensions``).
     split_fractions : sequence of 3 float, default (0.7, 0.15, 0.15)
         Fractions of train, validation and test for :func:`hash_split`.
     seed : int, default 0
         Seed of :func:`hash_split`.
+    tags_from : sequence of str, default ()
+        Embedded fields (of :data:`~moodscape.datasets.embedded_tags.TAG_FIELDS`) that
+        become original tags, merged with the CSV's as the module docstring says.
 
     Returns
     -------
     tracks : pandas.DataFrame
-        The track table (:data:`moodscape.datasets.TRACK_COLUMNS`), sorted by track id;
-        ``mel_path`` is ``""``.
+        The track table (:data:`moodscape.datasets.TRACK_COLUMNS`) and the embedded
+        :data:`~moodscape.datasets.embedded_tags.FIELDS`, sorted by track id; ``mel_path``
+        is ``""``.
     problems : list of str
         Audio files skipped (unreadable, empty, or a second file with the same id such as
         ``a.mp3`` beside ``a.wav``), the other entries that are no track (see the module
@@ -277,9 +301,13 @@ def load_folder(
     DataError
         If ``root`` is not a folder or the tags CSV cannot be read.
     ConfigError
-        If ``split_fractions`` are not 3 non-negative numbers summing to 1.
+        If ``split_fractions`` are not 3 non-negative numbers summing to 1, or ``tags_from``
+        names another field.
     """
     _check_split_fractions(split_fractions)
+    unknown_fields = sorted(set(tags_from) - set(TAG_FIELDS))
+    if unknown_fields:
+        raise ConfigError(f"tags_from: {', '.join(unknown_fields)} is no embedded tag field; use some of {', '.join(TAG_FIELDS)}")
     root = Path(root).resolve()
     if not root.is_dir():
         raise DataError(f"{root}: not a folder")
@@ -293,9 +321,15 @@ def load_folder(
             csv_problems.append(f"{tags_csv}: {len(unknown)} track ids have no audio under {root}: {_examples(unknown)}")
         problems += csv_problems
     tags, splits = [], []
-    for track_id in tracks["track_id"]:
+    for track_id, metadata in zip(tracks["track_id"], tracks[list(FIELDS)].to_dict("records")):
         _, (track_tags, split) = annotations.get(track_id, ("", ([], "")))
-        tags.append(track_tags)
+        tags.append(_merged_tags(track_tags, tags_from_fields(metadata, tags_from)))
         splits.append(split or hash_split(track_id, split_fractions, seed))
     table = tracks.assign(mel_path="", tags=pd.Series(tags, index=tracks.index, dtype=object), split=splits)
-    return table[TRACK_COLUMNS], problems
+    return table[TRACK_COLUMNS + list(FIELDS)], problems
+
+
+def _merged_tags(csv_tags: list[str], embedded: list[str]) -> list[str]:
+    """A tags CSV's tags, then the embedded tags it does not name (compared lower-case)."""
+    named = {tag.lower() for tag in csv_tags}
+    return csv_tags + [tag for tag in embedded if tag not in named]

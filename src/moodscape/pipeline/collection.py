@@ -39,7 +39,8 @@ def load_collection(settings: Settings) -> Collection:
         sources = [root / jamendo.TRACKS_TSV, root / jamendo.VOCABULARY_TXT, *splits]
     else:
         cfg = settings.folder
-        tracks, problems = folder.load_folder(cfg.root, tags_csv=cfg.tags_csv, split_fractions=cfg.split_fractions)
+        tracks, problems = folder.load_folder(cfg.root, tags_csv=cfg.tags_csv, split_fractions=cfg.split_fractions,
+                                              extensions=cfg.extensions, tags_from=cfg.tags_from)
         vocabulary = sorted({tag for tags in tracks["tags"] for tag in tags})
         sources = [cfg.tags_csv] if cfg.tags_csv else []
     return Collection(tracks, vocabulary, [str(problem) for problem in problems], sources)
@@ -53,8 +54,8 @@ def inference_tracks(settings: Settings, collection: Collection) -> tuple[pd.Dat
     """
     cfg = settings.infer
     if cfg.folder is not None:
-        tracks, problems = folder.load_folder(cfg.folder)
-        return tracks, [_folder_problem(Path(cfg.folder), problem) for problem in problems]
+        tracks, problems = folder.load_folder(cfg.folder, extensions=settings.folder.extensions, tags_from=settings.folder.tags_from)
+        return tracks, [_folder_problem(Path(cfg.folder), problem) for problem in problems if ": skipped: " in problem]
     tracks = collection.tracks
     if cfg.track_list is not None:
         try:

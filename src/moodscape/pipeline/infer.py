@@ -64,8 +64,10 @@ def network_map(
 
 def catalog_table(tracks: pd.DataFrame, track_ids: pd.Series) -> pd.DataFrame:
     """The serving catalog: ``track_id``, ``audio_path`` (absolute, ``""`` when none), ``split``
-    and the dataset's ``artist_id``/``album_id`` when it has them, for ``track_ids`` in order."""
-    columns = ["track_id", "audio_path", "split"] + [c for c in ("artist_id", "album_id") if c in tracks]
+    and the dataset's ``title``/``artist``/``album`` (a folder's embedded tags) and
+    ``artist_id``/``album_id`` when it has them, for ``track_ids`` in order."""
+    optional = ("title", "artist", "album", "artist_id", "album_id")
+    columns = ["track_id", "audio_path", "split"] + [c for c in optional if c in tracks]
     table = tracks.reindex(columns=columns).drop_duplicates("track_id").set_index("track_id").loc[list(track_ids)]
     audio = table["audio_path"].fillna("").astype(str)
     table["audio_path"] = [str(Path(path).resolve()) if path else "" for path in audio]

@@ -17,8 +17,8 @@ router = APIRouter(tags=["playlists"], route_class=StrictJsonRoute)
 
 @router.post("/playlists/export", responses={200: {"content": {"audio/x-mpegurl": {}, "application/json": {}}}})
 def export_playlist(services: ServicesDep, playlist: PlaylistRequest, request: Request,
-                    format: Annotated[Literal["m3u", "json"], Query()] = "m3u") -> Response:
-    """Download the tracks as an M3U playlist (audio URLs of this server) or as JSON."""
+                    format: Annotated[Literal["m3u", "m3u8", "json"], Query()] = "m3u") -> Response:
+    """Download the tracks as an M3U/M3U8 playlist (UTF-8, audio URLs of this server) or as JSON."""
     rows = services.rows(list(dict.fromkeys(playlist.track_ids)), "track_ids")
     display = services.display_names()
     entries = [services.track_record(row, display) for row in rows]
@@ -26,4 +26,4 @@ def export_playlist(services: ServicesDep, playlist: PlaylistRequest, request: R
     if format == "json":
         return JSONResponse(to_json(playlist.name, entries), headers=disposition)
     base_url = str(request.base_url).rstrip("/")
-    return Response(to_m3u(playlist.name, entries, base_url), media_type="audio/x-mpegurl", headers=disposition)
+    return Response(to_m3u(playlist.name, entries, base_url), media_type="audio/x-mpegurl; charset=utf-8", headers=disposition)

@@ -25,7 +25,7 @@ def read_tracks(
     services: ServicesDep,
     label: Annotated[str | None, Query(max_length=200, description="Only tracks predicted as this label (canonical name).")] = None,
     tag: Annotated[str | None, Query(max_length=200, description="Only tracks with this original tag.")] = None,
-    q: Annotated[str | None, Query(max_length=200, description="Case-insensitive text search in track ids and tags.")] = None,
+    q: Annotated[str | None, Query(max_length=200, description="Case-insensitive text search in track ids, titles, artists, albums and tags.")] = None,
     min_valence: Annotated[float | None, Query(ge=0.0, le=1.0, description=VALENCE_DOC)] = None,
     max_valence: Unit = None,
     min_arousal: Annotated[float | None, Query(ge=0.0, le=1.0, description=AROUSAL_DOC)] = None,
@@ -65,7 +65,8 @@ def _sort_values(services, key: str) -> np.ndarray:
         return np.asarray(catalog.labels, dtype=object)[catalog.label_of]
     if key == "probability":
         return catalog.probabilities[np.arange(len(catalog)), catalog.label_of]
-    return {"valence": catalog.valence, "arousal": catalog.arousal, "duration": catalog.duration}[key]
+    return {"title": catalog.title, "artist": catalog.artist, "valence": catalog.valence, "arousal": catalog.arousal,
+            "duration": catalog.duration}[key]
 
 
 @router.post("/lookup", response_model=LookupPublic)

@@ -331,10 +331,16 @@ async function renderSection(name) {
 
 /* ---------- track lists, audio, playlists ---------- */
 
+/** "Artist - Title" from the file's tags, the title alone, or the track id when it has no title. */
+function trackName(track) {
+  if (!track.title) return track.track_id;
+  return track.artist ? `${track.artist} - ${track.title}` : track.title;
+}
+
 function playTrack(track) {
   const player = $("player");
   if (!track.audio_url) {
-    $("now-playing").textContent = `${track.track_id} (no audio available)`;
+    $("now-playing").textContent = `${trackName(track)} (no audio available)`;
     return;
   }
   state.playing = track;
@@ -346,7 +352,7 @@ function playTrack(track) {
 
 function showNowPlaying() {
   const track = state.playing;
-  if (track) $("now-playing").textContent = `${track.track_id} · ${labelName(track.label)}`;
+  if (track) $("now-playing").textContent = `${trackName(track)} · ${labelName(track.label)}`;
 }
 
 function trackItem(track, { score, numbered }, index) {
@@ -356,10 +362,11 @@ function trackItem(track, { score, numbered }, index) {
   return el("li", { "data-track-id": track.track_id, "data-testid": "track-item" },
     el("button", {
       type: "button", class: "play", "data-testid": "play", disabled: !track.audio_url,
-      title: track.audio_url ? `play ${track.track_id}` : "no audio for this track",
+      title: track.audio_url ? `play ${trackName(track)}` : "no audio for this track",
       onclick: () => playTrack(track),
     }, "▶"),
-    el("span", { class: "track-id" }, numbered ? `${index + 1}. ${track.track_id}` : track.track_id),
+    el("span", { class: "track-id", title: track.title ? track.track_id : undefined },
+      numbered ? `${index + 1}. ${trackName(track)}` : trackName(track)),
     labelChip(track.label),
     el("span", { class: "meta" }, details.join(" · ")),
     el("span", { class: "tags" }, asTagList(track.tags).slice(0, 6).join(", ")));
@@ -408,7 +415,7 @@ function setupExportRows() {
   for (const row of document.querySelectorAll("[data-export-for]")) {
     const key = row.dataset.exportFor;
     row.append(el("span", { class: "muted small" }, "Export:"));
-    for (const format of ["m3u", "json"]) {
+    for (const format of ["m3u", "m3u8", "json"]) {
       row.append(el("button", {
         type: "button", disabled: true, "data-testid": `export-${key}-${format}`,
         onclick: guarded(() => exportPlaylist(key, format)),
@@ -462,6 +469,8 @@ function showTrackDetail(track) {
   const probs = Object.entries(track.probabilities || {}).sort((a, b) => b[1] - a[1]).slice(0, 3);
   $("track-detail").replaceChildren(
     el("div", { class: "detail-head" }, el("strong", { "data-testid": "detail-track-id" }, track.track_id), labelChip(track.label)),
+    track.title ? el("div", { "data-testid": "detail-title" },
+      [trackName(track), track.album].filter(Boolean).join(" · ")) : "",
     el("div", { class: "small" }, `valence ${fmt(track.valence)} · arousal ${fmt(track.arousal)} · `
       + `p ${fmt(track.probability)} · ${fmt(track.duration, 0)} s`),
     el("div", { class: "small muted" }, probs.map(([label, p]) => `${labelName(label)} ${fmt(p)}`).join(" · ")),
@@ -989,7 +998,8 @@ const suggestTracks = debounce(async (input) => {
   const prefix = parts.map((p) => p.trim()).filter(Boolean);
   const { items } = await api(`${API}/tracks?q=${encodeURIComponent(query)}&limit=10`, { quiet: true }).catch(() => ({ items: [] }));
   $("track-suggestions").replaceChildren(...items.map((t) => el("option",
-    { value: [...prefix, t.track_id].join(", ") }, `${labelName(t.label)} · ${asTagList(t.tags).join(", ")}`)));
+    { value: [...prefix, t.track_id].join(", ") },
+    [t.title ? trackName(t) : "", labelName(t.label), asTagList(t.tags).join(", ")].filter(Boolean).join(" · "))));
 }, 250);
 
 /* ---------- Analyze ---------- */
