@@ -197,13 +197,30 @@ class TrainSettings(ClassifierSettings):
     nproc: int = Field(1, ge=1)
 
 
-class PretrainSettings(TrainingSettings):
-    """Stage 3a: multi-label pretraining of the backbone on the original tags.
+class ContrastiveSettings(_Section):
+    """The self-supervised objective's own settings (``moodscape.training.contrastive.ContrastiveConfig``).
 
-    ``backbone`` names a checkpoint to adopt instead of pretraining (a state_dict or a
-    checkpoint dict of a 1-channel ResNet-18, e.g. one pretrained on the full dataset).
+    ``temperature`` divides the cosine similarities of the NT-Xent loss; ``projection_dim``
+    is the output size of the projection head, which trains with the backbone and is
+    discarded after.
     """
 
+    temperature: float = Field(0.1, gt=0, le=10)
+    projection_dim: int = Field(128, ge=2, le=4096)
+
+
+class PretrainSettings(TrainingSettings, ContrastiveSettings):
+    """Stage 3a: pretraining of the backbone on the original tags, or self-supervised.
+
+    ``objective``: ``tags`` (multi-label, one logit per tag), ``contrastive`` (two crops
+    of one track are positives against the batch; no labels) or ``auto``: ``tags`` when
+    enough tracks carry tags (``moodscape.training.pretrain.choose_objective``), else
+    ``contrastive``. ``backbone`` names a checkpoint to adopt instead of pretraining (a
+    state_dict or a checkpoint dict of a 1-channel ResNet-18, e.g. one pretrained on the
+    full dataset).
+    """
+
+    objective: Literal["auto", "tags", "contrastive"] = "auto"
     backbone: Path | None = None
 
 

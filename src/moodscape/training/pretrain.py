@@ -1,5 +1,7 @@
-"""Stage 3a: pretrain the backbone on the original tags (multi-label).
+"""Stage 3a: pretrain the backbone on the original tags (multi-label), or without labels.
 
+:func:`choose_objective` decides between the two objectives: the tags when enough tracks
+carry them, else the self-supervised one of :mod:`moodscape.training.contrastive`.
 :func:`pretrain_backbone` trains an :class:`~moodscape.models.backbone.AudioResNet`
 with one logit per tag and binary cross-entropy on random crops of the training tracks,
 scores the validation tracks after every epoch with the tagging ROC-AUC macro
@@ -23,7 +25,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from moodscape.errors import DataError
+from moodscape.errors import ConfigError, DataError
 from moodscape.evaluation import tagging_metrics
 from moodscape.models.backbone import AudioResNet
 from moodscape.training.data import Mel, MelCrops, predict_tracks
@@ -31,6 +33,64 @@ from moodscape.models.checkpoint import resolve_device
 from moodscape.training.loop import TrainingConfig, require_finite_state, seed_everything, stop_if_diverged, train_epoch
 
 logger = logging.getLogger(__name__)
+
+MIN_TAGGED_SHARE = 0.5
+"""Under ``objective = "auto"``, the tags are the objective when at least this share of the tracks carries a tag."""
+SPLITS = ("train", "validation", "test")
+
+
+def choose_objective(requested: str, tag_targets: Mapping[str, np.ndarray]) -> tuple[str, str]:
+    """The pretraining objective, ``"tags"`` or ``"contrastive"``, and why.
+
+    The tags can be the objective when every split has tracks that carry a tag and some
+    tag has both tagged and untagged validation tracks (else no ROC-AUC selects epochs).
+    ``"auto"`` then takes them if at least :data:`MIN_TAGGED_SHARE` of the tracks carry a
+    tag, and the contrastive objective, which uses every track, otherwise.
+
+    Parameters
+    ----------
+    requested : {"auto", "tags", "contrastive"}
+        ``pretrain.objective``.
+    tag_targets : mapping of str to np.ndarray [shape=(n, n_tags), dtype=bool]
+        For ``"train"``, ``"validation"`` and ``"test"``: the tags (those that pass the
+        dataset's filters) of every track of the split.
+
+    Returns
+    -------
+    objective : str
+    reason : str
+        One line for the console and the stage metrics.
+
+    Raises
+    ------
+    ConfigError
+        When ``"tags"`` is requested but the tags cannot be the objective.
+    """
+    if requested == "contrastive":
+        return "contrastive", "pretrain.objective = 'contrastive'"
+    tagged = {split: np.asarray(tag_targets[split], bool).any(axis=1) for split in SPLITS}
+    n_tagged, n_tracks = sum(int(t.sum()) for t in tagged.values()), sum(len(t) for t in tagged.values())
+    untagged_splits = [split for split in SPLITS if not tagged[split].any()]
+    validation = np.asarray(tag_targets["validation"], bool)[tagged["validation"]]
+    if n_tagged == 0:
+        problem = f"none of the {n_tracks} tracks carries a tag"
+    elif untagged_splits:
+        problem = f"no track of the {', '.join(untagged_splits)} split(s) carries a tag"
+    elif tagging_metrics(validation, np.zeros(validation.shape))["n_tags_scored"] == 0:
+        problem = "no tag has both tagged and untagged validation tracks (ROC-AUC cannot select epochs)"
+    else:
+        problem = None
+    if requested == "tags":
+        if problem:
+            raise ConfigError(f"pretrain.objective = 'tags', but {problem}; set pretrain.objective = 'contrastive' "
+                              "(or 'auto') to pretrain the backbone without tags, or give the tracks tags")
+        return "tags", "pretrain.objective = 'tags'"
+    if problem:
+        return "contrastive", f"auto: {problem}"
+    share = f"{n_tagged} of {n_tracks} tracks carry tags"
+    if n_tagged < MIN_TAGGED_SHARE * n_tracks:
+        return "contrastive", f"auto: only {share} (fewer than {MIN_TAGGED_SHARE:.0%})"
+    return "tags", f"auto: {share}"
 
 
 class PretrainConfig(TrainingConfig):
