@@ -280,10 +280,11 @@ def pretrain(
     workdir: WorkdirOption = DEFAULT_WORKDIR,
     backbone: Annotated[Path | None, typer.Option(help="Use this backbone checkpoint (a state_dict) instead of pretraining.")] = None,
     epochs: Annotated[int | None, typer.Option(min=1)] = None,
+    objective: Annotated[str | None, typer.Option(help="auto (default: tags when enough tracks carry them), tags or contrastive.")] = None,
     set_: SetOption = None,
 ) -> None:
-    """Stage 3a: ResNet-18 backbone pretrained on the original tags → models/backbone.pt."""
-    settings = _settings(config, set_, pretrain__epochs=epochs, pretrain__backbone=backbone)
+    """Stage 3a: ResNet-18 backbone pretrained on the original tags, or without labels → models/backbone.pt."""
+    settings = _settings(config, set_, pretrain__epochs=epochs, pretrain__backbone=backbone, pretrain__objective=objective)
     summary = _run_stage("pretrain", settings, workdir)
     _print_summary("pretrain", {**summary, "output": Workdir(workdir).backbone})
 

@@ -33,7 +33,8 @@ from ..training.classify import ClassifierConfig, train_classifier
 from ..launch import under_torchrun
 from ..training.loop import setup_processes, teardown_processes
 from ..training.data import embed_tracks, predict_tracks
-from ..training.pretrain import PretrainConfig, pretrain_backbone
+from ..training.contrastive import ContrastiveConfig, CropPairs, pair_scores, pretrain_contrastive
+from ..training.pretrain import PretrainConfig, choose_objective, pretrain_backbone
 from ..training.probe import (
     feature_matrices,
     label_probe_metrics,
@@ -125,31 +126,76 @@ def _require(parts: dict[str, pd.DataFrame], stage: str) -> None:
 
 
 def run_pretrain(settings: Settings, workdir: Workdir, *, show_progress: bool = True) -> dict[str, Any]:
-    """Stage 3a: pretrain the backbone on the original tags, or adopt ``pretrain.backbone``."""
+    """Stage 3a: pretrain the backbone on the original tags or self-supervised, or adopt ``pretrain.backbone``.
+
+    The objective (``pretrain.objective``, see :func:`~moodscape.training.pretrain.choose_objective`)
+    and why it was chosen go to the summary, the stage metrics and the checkpoint.
+    """
     collection = load_collection(settings)
     if settings.pretrain.backbone is not None:
         return _adopt_backbone(settings, workdir, collection)
+    every_track = {split: jamendo.tag_matrix(collection.tracks[collection.tracks["split"] == split], collection.vocabulary)[0]
+                   for split in ("train", "validation", "test")}
+    objective, reason = choose_objective(settings.pretrain.objective, every_track)
+    chosen = {"objective": objective, "reason": reason}
+    if objective == "contrastive":
+        return _pretrain_contrastive(settings, workdir, collection, chosen, show_progress)
     tracks = collection.tracks[collection.tracks["tags"].map(len) > 0]
     mels, skipped = prepare_mels(settings, workdir, tracks, show_progress=show_progress)
     parts = _by_split(tracks, mels)
     _require(parts, "pretrain")
     targets = {split: jamendo.tag_matrix(part, collection.vocabulary)[0] for split, part in parts.items()}
-    config = PretrainConfig(**settings.pretrain.model_dump(exclude={"backbone"}), seed=settings.seed, progress=show_progress)
+    config = _pretrain_config(PretrainConfig, settings, show_progress)
     model, history = pretrain_backbone(
         _mels_of(parts["train"], mels), targets["train"], _mels_of(parts["validation"], mels), targets["validation"], config
     )
     test_ids = parts["test"]["track_id"].tolist()
     scores = torch.sigmoid(torch.from_numpy(predict_tracks(model, mels, test_ids, **config.evaluation))).numpy()
     test = {**tagging_metrics(targets["test"], scores, collection.vocabulary), "f1_macro": tag_f1_macro(targets["test"], scores)}
-    metrics = {"test": test, "history": history, "tags": collection.vocabulary, "n_tracks": {s: len(p) for s, p in parts.items()}}
+    metrics = {"test": test, "history": history, "tags": collection.vocabulary, "n_tracks": {s: len(p) for s, p in parts.items()},
+               **chosen}
+    _save_backbone(workdir, backbone_checkpoint(model, tags=list(collection.vocabulary), objective=objective))
+    _write_tag_baselines(workdir, parts, targets, collection.vocabulary, test)
+    _record_pretrain(settings, workdir, collection, metrics, skipped)
+    return {**chosen, "epochs": history["epochs_run"], "best_epoch": history["best_epoch"],
+            "test_roc_auc_macro": test["roc_auc_macro"], "test_tag_f1_macro": test["f1_macro"], "skipped": len(skipped)}
+
+
+def _pretrain_contrastive(settings: Settings, workdir: Workdir, collection, chosen: dict[str, str],
+                          show_progress: bool) -> dict[str, Any]:
+    """Stage 3a without labels: every track with a mel, two crops of a track against the batch."""
+    mels, skipped = prepare_mels(settings, workdir, collection.tracks, show_progress=show_progress)
+    parts = _by_split(collection.tracks, mels)
+    _require(parts, "pretrain")
+    config = _pretrain_config(ContrastiveConfig, settings, show_progress)
+    model, history = pretrain_contrastive(_mels_of(parts["train"], mels), _mels_of(parts["validation"], mels), config)
+    test_pairs = CropPairs(mels, parts["test"]["track_id"].tolist(), crop_frames=config.crop_frames, seed=config.seed)
+    test = {"embedding_retrieval_top1": pair_scores(model, test_pairs, batch_size=config.batch_size,
+                                                    temperature=config.temperature)["retrieval_top1"]}
+    metrics = {"test": test, "history": history, "n_tracks": {s: len(p) for s, p in parts.items()}, **chosen}
+    _save_backbone(workdir, backbone_checkpoint(model, objective=chosen["objective"]))
+    artifacts.update_baselines(workdir, "tags", {"backbone": None, "note": "the backbone was pretrained without tags "
+                                                 f"(objective contrastive, {chosen['reason']}): no tag model to compare"})
+    _record_pretrain(settings, workdir, collection, metrics, skipped)
+    return {**chosen, "epochs": history["epochs_run"], "best_epoch": history["best_epoch"],
+            "best_val_nt_xent": history["best_val_nt_xent"], **{f"test_{k}": v for k, v in test.items()},
+            "skipped": len(skipped)}
+
+
+def _pretrain_config(kind: type[PretrainConfig] | type[ContrastiveConfig], settings: Settings, show_progress: bool):
+    """The training call's config of ``kind`` from ``[pretrain]`` (the keys it knows), the run's seed and progress."""
+    return kind(**settings.pretrain.model_dump(include=set(kind.model_fields)), seed=settings.seed, progress=show_progress)
+
+
+def _save_backbone(workdir: Workdir, checkpoint: dict[str, Any]) -> None:
     workdir.backbone.parent.mkdir(parents=True, exist_ok=True)
-    save_checkpoint(backbone_checkpoint(model, tags=list(collection.vocabulary)), workdir.backbone)
+    save_checkpoint(checkpoint, workdir.backbone)
+
+
+def _record_pretrain(settings: Settings, workdir: Workdir, collection, metrics: dict[str, Any], skipped: list) -> None:
     artifacts.write_json(workdir.pretrain_metrics, metrics)
     artifacts.write_skipped(workdir.skipped_report("pretrain"), skipped)
-    _write_tag_baselines(workdir, parts, targets, collection.vocabulary, test)
     BY_NAME["pretrain"].record(workdir, settings, collection, extra_outputs=[workdir.pretrain_metrics])
-    return {"epochs": history["epochs_run"], "best_epoch": history["best_epoch"], "test_roc_auc_macro": test["roc_auc_macro"],
-            "test_tag_f1_macro": test["f1_macro"], "skipped": len(skipped)}
 
 
 def _write_tag_baselines(workdir: Workdir, parts: dict[str, pd.DataFrame], targets: dict[str, np.ndarray],
@@ -187,8 +233,7 @@ def _adopt_backbone(settings: Settings, workdir: Workdir, collection) -> dict[st
     backbone_file = Path(settings.pretrain.backbone)
     model = build_backbone(None)
     load_backbone_weights(model, backbone_file)
-    workdir.backbone.parent.mkdir(parents=True, exist_ok=True)
-    save_checkpoint(backbone_checkpoint(model, source=str(backbone_file)), workdir.backbone)
+    _save_backbone(workdir, backbone_checkpoint(model, source=str(backbone_file)))
     BY_NAME["pretrain"].record(workdir, settings, collection)
     return {"backbone": str(backbone_file), "pretrained": "given"}
 

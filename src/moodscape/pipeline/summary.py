@@ -26,8 +26,13 @@ def run_summary(workdir: Workdir) -> dict[str, Any]:
         for profile in profiles.get("clusters", []):
             name = profile["name"] or f"(dropped: {profile['dropped']})"
             summary[f"cluster {profile['cluster_id']}"] = f"{name} — {profile['size']} training tracks"
-    if workdir.pretrain_metrics.exists():
-        test = artifacts.read_json(workdir.pretrain_metrics).get("test", {})
+    pretrain = artifacts.read_json(workdir.pretrain_metrics) if workdir.pretrain_metrics.exists() else None
+    if pretrain is not None and pretrain.get("objective") == "contrastive":
+        top1 = pretrain.get("test", {}).get("embedding_retrieval_top1")
+        summary["backbone (test)"] = (f"contrastive, without tags ({pretrain.get('reason')}): each crop's partner is "
+                                      f"its nearest crop for {_percent(None if top1 is None else 100 * top1)} of crops")
+    elif pretrain is not None:
+        test = pretrain.get("test", {})
         summary["backbone tags (test)"] = _beside(
             f"ROC-AUC macro {_number(test.get('roc_auc_macro'))}, PR-AUC macro {_number(test.get('pr_auc_macro'))}",
             _stage1_probe(baselines.get("tags"), ("roc_auc_macro", "ROC-AUC"), ("pr_auc_macro", "PR-AUC")))

@@ -34,8 +34,11 @@ def network_section(document: Document, run: RunRecord) -> None:
 def _backbone(document: Document, run: RunRecord) -> None:
     document.text("The backbone is torchvision's ResNet-18 with a one-channel stem, reading log-mel spectrograms "
                   f"({MEL_N_BANDS} bands at {MEL_SR / 1000:g} kHz, hop {MEL_HOP}: the MTG-Jamendo mel chain); its "
-                  f"embedding is the {len(EMBEDDING_COLUMNS)}-d global average pool. It is first trained on the original "
-                  "tags, one logit per tag, with the binary cross-entropy over T tags:")
+                  f"embedding is the {len(EMBEDDING_COLUMNS)}-d global average pool.")
+    if (run.pretrain or {}).get("objective") == "contrastive":
+        _contrastive_backbone(document, run.pretrain)
+        return
+    document.text("It is first trained on the original tags, one logit per tag, with the binary cross-entropy over T tags:")
     document.equation(r"\mathcal{L}_{\mathrm{tags}} = -\frac{1}{T} \sum_{t=1}^{T} "
                       r"\left[ y_t \log \sigma(o_t) + (1 - y_t) \log\left(1 - \sigma(o_t)\right) \right]")
     pretrain = run.pretrain
@@ -53,6 +56,24 @@ def _backbone(document: Document, run: RunRecord) -> None:
                    [[number(test.get("roc_auc_macro")), number(test.get("pr_auc_macro")), number(test.get("f1_macro")),
                      integer(pretrain.get("n_tracks", {}).get("test"))]], numeric=[True] * 4)
     _tag_baseline(document, run, test)
+
+
+def _contrastive_backbone(document: Document, pretrain: dict[str, Any]) -> None:
+    """The self-supervised backbone: NT-Xent over two augmented crops of each track, and its scores."""
+    history, config = pretrain.get("history", {}), pretrain.get("history", {}).get("config", {})
+    document.text(f"It is trained without labels ({pretrain.get('reason')}): two crops of each track, cut at random "
+                  "positions and each given its own level, fade, EQ tilt and shift along the mel bands, are positives; "
+                  "the other crops of the batch are negatives. A projection head maps each embedding to z (discarded "
+                  f"after training), and over the 2B crops of a batch, with τ = {config.get('temperature')} and p(i) "
+                  "the partner of crop i, the NT-Xent loss is:")
+    document.equation(r"\mathcal{L} = -\frac{1}{2B} \sum_{i=1}^{2B} \log \frac{\exp(\cos(z_i, z_{p(i)}) / \tau)}"
+                      r"{\sum_{k \ne i} \exp(\cos(z_i, z_k) / \tau)}")
+    document.text(f"Pretraining ran {history.get('epochs_run')} epochs (best {history.get('best_epoch')}, the lowest "
+                  f"validation NT-Xent, {number(history.get('best_val_nt_xent'))}; the partner was the nearest crop for "
+                  f"{percent(history.get('best_val_retrieval_top1'))} of validation crops). On the test split the "
+                  "backbone's own embedding (no projection) finds each crop's partner first for "
+                  f"{percent(pretrain.get('test', {}).get('embedding_retrieval_top1'))} of "
+                  f"{integer(2 * pretrain.get('n_tracks', {}).get('test', 0))} crops.")
 
 
 def _lora(document: Document, run: RunRecord) -> None:
