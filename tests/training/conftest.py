@@ -58,3 +58,9 @@ def band_task(n_train: int, n_validation: int, n_test: int) -> dict:
 def make_band_task():
     """The factory :func:`band_task`: ``make_band_task(n_train, n_validation, n_test)``."""
     return band_task
+
+
+@pytest.fixture(scope="session")
+def make_calibrated_backbone():
+    """The factory :func:`calibrated_backbone`: ``make_calibrated_backbone(mels, seed)``."""
+    return calibrated_backbone
