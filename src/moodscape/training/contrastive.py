@@ -26,13 +26,13 @@ import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 
 from moodscape.config import ContrastiveSettings
 from moodscape.errors import DataError
 from moodscape.models.backbone import EMBEDDING_DIM, AudioResNet
 from moodscape.models.checkpoint import resolve_device
-from moodscape.training.data import Mel, crop, finite_crops, load_mel
+from moodscape.training.data import Mel, MelCrops, crop, finite_crops, load_mel
 from moodscape.training.loop import TrainingConfig, require_finite_state, seed_everything, stop_if_diverged, train_epoch
 
 GAIN_DB = 6.0
@@ -81,55 +81,37 @@ def augment(mel: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return (shifted + eq[:, None] + level[None, :]).astype(np.float32)
 
 
-class CropPairs(Dataset):
+class CropPairs(MelCrops):
     """Two augmented crops of each track, from independent random positions.
 
     Parameters
     ----------
-    mels : mapping of str to Mel
-        Log-mels by track id.
-    track_ids : sequence of str
-        The tracks, in item order.
-    crop_frames : int
-        Crop length in frames.
+    mels, track_ids, crop_frames
+        As for :class:`~moodscape.training.data.MelCrops` (which has targets; here none).
     seed : int
         With the epoch (:meth:`set_epoch`) and the item index, fixes both crops and their
         augmentations, so an epoch's pairs are the same in any process or worker; the
         validation set keeps epoch 0, so its pairs never change.
 
     Items are ``(views, index)``: a ``(2, 1, n_mels, crop_frames)`` float32 tensor and the
-    item index; :func:`pair_batch` makes a batch of them.
+    item index (an int64 scalar tensor); :func:`pair_batch` makes a batch of them.
     """
 
     def __init__(self, mels: Mapping[str, Mel], track_ids: Sequence[str], *, crop_frames: int = 256,
                  seed: int = 0) -> None:
-        missing = [track for track in track_ids if track not in mels]
-        if missing:
-            raise DataError(f"no mel for {len(missing)} tracks, e.g. {', '.join(missing[:5])}")
-        self.mels = mels
-        self.track_ids = list(track_ids)
-        self.crop_frames = crop_frames
-        self.seed = seed
-        self.epoch = 0
+        super().__init__(mels, track_ids, np.arange(len(track_ids)), crop_frames=crop_frames, seed=seed)
 
-    def set_epoch(self, epoch: int) -> None:
-        """Draw the pairs of ``epoch`` from now on."""
-        self.epoch = epoch
-
-    def __len__(self) -> int:
-        return len(self.track_ids)
-
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         track = self.track_ids[index]
         mel = load_mel(self.mels[track])  # (F, T)
         rng = np.random.default_rng([self.seed, self.epoch, index])
         starts = rng.integers(0, max(mel.shape[1] - self.crop_frames, 0) + 1, size=2)
         crops = finite_crops(np.stack([crop(mel, int(start), self.crop_frames) for start in starts]), track, self.mels)
         views = np.stack([augment(view, rng) for view in crops])  # (2, F, crop_frames)
-        return torch.from_numpy(views)[:, None], index  # (2, 1, F, crop_frames)
+        return torch.from_numpy(views)[:, None], self.targets[index]  # (2, 1, F, crop_frames), ()
 
 
-def pair_batch(items: Sequence[tuple[torch.Tensor, int]]) -> tuple[torch.Tensor, torch.Tensor]:
+def pair_batch(items: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> tuple[torch.Tensor, torch.Tensor]:
     """Collate ``B`` pairs into ``2B`` crops, first views then second views, and each crop's partner.
 
     Returns
