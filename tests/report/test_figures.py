@@ -82,6 +82,9 @@ FIGURES = {
         epochs(8, "val_roc_auc_macro"), epochs(6, "val_macro_f1"),
         pretrain_best_epoch=7, classifier_best_epoch=5,
     ),
+    "training_curves_contrastive": lambda: figures.training_curves(
+        epochs(8, "val_retrieval_top1"), epochs(6, "val_macro_f1"), pretrain_best_epoch=8, contrastive=True,
+    ),
     "ablation": lambda: figures.ablation(ablation_rows()),
     "ablation_transfer": lambda: figures.ablation_transfer(transfer_rows(), {"tags": "tag-trained backbone"}),
     "av_scatter": lambda: figures.av_scatter(

@@ -186,6 +186,23 @@ def test_a_run_trained_without_adapters_says_so(record):
     assert "| layer | kernel |" not in markdown
 
 
+def test_a_contrastive_backbone_is_described_by_its_loss_and_scores(record):
+    history = {"epochs_run": 4, "best_epoch": 3, "best_val_nt_xent": 2.5, "best_val_retrieval_top1": 0.4,
+               "config": {"temperature": 0.1},
+               "epochs": [{"epoch": e, "train_loss": 3.0 / e, "val_loss": 3.2 / e, "val_retrieval_top1": 0.1 * e} for e in range(1, 5)]}
+    pretrain = {"objective": "contrastive", "reason": "auto: none of the 150 tracks carries a tag", "history": history,
+                "test": {"embedding_retrieval_top1": 0.625}, "n_tracks": {"train": 100, "validation": 25, "test": 25}}
+    document = build_report(dataclasses.replace(record, pretrain=pretrain))
+    markdown = document.markdown()
+    assert "It is trained without labels (auto: none of the 150 tracks carries a tag)" in markdown
+    assert "62.5 % of 50 crops" in markdown and "τ = 0.1" in markdown
+    assert "first trained on the original tags" not in markdown
+    equation = next(tex for tex in DISPLAY_MATH.findall(markdown) if r"\exp(\cos(z_i, z_{p(i)}) / \tau)" in tex)
+    equation_mathml(equation, display=True)
+    assert "backbone pretraining without labels (left)" in markdown
+    render_html(markdown, document.figures, title="contrastive")
+
+
 def test_the_report_command_rereads_the_artifacts(demo_run, demo_corpus, tmp_path):
     import shutil
 

@@ -211,6 +211,7 @@ def training_curves(
     *,
     pretrain_best_epoch: int | None = None,
     classifier_best_epoch: int | None = None,
+    contrastive: bool = False,
 ) -> bytes:
     """Plot the learning curves of backbone pretraining and of the label classifier.
 
@@ -218,12 +219,15 @@ def training_curves(
     ----------
     pretrain_epochs : sequence of mapping, optional
         Per-epoch rows with keys ``epoch``, ``train_loss``, ``val_loss`` and
-        ``val_roc_auc_macro``. ``None`` or empty: the left panel says "not recorded".
+        ``val_roc_auc_macro`` (``val_retrieval_top1`` when ``contrastive``). ``None`` or
+        empty: the left panel says "not recorded".
     classifier_epochs : sequence of mapping, optional
         Per-epoch rows with keys ``epoch``, ``train_loss``, ``val_loss`` and
         ``val_macro_f1``. ``None`` or empty: the right panel says "not recorded".
     pretrain_best_epoch, classifier_best_epoch : int, optional
         The kept epoch of each run, marked by a dotted vertical line.
+    contrastive : bool
+        The backbone was pretrained without labels (NT-Xent losses, partner retrieval).
 
     Returns
     -------
@@ -232,9 +236,9 @@ def training_curves(
     """
     fig = Figure(figsize=(12.0, 4.6), layout="constrained")
     left, right = fig.subplots(1, 2)
-    _curve_panel(left, pretrain_epochs, "val_roc_auc_macro", "val ROC-AUC (macro)",
-                 pretrain_best_epoch)
-    left.set_title("Backbone pretraining on the original tags", fontsize=10)
+    score = ("val_retrieval_top1", "val partner retrieval (top-1)") if contrastive else ("val_roc_auc_macro", "val ROC-AUC (macro)")
+    _curve_panel(left, pretrain_epochs, *score, pretrain_best_epoch)
+    left.set_title("Backbone pretraining " + ("without labels (NT-Xent)" if contrastive else "on the original tags"), fontsize=10)
     _curve_panel(right, classifier_epochs, "val_macro_f1", "val macro-F1",
                  classifier_best_epoch)
     right.set_title("Classifier on the new labels", fontsize=10)

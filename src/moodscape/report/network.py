@@ -149,10 +149,12 @@ def _classifier(document: Document, run: RunRecord) -> None:
         document.figure("confusion_matrix", figures.confusion_matrix(confusion["matrix"], confusion["labels"]),
                         "test-split confusion matrix (colour: share of the true label's tracks; numbers: tracks)")
     pretrain_history = (run.pretrain or {}).get("history", {})
+    contrastive = (run.pretrain or {}).get("objective") == "contrastive"
     document.figure("training_curves", figures.training_curves(
-        pretrain_history.get("epochs"), metrics.get("history"),
-        pretrain_best_epoch=pretrain_history.get("best_epoch"), classifier_best_epoch=metrics.get("best_epoch")),
-        "training curves: backbone pretraining on the tags (left), LoRA classifier on the new labels (right)")
+        pretrain_history.get("epochs"), metrics.get("history"), pretrain_best_epoch=pretrain_history.get("best_epoch"),
+        classifier_best_epoch=metrics.get("best_epoch"), contrastive=contrastive),
+        f"training curves: backbone pretraining {'without labels' if contrastive else 'on the tags'} (left), "
+        "LoRA classifier on the new labels (right)")
 
 
 def _baselines(run: RunRecord) -> dict[str, Any]:
