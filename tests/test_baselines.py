@@ -253,3 +253,20 @@ def test_the_run_summary_shows_each_headline_beside_its_baselines(tmp_path):
                                             "(logistic on stage-1 features: accuracy 0.950, macro-F1 0.940)")
     assert summary["backbone tags (test)"] == "ROC-AUC macro 0.750, PR-AUC macro 0.400"  # no stage-1 probe recorded
     assert summary["valence/arousal data"].startswith("synthetic demo MusAV (moodscape demo-data): out-of-fold, but in-domain")
+
+
+def test_the_run_summary_of_a_contrastive_backbone_says_it_was_trained_without_tags(tmp_path):
+    from moodscape import artifacts
+    from moodscape.artifacts import Workdir
+    from moodscape.pipeline.summary import run_summary
+
+    workdir = Workdir(tmp_path)
+    artifacts.write_json(workdir.pretrain_metrics, {"objective": "contrastive", "reason": "auto: none of the 9 tracks carries a tag",
+                                                    "test": {"embedding_retrieval_top1": 0.625}})
+    artifacts.update_baselines(workdir, "tags", {"backbone": None, "note": "pretrained without tags"})
+
+    summary = run_summary(workdir)
+
+    assert "backbone tags (test)" not in summary
+    assert summary["backbone (test)"] == ("contrastive, without tags (auto: none of the 9 tracks carries a tag): each crop's "
+                                          "partner is its nearest crop for 62.5 % of crops")
