@@ -106,13 +106,16 @@ class MusavSettings(_Section):
 
 
 class FeatureSettings(_Section):
-    """Stage 1a: where features come from and how the per-track map runs."""
+    """Stage 1a: where features come from and how the per-track maps (features, mels,
+    inference) run. ``track_timeout_s``: seconds a track may take on a Dask worker before
+    it is skipped and listed (a stalled mount; a 4-minute track takes about a second)."""
 
     source: Literal["auto", "audio", "mel", "essentia"] = "auto"
     essentia_json_root: Path | None = None
     scheduler: str = "local"
     n_workers: int | None = Field(None, ge=1)
     chunk_size: int = Field(32, ge=1)
+    track_timeout_s: float = Field(120.0, gt=0)
 
 
 class ClusterSettings(_Section):

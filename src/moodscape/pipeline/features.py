@@ -66,6 +66,7 @@ def run_features(settings: Settings, workdir: Workdir, *, show_progress: bool = 
             scheduler=cfg.scheduler,
             n_workers=cfg.n_workers,
             chunk_size=cfg.chunk_size,
+            track_timeout_s=cfg.track_timeout_s,
             description="features",
             show_progress=show_progress,
         )

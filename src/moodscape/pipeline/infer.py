@@ -58,6 +58,7 @@ def network_map(
     return map_tracks(
         functools.partial(infer_chunk, str(bundle_path)), tasks, chunk_dir=workdir.chunk_dir(stage), fingerprint=fingerprint,
         scheduler=cfg.scheduler, n_workers=cfg.n_workers, chunk_size=cfg.chunk_size, batched=True,
+        track_timeout_s=cfg.track_timeout_s,
         description="network" if stage == "infer" else "MusAV embeddings", show_progress=show_progress and bool(tasks),
     )
 

@@ -102,7 +102,7 @@ def prepare_mels(
     cfg = settings.features
     outcome = map_tracks(
         cache_mel, todo, chunk_dir=workdir.chunk_dir("mels"), fingerprint={"mel": MEL_CACHE_FORMAT},
-        scheduler=cfg.scheduler, n_workers=cfg.n_workers, chunk_size=cfg.chunk_size,
+        scheduler=cfg.scheduler, n_workers=cfg.n_workers, chunk_size=cfg.chunk_size, track_timeout_s=cfg.track_timeout_s,
         description="mel-spectrograms", show_progress=show_progress and bool(todo),
     )
     clear_chunks(workdir.chunk_dir("mels"))

@@ -13,16 +13,32 @@ network in one batched forward pass (stage 5, inference).
 The scheduler is a local process cluster by default (one single-threaded worker per
 core), any ``tcp://host:port`` Dask scheduler address for a real cluster, or
 ``"synchronous"`` to run in this process (debugging, tests).
+
+A track must not hang the run (a stalled network mount, a decoder that never returns), so
+on Dask every chunk has a deadline: ``track_timeout_s`` seconds per track of the chunk,
+counted from when the scheduler reports it running on a worker. At most one chunk per
+worker thread is handed to Dask at a time, so a chunk starts as soon as it is handed out.
+A chunk past its deadline is cancelled, the worker process running it is told to exit
+(from its event loop, which a thread waiting for a stalled disk leaves free; its nanny
+starts another, and no chunk is sent to it meanwhile), and the chunk's tracks go back in
+the queue one per chunk: the tracks that finish are kept, and the one that hangs again is
+listed as "took longer than N s; skipped". A chunk whose worker died (a crash in a
+decoder) is split the same way. Finished chunks are written as before, so resuming is
+unchanged. ``"synchronous"`` runs have no deadline: a hung track cannot be taken back
+from the process that runs it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 import logging
 import math
 import os
 import shutil
+import time
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -47,6 +63,14 @@ SINGLE_THREAD_ENV = {
 _NANNY_ENV_KEYS = ("MALLOC_TRIM_THRESHOLD_",)
 _FINGERPRINT_FILE = "fingerprint.json"
 _MALLOC_TRIM_KEY = "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_"
+_SATURATION_KEY = "distributed.scheduler.worker-saturation"
+_POLL_SECONDS = 1.0
+"""Longest wait between two checks of the chunks' deadlines."""
+_EXIT_DELAY_SECONDS = 0.2
+"""How long a worker told to exit waits, so that it answers the call first."""
+_NO_WORKER_SECONDS = 60
+"""How long a map waits for a worker told to exit to go, and while it has no worker (they
+restart) before it gives up the remaining tracks."""
 
 TrackFunction = Callable[[Any], Mapping[str, Any]]
 TrackResult = tuple[str, Mapping[str, Any] | None, str | None]
@@ -86,6 +110,7 @@ def map_tracks(
     description: str = "tracks",
     show_progress: bool = True,
     batched: bool = False,
+    track_timeout_s: float | None = None,
 ) -> MapOutcome:
     """Apply ``func`` to every track, in parallel, resuming from finished chunks.
 
@@ -119,6 +144,10 @@ def map_tracks(
         Call ``func`` once per chunk instead of once per track. A track it gives no
         result for fails; if ``func`` raises, every track of the chunk fails with the
         error's message.
+    track_timeout_s : float, optional
+        Seconds a track may take on Dask (a chunk of ``n`` tracks gets ``n`` times that);
+        a track that takes longer is listed as skipped (module docstring). ``None``: no
+        limit.
 
     Returns
     -------
@@ -136,7 +165,7 @@ def map_tracks(
     new_parts: list[pa.Table] = []
     next_part = _next_part_number(Path(chunk_dir))
     with _progress(description, total=len(tasks), completed=resumed, enabled=show_progress) as advance:
-        for results in _run_chunks(process, chunks, scheduler, workers):
+        for results in _run_chunks(process, chunks, scheduler, workers, track_timeout_s):
             rows = [{"track_id": track_id, **row} for track_id, row, _ in results if row is not None]
             failures.extend((track_id, error) for track_id, _, error in results if error is not None)
             if rows:
@@ -194,6 +223,7 @@ def _run_chunks(
     chunks: list[list[tuple[str, Any]]],
     scheduler: str,
     workers: int,
+    track_timeout_s: float | None,
 ) -> Iterator[list[tuple[str, Any, str | None]]]:
     if not chunks:
         return
@@ -201,12 +231,114 @@ def _run_chunks(
         for chunk in chunks:
             yield process(chunk)
         return
-    from dask.distributed import Client, as_completed
+    from dask.distributed import Client
 
     with _connect(scheduler, workers, Client) as client:
-        futures = [client.submit(process, chunk, pure=False) for chunk in chunks]
-        for future in as_completed(futures):
-            yield future.result()
+        yield from _DeadlineMap(client, process, track_timeout_s).results(chunks)
+
+
+class _DeadlineMap:
+    """Chunks through a Dask client, each under its deadline (module docstring)."""
+
+    def __init__(self, client: Any, process: Callable, track_timeout_s: float | None) -> None:
+        self.client, self.process, self.timeout = client, process, track_timeout_s
+        self.queue: deque[list[tuple[str, Any]]] = deque()
+        self.running: dict[Any, list[tuple[str, Any]]] = {}  # future -> its chunk
+        self.clocks: dict[Any, tuple[str, float]] = {}  # future -> (worker running it, since when)
+        self.ending: dict[str, float] = {}  # workers told to exit (when), until they are gone
+
+    def results(self, chunks: list[list[tuple[str, Any]]]) -> Iterator[list[tuple[str, Any, str | None]]]:
+        """The results of every chunk as they finish; a chunk past its deadline or whose worker
+        died is split into single tracks, and a single track fails instead."""
+        from dask.distributed import wait
+
+        self.queue.extend(chunks)
+        poll = _POLL_SECONDS if self.timeout is None else min(_POLL_SECONDS, self.timeout / 4)
+        last_worker_seen = time.monotonic()
+        while self.queue or self.running:
+            threads, now = self.client.nthreads(), time.monotonic()
+            self.ending = {worker: told for worker, told in self.ending.items()
+                           if worker in threads and now - told < _NO_WORKER_SECONDS}
+            if threads:
+                last_worker_seen = now
+            elif now - last_worker_seen > _NO_WORKER_SECONDS:
+                yield from self._give_up()
+                return
+            while self.queue and not self.ending and len(self.running) < sum(threads.values()):
+                chunk = self.queue.popleft()
+                self.running[self.client.submit(self.process, chunk, pure=False)] = chunk
+            if not self.running:  # the workers are starting or restarting
+                time.sleep(poll)
+                continue
+            try:
+                wait(list(self.running), timeout=poll, return_when="FIRST_COMPLETED")
+            except TimeoutError:
+                pass
+            yield from self._finished()
+            if self.timeout is not None:
+                yield from self._late()
+
+    def _finished(self) -> Iterator[list[tuple[str, Any, str | None]]]:
+        for future in [future for future in self.running if future.done()]:
+            chunk = self.running.pop(future)
+            if future.status == "finished":
+                yield future.result()
+            else:
+                yield from self._split(chunk, f"its worker failed ({_failure(future)}); skipped")
+        # the futures go out of scope here: a finished task's result stays on its worker while one refers to it
+
+    def _late(self) -> Iterator[list[tuple[str, Any, str | None]]]:
+        """Cancel the chunks past their deadline, end their workers and split the chunks."""
+        now, holders = time.monotonic(), _holders(self.client, self.running)
+        # a chunk's clock runs while one worker runs it, and starts again on another
+        self.clocks = {future: self.clocks[future] if self.clocks.get(future, ("", 0.0))[0] == worker else (worker, now)
+                       for future, worker in holders.items()}
+        for future, (worker, since) in list(self.clocks.items()):
+            if now - since > self.timeout * len(self.running[future]):
+                chunk = self.running.pop(future)
+                del self.clocks[future]
+                future.cancel()
+                _end_worker(self.client, worker)
+                self.ending[worker] = now
+                yield from self._split(chunk, f"took longer than {self.timeout:g} s; skipped")
+
+    def _split(self, chunk: list[tuple[str, Any]], reason: str) -> Iterator[list[tuple[str, Any, str | None]]]:
+        """Queue a chunk's tracks again one per chunk, first; a single track fails with ``reason``."""
+        if len(chunk) == 1:
+            yield [(chunk[0][0], None, reason)]
+        else:
+            self.queue.extendleft([track] for track in reversed(chunk))
+
+    def _give_up(self) -> Iterator[list[tuple[str, Any, str | None]]]:
+        for chunk in [*self.running.values(), *self.queue]:
+            yield [(track_id, None, "no Dask worker left to run it; skipped") for track_id, _ in chunk]
+
+
+def _holders(client: Any, running: Mapping[Any, Any]) -> dict[Any, str]:
+    """``{future: worker address}`` of the futures of ``running`` that a worker is running."""
+    by_key = {future.key: future for future in running}
+    return {by_key[key]: address for address, keys in client.processing().items() for key in keys if key in by_key}
+
+
+def _failure(future: Any) -> str:
+    """Why a chunk's task failed outside the track function (its worker died, mostly)."""
+    error = future.exception() if future.status == "error" else None
+    if error is None:
+        return future.status
+    if type(error).__name__ == "KilledWorker":
+        return "KilledWorker: the worker process died while running it"
+    return f"{type(error).__name__}: {error}"
+
+
+def _end_worker(client: Any, worker: str) -> None:
+    """End a worker's process from its event loop, which the hung track (waiting for the disk
+    in another thread) leaves free; the worker's nanny starts another."""
+    client.run(_exit_soon, workers=[worker], wait=False, on_error="ignore")
+
+
+async def _exit_soon() -> None:
+    """Exit this worker process in a moment, once Dask has answered the call."""
+    asyncio.get_running_loop().call_later(_EXIT_DELAY_SECONDS, os._exit, 1)
 
 
 def start_local_cluster(n_workers: int) -> Any:
@@ -216,7 +348,10 @@ def start_local_cluster(n_workers: int) -> Any:
     off glibc's adaptive mmap threshold, so every large array (a decoded track, a batch
     of crops) is mapped and zeroed afresh: feature extraction and the network ran 30-70 %
     slower. The workers here keep glibc's defaults (and the setting does not leak into
-    this process's environment). Dask's nanny writes the workers' environment
+    this process's environment). The scheduler sends a worker one chunk per thread at a
+    time (Dask's default sends 1.1 per thread, rounded up), so that a chunk a worker holds is
+    running, as its deadline assumes (module docstring), and a worker imports this module
+    (pandas, pyarrow) before it joins, not in its first chunk's time. Dask's nanny writes the workers' environment
     (``OMP_NUM_THREADS=1`` and the like) into this process's ``os.environ`` while it
     spawns them; it is put back, so that torch stages run after a Dask stage keep their
     threads and a resumed run computes what an uninterrupted one does. Workers of a
@@ -234,7 +369,7 @@ def start_local_cluster(n_workers: int) -> Any:
 
     saved = {key: os.environ.get(key) for key in (*SINGLE_THREAD_ENV, *_NANNY_ENV_KEYS)}
     try:
-        with dask.config.set({_MALLOC_TRIM_KEY: None}):
+        with dask.config.set({_MALLOC_TRIM_KEY: None, _SATURATION_KEY: 1.0}):
             return LocalCluster(
                 n_workers=n_workers,
                 threads_per_worker=1,
@@ -242,6 +377,7 @@ def start_local_cluster(n_workers: int) -> Any:
                 dashboard_address=None,
                 silence_logs=logging.ERROR,
                 env=SINGLE_THREAD_ENV,
+                preload=[__name__],
             )
     finally:
         for key, value in saved.items():

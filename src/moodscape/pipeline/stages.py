@@ -32,7 +32,7 @@ Request = tuple[dict[str, Any], list[Path]]
 """The JSON-ready settings (their hash is what the manifest compares) and input files of a stage."""
 
 _TRACK_COLUMNS = ["track_id", "audio_path", "mel_path", "split"]
-_EXECUTION_ONLY = ("scheduler", "n_workers", "chunk_size")
+_EXECUTION_ONLY = ("scheduler", "n_workers", "chunk_size", "track_timeout_s")
 """Feature settings that change how the map runs, never what it computes."""
 
 

@@ -89,7 +89,7 @@ def _musav_features(settings: Settings, workdir: Workdir, tasks: dict[str, tuple
     fingerprint = {"source": "audio", "features": list(FEATURE_NAMES), "version": artifacts.package_versions()}
     return map_tracks(track_features, tasks, chunk_dir=workdir.chunk_dir(MUSAV_FEATURES_MAP), fingerprint=fingerprint,
                       scheduler=cfg.scheduler, n_workers=cfg.n_workers, chunk_size=cfg.chunk_size,
-                      description="MusAV features", show_progress=show_progress and bool(tasks))
+                      track_timeout_s=cfg.track_timeout_s, description="MusAV features", show_progress=show_progress and bool(tasks))
 
 
 def musav_set_name(settings: Settings) -> str:
