@@ -37,6 +37,14 @@ from moodscape.errors import AudioError
 SILENCE_PEAK = 1e-4
 """Peak amplitude below which a track counts as silent."""
 
+MIN_SAMPLE_RATE = 8000
+"""Lowest sample rate analysed, telephone audio's (a 1 Hz file broke the feature frames)."""
+
+MAX_DECODED_SAMPLES = 2 * 48_000 * 20 * 60
+"""Most samples, all channels together, one decode reads: 20 minutes of 48 kHz stereo
+(0.43 GiB as float32). A longer track is analysed on its first ``MAX_DECODED_SAMPLES //
+channels`` frames, and a header that claims hours allocates no more than that."""
+
 MEL_SR = 12000
 MEL_N_FFT = 512
 MEL_HOP = 256
@@ -73,7 +81,8 @@ def load_audio(
     Returns
     -------
     y : np.ndarray [shape=(n_samples,) or (n_channels, n_samples), dtype=float32]
-        The signal.
+        The signal: at most its first :data:`MAX_DECODED_SAMPLES` samples, all channels
+        together, whatever length its header claims.
     sr : int
         Its sample rate.
 
@@ -81,15 +90,19 @@ def load_audio(
     ------
     AudioError
         When the file is missing, no regular file (a FIFO, a folder: :func:`file_problem`),
-        unreadable, in an unsupported format, empty, shorter than ``min_duration``, silent
-        (peak below 1e-4) or holds NaN/inf samples. The message names the file.
+        unreadable, in an unsupported format, damaged, empty, sampled below
+        :data:`MIN_SAMPLE_RATE`, shorter than ``min_duration``, silent (peak below 1e-4)
+        or holds NaN/inf samples. The message names the file and what is wrong
+        (:func:`decode_error`).
     """
     path = require_regular_file(path)
     try:
         with open_audio(path) as audio:
-            data, native_sr = audio.read(dtype="float32", always_2d=True), audio.samplerate
+            native_sr = _require_rate(audio.samplerate, path)
+            bounded = audio.frames * audio.channels > MAX_DECODED_SAMPLES
+            data = audio.read(MAX_DECODED_SAMPLES // audio.channels if bounded else -1, dtype="float32", always_2d=True)
     except _SOUNDFILE_ERRORS as error:
-        raise AudioError(f"{path}: cannot decode audio ({error})") from None
+        raise decode_error(path, error) from None
     y = _downmix(data) if mono else np.ascontiguousarray(data.T)
     _check_signal(y, native_sr, min_duration, path)
     if sr is not None and round(sr) != native_sr:
@@ -132,12 +145,45 @@ def open_audio(path: str | os.PathLike):
             audio.seek(0)  # libsndfile 1.2 drops an Ogg Opus file's pre-skip samples only after a seek
         except _SOUNDFILE_ERRORS as error:
             audio.close()
-            raise AudioError(f"{path}: cannot decode audio ({error})") from None
+            raise decode_error(path, error) from None
         return audio
     try:
         return FFmpegReader(path)  # PyAV loads here, for the first file that needs it
     except AudioError as error:
-        raise AudioError(f"{path}: cannot decode audio ({refused}; FFmpeg: {error})") from None
+        raise decode_error(path, refused, ffmpeg=str(error)) from None
+
+
+_LIBSNDFILE_MEANINGS = {
+    "Format not recognised.": "not in an audio format that is read",
+    "File does not exist or is not a regular file (possibly a pipe?).": "no audio stream found in it",
+    "Supported file format but file is malformed.": "the file is damaged or truncated",
+    "Internal psf_fseek() failed.": "the stream ends before the length its header gives (a damaged or truncated file)",
+    "Error : flac decoder lost sync.": "the FLAC stream is damaged or truncated",
+    "Error : unknown error in flac decoder.": "the FLAC stream is damaged or truncated",
+}
+"""What libsndfile's messages mean for a regular file (the others are shown as they are)."""
+
+
+def decode_error(path: str | os.PathLike, error: Exception, *, ffmpeg: str | None = None) -> AudioError:
+    """The AudioError of a file that cannot be decoded: ``"<path>: cannot decode audio: <why>"``.
+
+    ``why`` says what is wrong in words (an empty file, a format that is not read, a damaged
+    stream) rather than libsndfile's message, whose "possibly a pipe?" misleads for a
+    regular file; ``ffmpeg`` is FFmpeg's reason, when it was asked too.
+    """
+    text = str(error).removeprefix(f"Error opening {os.fspath(path)!r}: ")
+    with contextlib.suppress(OSError):
+        if os.path.getsize(path) == 0:
+            return AudioError(f"{path}: cannot decode audio: the file is empty (0 bytes)")
+    why = _LIBSNDFILE_MEANINGS.get(text, text) + (f"; FFmpeg: {ffmpeg}" if ffmpeg else "")
+    return AudioError(f"{path}: cannot decode audio: {why}")
+
+
+def _require_rate(sr: int, path: Path) -> int:
+    """``sr`` if it is at least :data:`MIN_SAMPLE_RATE`; else AudioError naming the file."""
+    if sr < MIN_SAMPLE_RATE:
+        raise AudioError(f"{path}: sample rate of {sr} Hz is below {MIN_SAMPLE_RATE} Hz, the lowest analysed")
+    return sr
 
 
 @dataclass(frozen=True)
@@ -198,7 +244,7 @@ def sample_blocks(path: str | os.PathLike, blocksize: int, dtype: str = "float32
             while len(block := audio.read(blocksize, dtype=dtype, always_2d=True)):
                 yield block
     except _SOUNDFILE_ERRORS as error:
-        raise AudioError(f"{path}: cannot decode audio ({error})") from None
+        raise decode_error(path, error) from None
 
 
 _FILE_KINDS = {stat.S_IFIFO: "a FIFO (named pipe)", stat.S_IFDIR: "a folder", stat.S_IFSOCK: "a socket",
@@ -265,7 +311,7 @@ def _check_signal(y: np.ndarray, sr: int, min_duration: float, path: Path) -> No
         raise AudioError(f"{path}: audio file is empty")
     if n_samples < min_duration * sr:
         raise AudioError(
-            f"{path}: audio is {n_samples / sr:.2f} s long, shorter than {min_duration:g} s"
+            f"{path}: audio is {n_samples / sr:.3g} s long, shorter than {min_duration:g} s"
         )
     peak = sample_peak(y)
     if not np.isfinite(peak):
@@ -628,29 +674,29 @@ def mel_crops_from_audio(
     ------
     AudioError
         As :func:`load_audio`; silence and non-finite samples are judged on the decoded crops,
-        and crops that are not finite are refused (:func:`require_finite`).
+        and crops that are not finite are refused (:func:`require_finite`). A file whose
+        crops cannot be read as its header promises (truncated, damaged) is decoded whole,
+        which reads what it holds and says what is wrong with it.
     """
     path = require_regular_file(path)
     try:
         with open_audio(path) as audio:
             if not audio.seekable():  # FFmpeg's files read forward only: bounded by its header, like any decode
                 raise _DecodeWhole
-            sr, n_native = audio.samplerate, audio.frames
+            sr, n_native = _require_rate(audio.samplerate, path), audio.frames
             n_samples = math.floor(n_native * MEL_SR / sr + 0.5)  # soxr's output length
             n_frames = -(-n_samples // MEL_HOP) + 1
             needed = n_crops * ((crop_frames - 1) * MEL_HOP + MEL_N_FFT + 2 * _CROP_MARGIN_SECONDS * MEL_SR)
             if n_native <= 0 or needed >= _WHOLE_TRACK_SHARE * n_samples:
                 raise _DecodeWhole
             if n_native < min_duration * sr:
-                raise AudioError(f"{path}: audio is {n_native / sr:.2f} s long, shorter than {min_duration:g} s")
+                raise AudioError(f"{path}: audio is {n_native / sr:.3g} s long, shorter than {min_duration:g} s")
             starts = eval_crop_starts(n_frames, crop_frames, n_crops)
             signals = [_crop_signal(audio, start, crop_frames, n_samples) for start in starts]
-    except _DecodeWhole:
+    except (_DecodeWhole, *_SOUNDFILE_ERRORS):
         mel = mel_from_audio(path, min_duration=min_duration)
         starts = eval_crop_starts(mel.shape[1], crop_frames, n_crops)
         return np.stack([crop(mel, start, crop_frames) for start in starts]), int(mel.shape[1])
-    except _SOUNDFILE_ERRORS as error:
-        raise AudioError(f"{path}: cannot decode audio ({error})") from None
     samples = np.concatenate(signals)
     _check_signal(samples, MEL_SR, 0.0, path)
     crops = np.stack([_mel_db(_magnitude(_frames(signal)), MEL_SR, MEL_N_FFT, MEL_N_BANDS, MEL_FMAX) for signal in signals])
@@ -705,6 +751,8 @@ def _crop_signal(audio: sf.SoundFile, start: int, crop_frames: int, n_samples: i
     with _quiet_decoder(audio.format == "MP3" and native_from > 0):
         audio.seek(native_from)
         block = _downmix(audio.read(native_count, dtype="float32", always_2d=True))
+    if len(block) < native_count:  # the stream ends before its header says
+        raise _DecodeWhole
     block = resample(block, sr, MEL_SR)  # 12 kHz samples from read_from on
     signal = np.zeros(length, dtype=np.float32)
     lo, hi = max(first, read_from), min(first + length, read_from + len(block), n_samples)

@@ -71,11 +71,11 @@ def inference_tracks(settings: Settings, collection: Collection) -> tuple[pd.Dat
 
 
 def _folder_problem(root: Path, problem: str) -> tuple[str, str]:
-    """``(track_id, reason)`` from a folder loader message ``"<path>: skipped: <reason>"``."""
+    """``(track_id, "<path>: <reason>")`` from a folder loader message ``"<path>: skipped: <reason>"``."""
     path, _, reason = problem.partition(": skipped: ")
     try:
         track_id = Path(path).relative_to(root).with_suffix("").as_posix()
     except ValueError:
         track_id = path
-    return track_id, reason or problem
+    return track_id, f"{path}: {reason}" if reason else problem
 
