@@ -114,7 +114,8 @@ def read_ground_truth(path: str | Path) -> pd.DataFrame:
     ------
     DataError
         If a line is not a JSON object with the required fields, its ``pairid`` does
-        not name two songs or names a pair already given (either way round).
+        not name two songs or repeats the ``pairid`` of an earlier line (the same pair
+        the other way round is another line of the protocol, as in the original).
     """
     path = Path(path)
     required = ["pairid", "higher_value", "agreement", "tripletid", "triplet_type"]
@@ -123,11 +124,10 @@ def read_ground_truth(path: str | Path) -> pd.DataFrame:
         songid_a, _, songid_b = record["pairid"].partition("-")
         if not songid_a or not songid_b:
             raise DataError(f"{path}:{line_no}: pairid {record['pairid']!r} is not '<songid_a>-<songid_b>'")
-        pair = frozenset((songid_a, songid_b))
-        if pair in first_line:
-            raise DataError(f"{path}:{line_no}: the pair {songid_a}-{songid_b} was already judged on line {first_line[pair]}; "
-                            "a ground-truth file gives each pair once")
-        first_line[pair] = line_no
+        if record["pairid"] in first_line:
+            raise DataError(f"{path}:{line_no}: the pair {record['pairid']} was already judged on line "
+                            f"{first_line[record['pairid']]}; a ground-truth file gives each pair once")
+        first_line[record["pairid"]] = line_no
         consistency = record.get("triplet_consistency", math.nan)
         records.append({**record, "songid_a": songid_a, "songid_b": songid_b, "triplet_consistency": consistency})
     return pd.DataFrame.from_records(records, columns=GROUND_TRUTH_COLUMNS)
