@@ -16,6 +16,8 @@ one outcome, decided as the best loaders decide it:
 from __future__ import annotations
 
 import io
+import json
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +28,7 @@ import pytest
 import soundfile
 
 from cli_runner import invoke, one_line_error
+from moodscape.config import Settings
 from moodscape.datasets import SPLITS
 from moodscape.datasets.folder import hash_split, load_folder
 from moodscape.datasets.jamendo import TAG_PREFIX, load_jamendo
@@ -170,7 +173,7 @@ JAMENDO_CASES = {
                        Read(problems=("dropped 1 tags outside the 3-tag vocabulary: bogus (1)",))),
     "a track in two splits": (append(split_file("test"), row("track_2")),
                               Read(problems=("track track_2 is already in train; kept there, left out of test",))),
-    "a track in two splits, test first read last": (append(split_file("train"), row("track_6")),
+    "a test track also in the train split file": (append(split_file("train"), row("track_6")),
                                                      Read({"track_6": ("train", TAGS_OF["track_6"])},
                                                           ("track track_6 is already in train; kept there, left out of test",))),
     "a track only in a split file": (append(split_file("test"), row("track_9", ["sad"])),
@@ -269,7 +272,8 @@ MUSAV_CASES = {
     "a binary song ids file": (put(SONGIDS, BINARY), Refused(SONGIDS, 1, ("binary",))),
     "a ground-truth line without higher_value": (replace(GT, ', "higher_value": "b"', ""), Refused(GT, 2, ("higher_value",))),
     "a pair judged twice": (append(GT, pair_line("song1", "song2", "b")), Refused(GT, 7, ("already judged on line 1",))),
-    "a pair judged twice, reversed": (append(GT, pair_line("song2", "song1", "b")), Refused(GT, 7, ("already judged on line 1",))),
+    "a pair judged again the other way round (scored as a line of its own, as MusAV's script does)":
+        (append(GT, pair_line("song2", "song1", "b")), Read({"pairs": [*PAIRS, ("song2", "song1", "b")]})),
     "a ground-truth line with a NUL byte": (replace(GT, '"full-agreement", "higher_value": "b"', '"full\0", "higher_value": "b"'),
                                             Refused(GT, 2, ("not valid JSON",))),
     "ground truth in latin-1": (lambda files: (append(GT, pair_line("song1", "sóng7", "a"))(files), recode(GT, "latin-1")(files)),
@@ -438,3 +442,33 @@ CLI_REFUSALS = {
 def test_a_refused_metadata_file_is_one_line_naming_file_and_line(tmp_path, arguments, where, what):
     line = one_line_error(invoke(*arguments(tmp_path)))
     assert f"error: {tmp_path / where}" in line and what in line, line
+
+
+@pytest.mark.slow
+def test_ablate_lists_the_musav_previews_it_cannot_read(demo_run, demo_corpus, tmp_path):
+    """Unreadable and absent previews are left out of the transfer scores and listed, as stage 4 lists them."""
+    previews = Settings.load(demo_corpus / "moodscape.toml").musav.audio_root
+    damaged = tmp_path / "previews"
+    files = sorted(previews.rglob("*.mp3"))
+    for path in files[3:]:
+        (damaged / path.relative_to(previews)).parent.mkdir(parents=True, exist_ok=True)
+        (damaged / path.relative_to(previews)).symlink_to(path)
+    garbage, empty, absent = (damaged / path.relative_to(previews) for path in files[:3])
+    for path in (garbage, empty):
+        path.parent.mkdir(parents=True, exist_ok=True)
+    garbage.write_bytes(b"ID3" + np.random.default_rng(0).bytes(4000))
+    empty.write_bytes(b"")
+    workdir = tmp_path / "run"
+    shutil.copytree(demo_run, workdir, ignore=shutil.ignore_patterns("ablation"))
+    rank = json.loads((workdir / "metrics" / "classifier.json").read_text())["config"]["r"]
+    result = invoke("ablate", "--config", demo_corpus / "moodscape.toml", "--workdir", workdir,
+                    f"--set=musav.audio_root={damaged}", f"--set=ablate.ranks=[{rank}]", '--set=ablate.include=["lora"]',
+                    "--set=av.epochs=20", "--set=av.patience=3")
+    assert result.exit_code == 0, result.output
+    skipped = pd.read_csv(workdir / "reports" / "skipped_ablate.csv", dtype=str).set_index("track_id")["reason"]
+    assert sorted(skipped.index) == sorted(path.stem for path in (garbage, empty, absent))
+    assert str(garbage) in skipped[garbage.stem] and str(empty) in skipped[empty.stem]
+    assert skipped[absent.stem] == "no audio preview found"
+    assert "skipped" in result.output and " 3 " in result.output
+    transfer = json.loads((workdir / "metrics" / "ablation.json").read_text())["transfer"]
+    assert transfer["n_songs"] == {"listed": len(files), "embedded": len(files) - 3, "skipped": 3}
