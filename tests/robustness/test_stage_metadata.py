@@ -44,7 +44,7 @@ Damage = Callable[[Files], None]
 class Read:
     """The files are read: ``changes`` to the valid outcome (``{track: value}``), and a problem line holding each of ``problems``."""
 
-    changes: dict = None
+    changes: dict | None = None
     problems: tuple[str, ...] = ()
 
 
@@ -86,10 +86,10 @@ def crlf(*lines: str) -> bytes:
     return "".join(f"{line}\r\n" for line in lines).encode()
 
 
-def recode(name: str, encoding: str, prefix: bytes = b"") -> Damage:
-    """Save file ``name`` in another encoding (``"utf-8-sig"``: with a byte-order mark)."""
+def recode(name: str, encoding: str) -> Damage:
+    """Save file ``name`` in another encoding (``"utf-8-sig"``: UTF-8 with a byte-order mark)."""
     def damage(files: Files) -> None:
-        files[name] = prefix + files[name].decode().encode(encoding)
+        files[name] = files[name].decode().encode(encoding)
     return damage
 
 
