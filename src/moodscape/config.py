@@ -433,7 +433,7 @@ class Settings(_Section):
         return {name: dumped[name] for name in sections}
 
 
-_FILE_SETTINGS = frozenset({"folder.tags_csv", "pretrain.backbone", "infer.track_list"})
+_FILE_SETTINGS = frozenset({"folder.tags_csv", "musav.planted_truth", "pretrain.backbone", "infer.track_list"})
 """The path settings that name a file; every other path setting names a folder."""
 
 

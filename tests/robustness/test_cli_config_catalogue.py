@@ -170,6 +170,8 @@ MISSING_PATHS = {  # name: (settings, the setting named, what it says)
     "musav.audio_root": ({**JAMENDO_ONLY, "musav": {"root": "musav", "audio_root": "spotify"}}, "musav.audio_root", "no such folder"),
     "musav.metadata_root": ({**JAMENDO_ONLY, "musav": {"root": "musav", "metadata_root": "yaml"}}, "musav.metadata_root",
                             "no such folder"),
+    "musav.planted_truth is a folder": ({**JAMENDO_ONLY, "musav": {"root": "musav", "planted_truth": "musav"}}, "musav.planted_truth",
+                                        "not a file"),
     "folder.root": ({"data": {"source": "folder"}, "folder": {"root": "my music"}}, "folder.root", "no such folder"),
     "folder.tags_csv": ({"data": {"source": "folder"}, "folder": {"root": "music", "tags_csv": "tags.csv"}}, "folder.tags_csv",
                         "no such file"),
