@@ -101,9 +101,11 @@ def _settings(config: Path | None, overrides: list[str] | None, **named: Any) ->
     for item in overrides or []:
         key, sep, raw = item.partition("=")
         if not sep:
-            raise MoodscapeError(f"--set expects key=value, got {item!r}")
-        values[key.strip()] = _parse_value(raw.strip())
-    return Settings.load(config, values)
+            raise MoodscapeError(f"--set expects key=value, e.g. --set cluster.k=6; got {item!r}")
+        values[key.strip()] = _parse_value(raw.strip(), f"--set {item}")
+    settings = Settings.load(config, values)
+    settings.check_paths()
+    return settings
 
 
 def _workdir(path: Path) -> Workdir:
@@ -136,10 +138,14 @@ def _run_stage(name: str, settings: Settings, path: Path) -> dict[str, Any]:
         return BY_NAME[name].run(settings, workdir)
 
 
-def _parse_value(raw: str) -> Any:
+def _parse_value(raw: str, given: str = "") -> Any:
+    """A value from the command line: JSON (6, 0.5, true, [5, 10]), else the text as it is."""
     try:
         return json.loads(raw)
-    except json.JSONDecodeError:
+    except json.JSONDecodeError as error:
+        if raw.startswith(("[", "{")):  # meant as a list or table: taking the text would hide the typo
+            raise ConfigError(f"{given or raw}: not valid JSON ({error.msg}); write a list as [5, 10] or [\"rms_mean\"], "
+                              "a text that begins with [ or { in double quotes") from None
         return raw
 
 

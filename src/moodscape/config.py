@@ -22,12 +22,14 @@ A minimal config for MTG-Jamendo::
 
 from __future__ import annotations
 
+import difflib
 import json
 import tomllib
+import typing
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from .errors import ConfigError
 
@@ -35,6 +37,33 @@ from .errors import ConfigError
 class _Section(BaseModel):
     # every number finite: an lr of Infinity or NaN trained a NaN model instead of stopping here
     model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_lax_booleans_or_empty_paths(cls, value: Any, info: ValidationInfo) -> Any:
+        # pydantic's lax mode reads `lr = true` as 1.0 and `amp = "yes"` or `amp = 1` as true
+        kinds = _plain_types(cls.model_fields[info.field_name].annotation)
+        if kinds == {bool} and not isinstance(value, bool):
+            raise ValueError("expected true or false (unquoted)")
+        if bool not in kinds and kinds & {int, float} and _holds_bool(value):
+            raise ValueError("expected a number, not true or false")
+        if Path in kinds and isinstance(value, str) and not value.strip():
+            raise ValueError("empty path; give a file or folder, or leave the setting out")
+        return value
+
+
+def _plain_types(annotation: Any) -> set[Any]:
+    """The plain types a setting's annotation is made of: ``{int}`` for ``tuple[int, int]``, ``{str}`` for a Literal."""
+    args = typing.get_args(annotation)
+    if typing.get_origin(annotation) is Literal:
+        return {type(arg) for arg in args}
+    return set().union(*map(_plain_types, args)) if args else {annotation}
+
+
+def _holds_bool(value: Any) -> bool:
+    if isinstance(value, (list, tuple)):
+        return any(map(_holds_bool, value))
+    return isinstance(value, bool)
 
 
 class DataSettings(_Section):
@@ -116,6 +145,13 @@ class FeatureSettings(_Section):
     n_workers: int | None = Field(None, ge=1)
     chunk_size: int = Field(32, ge=1)
     track_timeout_s: float = Field(120.0, gt=0)
+
+    @field_validator("scheduler")
+    @classmethod
+    def _known_scheduler(cls, value: str) -> str:
+        if value in ("local", "synchronous") or "://" in value:
+            return value
+        raise ValueError("expected 'local', 'synchronous' or a Dask scheduler address like tcp://host:8786")
 
 
 class ClusterSettings(_Section):
@@ -303,7 +339,7 @@ class AblationSettings(_Section):
 class Settings(_Section):
     """Every setting of a run; ``Settings.load(path)`` reads a TOML file."""
 
-    seed: int = 0
+    seed: int = Field(0, ge=0, lt=2**32)  # numpy and scikit-learn take seeds in [0, 2**32)
     data: DataSettings = Field(default_factory=DataSettings)
     jamendo: JamendoSettings = Field(default_factory=JamendoSettings)
     folder: FolderSettings = Field(default_factory=FolderSettings)
@@ -370,10 +406,38 @@ class Settings(_Section):
                     data[section][key] = (base / value).resolve()
         return type(self).model_validate(data)
 
+    def check_paths(self) -> None:
+        """Check that every configured file and folder exists, so a wrong path stops a run before its first stage.
+
+        The section of the collection not read (``[folder]`` when ``data.source`` is
+        ``"jamendo"``, and the reverse) is not checked.
+
+        Raises
+        ------
+        ConfigError
+            One line naming each setting whose path is missing or of the wrong kind.
+        """
+        unread = "folder" if self.data.source == "jamendo" else "jamendo"
+        problems = []
+        for section in ("jamendo", "folder", "musav", "features", "pretrain", "infer"):
+            for key, path in getattr(self, section) if section != unread else ():
+                name = f"{section}.{key}"
+                if not isinstance(path, Path) or (path.is_file() if name in _FILE_SETTINGS else path.is_dir()):
+                    continue
+                kind = "file" if name in _FILE_SETTINGS else "folder"
+                problems.append(f"{name} = {path}: {'no such' if not path.exists() else 'not a'} {kind}")
+        if problems:
+            raise ConfigError(f"{'; '.join(problems)}; set each to an existing file or folder, or leave it out "
+                              "(a relative path is relative to the config file's folder)")
+
     def stage_settings(self, *sections: str) -> dict[str, Any]:
         """JSON-ready settings of the given sections, as recorded in the manifest."""
         dumped = self.model_dump(mode="json")
         return {name: dumped[name] for name in sections}
+
+
+_FILE_SETTINGS = frozenset({"folder.tags_csv", "musav.planted_truth", "pretrain.backbone", "infer.track_list"})
+"""The path settings that name a file; every other path setting names a folder."""
 
 
 def _read_config_file(path: Path) -> dict[str, Any]:
@@ -435,12 +499,36 @@ def _problem(error: Any, path: Path | None, overrides: dict[str, Any]) -> str:
     location = ".".join(str(part) for part in error["loc"]) or "config"
     value = error.get("input")
     shown = f" = {value!r}" if isinstance(value, (str, int, float, bool)) else ""
+    message = _message(error, location)
     if _overridden(location, overrides):
-        return f"{location}{shown} (given on the command line): {error['msg']}"
+        return f"{location}{shown} (given on the command line): {message}"
     where = f"{path}: " if path else ""
-    return f"{where}{location}{shown}: {error['msg']}"
+    return f"{where}{location}{shown}: {message}"
+
+
+def _message(error: Any, location: str) -> str:
+    """What is wrong with a setting, in words that say what to write instead."""
+    if error["type"] == "extra_forbidden":
+        return _unknown_key(error["loc"])
+    if error["type"] == "model_type":
+        return f"expected a table of settings ([{location}] in a file, --set {location}.<key>=... on the command line)"
+    return error["msg"].removeprefix("Value error, ")
+
+
+def _unknown_key(loc: tuple[Any, ...]) -> str:
+    """What to say of a key no setting has: the nearest valid key, or the valid keys of its table."""
+    model: type[BaseModel] = Settings
+    for part in loc[:-1]:
+        model = model.model_fields[str(part)].annotation
+    names = list(model.model_fields)
+    prefix = "".join(f"{part}." for part in loc[:-1])
+    nearest = difflib.get_close_matches(str(loc[-1]).lower(), names, n=1, cutoff=0.6)
+    if nearest:
+        return f"unknown setting; did you mean {prefix}{nearest[0]}?"
+    table = f"[{prefix.rstrip('.')}]" if prefix else "the top level"
+    return f"unknown setting; {table} takes {', '.join(names)}"
 
 
 def _overridden(location: str, overrides: dict[str, Any]) -> bool:
-    """Whether the setting at ``location`` (dotted) was set, itself or within, by an override."""
-    return any(location == key or location.startswith(f"{key}.") for key in overrides)
+    """Whether the setting at ``location`` (dotted) was set, itself, within or below, by an override."""
+    return any(location == key or location.startswith(f"{key}.") or key.startswith(f"{location}.") for key in overrides)

@@ -6,16 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from cli_runner import invoke
-
-
-def one_line_error(result) -> str:
-    """The error line of a failed command, after checking it failed cleanly with one line."""
-    assert result.exit_code == 2, result.output
-    lines = result.output.strip().splitlines()
-    assert len(lines) == 1, result.output
-    assert lines[0].startswith("error:"), result.output
-    return lines[0]
+from cli_runner import invoke, one_line_error
 
 
 @pytest.fixture()

@@ -14,6 +14,7 @@ from cli_runner import invoke
 def config(tmp_path):
     path = tmp_path / "moodscape.toml"
     path.write_text('[jamendo]\nroot = "corpus"\n', encoding="utf-8")
+    (tmp_path / "corpus").mkdir()  # a configured folder must exist (Settings.check_paths)
     return path
 
 

@@ -7,7 +7,9 @@ hash of their id, so adding files never moves an existing track to another split
 Tags CSV: a header row with the columns ``track_id`` and ``tags``, and optionally
 ``split`` (``train``, ``validation``, ``test``; empty means "use the hash split").
 Several tags go in one field separated by ``|`` or ``,`` (quote the field when it
-contains commas: ``song,"happy,calm"``); a ``mood/theme---`` prefix is removed.
+contains commas: ``song,"happy,calm"``); a ``mood/theme---`` prefix is removed. A line
+with another number of fields than the header is skipped and listed, a file with a
+missing or repeated column or an unclosed quote is refused (:func:`read_tags_csv`).
 
 Like every loader, :func:`load_folder` returns ``(track_table, problems)``: files or CSV
 lines it skipped, as one-line messages ``"<file>[:<line>]: <what is wrong>"``. Every entry
@@ -28,6 +30,7 @@ splits. A file whose tags mutagen cannot parse keeps its audio, without tags, an
 
 import csv
 import hashlib
+import io
 import math
 import os
 import re
@@ -41,6 +44,7 @@ from moodscape.config import FOLDER_EXTENSIONS
 from moodscape.datasets import SPLITS, TRACK_COLUMNS
 from moodscape.datasets.embedded_tags import FIELDS, TAG_FIELDS, no_tags, read_embedded_tags, tags_from_fields
 from moodscape.datasets.jamendo import TAG_PREFIX
+from moodscape.datasets.text import read_text
 from moodscape.errors import AudioError, ConfigError, DataError
 
 TAG_SEPARATORS = re.compile(r"[|,]")
@@ -191,7 +195,9 @@ def read_tags_csv(path: str | Path) -> tuple[dict[str, tuple[list[str], str]], l
     Parameters
     ----------
     path : str or Path
-        CSV with the columns ``track_id``, ``tags`` and optionally ``split``.
+        CSV with the columns ``track_id``, ``tags`` and optionally ``split`` (names
+        matched without case and surrounding spaces; other columns are ignored), in any
+        encoding :func:`moodscape.datasets.text.read_text` reads.
 
     Returns
     -------
@@ -199,41 +205,74 @@ def read_tags_csv(path: str | Path) -> tuple[dict[str, tuple[list[str], str]], l
         ``track_id -> (tags, split)``, ``split`` being ``""`` when not given; the track
         id as written, spaces around it kept (a file name may end in a space).
     problems : list of str
-        ``"<file>:<line>: ..."`` for lines skipped (empty or repeated track id) and for
-        an unknown split name (the line is kept without its split).
+        ``"<file>:<line>: ..."`` for lines skipped (empty or repeated track id, another
+        number of fields than the header, a NUL byte) and for an unknown split name
+        (the line is kept without its split). Blank lines are ignored.
 
     Raises
     ------
     DataError
-        If the file cannot be read or lacks the ``track_id`` or ``tags`` column.
+        Naming the file and line, if the file cannot be read, lacks the ``track_id`` or
+        ``tags`` column, names a column twice, has an unclosed quote, or has no line
+        after its header.
     """
     path = Path(path)
     annotations: dict[str, tuple[list[str], str]] = {}
     problems, first_line = [], {}
+    reader = csv.reader(io.StringIO(read_text(path), newline=""), strict=True)
+    line_no = 0
     try:
-        with path.open(encoding="utf-8", newline="") as file:
-            reader = csv.DictReader(file)
-            missing = {"track_id", "tags"} - set(reader.fieldnames or ())
-            if missing:
-                raise DataError(f"{path}:1: missing column(s) {', '.join(sorted(missing))}; expected track_id,tags[,split]")
-            for row in reader:
-                line_no = reader.line_num
-                track_id = row["track_id"] or ""
-                split = (row.get("split") or "").strip()
-                if not track_id.strip():
-                    problems.append(f"{path}:{line_no}: line skipped: empty track_id")
-                    continue
-                if track_id in first_line:
-                    problems.append(f"{path}:{line_no}: line skipped: track id {track_id!r} repeats line {first_line[track_id]}")
-                    continue
-                if split and split not in SPLITS:
-                    problems.append(f"{path}:{line_no}: split {split!r} is not one of {', '.join(SPLITS)}; hash split used")
-                    split = ""
-                first_line[track_id] = line_no
-                annotations[track_id] = (_parse_tags(row["tags"] or ""), split)
-    except (OSError, UnicodeDecodeError, csv.Error) as error:
-        raise DataError(f"{path}: cannot read: {error}") from error
+        header = [name.strip().lower() for name in next(reader, [])]
+        columns = _csv_columns(path, header)
+        for fields in reader:
+            line_no = reader.line_num
+            if not "".join(fields).strip():
+                continue
+            if problem := _csv_line_problem(fields, len(header)):
+                problems.append(f"{path}:{line_no}: line skipped: {problem}")
+                continue
+            track_id, tags, split = (fields[columns[name]] if name in columns else "" for name in _CSV_COLUMNS)
+            split = split.strip()
+            if not track_id.strip():
+                problems.append(f"{path}:{line_no}: line skipped: empty track_id")
+                continue
+            if track_id in first_line:
+                problems.append(f"{path}:{line_no}: line skipped: track id {track_id!r} repeats line {first_line[track_id]}")
+                continue
+            if split and split not in SPLITS:
+                problems.append(f"{path}:{line_no}: split {split!r} is not one of {', '.join(SPLITS)}; hash split used")
+                split = ""
+            first_line[track_id] = line_no
+            annotations[track_id] = (_parse_tags(tags), split)
+    except csv.Error as error:  # the line after the last row read begins the line that cannot be read
+        raise DataError(f"{path}:{line_no + 1}: not a valid CSV from this line on ({error}); check its quotes") from None
+    if not first_line and not problems:
+        raise DataError(f"{path}: no track line after the header; add lines track_id,tags or remove folder.tags_csv")
     return annotations, problems
+
+
+_CSV_COLUMNS = ("track_id", "tags", "split")
+
+
+def _csv_line_problem(fields: list[str], n_columns: int) -> str | None:
+    """Why a tags CSV line is skipped before its fields are read, if it is."""
+    if len(fields) > n_columns:
+        return f"{len(fields)} fields where the header has {n_columns} (quote a field that holds commas: \"happy,calm\")"
+    if len(fields) < n_columns:
+        return f"{len(fields)} field(s) where the header has {n_columns}"
+    return "it holds a NUL byte" if any("\0" in field for field in fields) else None
+
+
+def _csv_columns(path: Path, header: list[str]) -> dict[str, int]:
+    """Where ``track_id``, ``tags`` and ``split`` are in a tags CSV's header, or raise DataError."""
+    expected = "expected the header track_id,tags[,split] (comma-separated)"
+    missing = sorted(name for name in _CSV_COLUMNS[:2] if name not in header)
+    if missing:
+        raise DataError(f"{path}:1: missing column(s) {', '.join(missing)}; {expected}, got {','.join(header)[:120]!r}")
+    repeated = [name for name in _CSV_COLUMNS if header.count(name) > 1]
+    if repeated:
+        raise DataError(f"{path}:1: column {repeated[0]} appears twice; {expected}")
+    return {name: header.index(name) for name in _CSV_COLUMNS if name in header}
 
 
 def _annotations_by_track(

@@ -4,12 +4,19 @@ The TSV format (``autotagging_moodtheme.tsv`` and the split files) is tab-separa
 the header ``TRACK_ID ARTIST_ID ALBUM_ID PATH DURATION TAGS`` and **one TAGS column per
 tag**, so rows have a variable number of columns; the files have CRLF line endings.
 
-Problems: a file that cannot be read as a whole (missing, wrong header, no valid row)
-raises :class:`~moodscape.errors.DataError`. A single malformed row (empty track id,
-non-numeric duration, a tag without the ``mood/theme---`` prefix, ...) or a duplicate
-track id is skipped instead, and the readers return it as a *problem*: a one-line
-message ``"<file>:<line>: <what is wrong>"``. Every reader here returns a
-``(table, problems)`` pair, ``problems`` being a ``list[str]`` ready to print.
+Columns are found by name (other columns may come before ``TAGS``, which is last), and
+the files are decoded by :func:`moodscape.datasets.text.read_text` (a byte-order mark,
+UTF-16 and any line ends are read).
+
+Problems: a file that cannot be read as a whole (missing, not UTF-8 text, a missing
+column, no valid row, a tracks TSV with no row at all) raises
+:class:`~moodscape.errors.DataError`. A single malformed row (empty track id,
+non-numeric duration, a tag without the ``mood/theme---`` prefix, a NUL byte, ...) or a
+duplicate track id is skipped instead, and the readers return it as a *problem*: a
+one-line message ``"<file>:<line>: <what is wrong>"``. So is a track listed in two
+splits (the first keeps it: a track is never in two splits) and a split with no track.
+Every reader here returns a ``(table, problems)`` pair, ``problems`` being a
+``list[str]`` ready to print.
 """
 
 from collections import Counter
@@ -20,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from moodscape.datasets import SPLITS, TRACK_COLUMNS
+from moodscape.datasets.text import read_lines
 from moodscape.errors import ConfigError, DataError
 
 TAG_PREFIX = "mood/theme---"
@@ -32,14 +40,6 @@ SPLIT_TSV = "splits/split-{split}/autotagging_moodtheme-{name}.tsv"
 
 class _MalformedRow(ValueError):
     """A TSV row that is skipped; the message says why."""
-
-
-def _read_lines(path: Path) -> list[str]:
-    """Return the lines of a UTF-8 text file without line endings, or raise DataError."""
-    try:
-        return path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as error:
-        raise DataError(f"{path}: cannot read: {error}") from error
 
 
 def read_tag_vocabulary(path: str | Path) -> list[str]:
@@ -62,7 +62,7 @@ def read_tag_vocabulary(path: str | Path) -> list[str]:
     """
     path = Path(path)
     vocabulary: dict[str, int] = {}
-    for line_no, line in enumerate(_read_lines(path), start=1):
+    for line_no, line in enumerate(read_lines(path), start=1):
         tag = line.strip()
         if not tag:
             continue
@@ -77,11 +77,35 @@ def read_tag_vocabulary(path: str | Path) -> list[str]:
     return list(vocabulary)
 
 
-def _parse_row(fields: list[str]) -> dict:
+def _header_columns(path: Path, header: str) -> dict[str, int]:
+    """Where each column of :data:`TSV_HEADER` is in the header line, or raise DataError.
+
+    Names are matched without surrounding spaces and case; columns of other names are
+    allowed before ``TAGS``, which must come last (a row has one column per tag).
+    """
+    names = [name.strip().upper() for name in header.split("\t")]
+    while names and not names[-1]:
+        names.pop()
+    expected = f"expected the header {' '.join(TSV_HEADER)} (tab-separated, TAGS last), got {header[:120]!r}"
+    missing = [name for name in TSV_HEADER if name not in names]
+    repeated = [name for name in TSV_HEADER if names.count(name) > 1]
+    if missing or repeated or names[-1] != "TAGS":
+        what = (f"missing column(s) {', '.join(missing)}" if missing else
+                f"column {repeated[0]} appears twice" if repeated else "TAGS is not the last column")
+        raise DataError(f"{path}:1: {expected}: {what}")
+    return {name: names.index(name) for name in TSV_HEADER}
+
+
+def _parse_row(fields: list[str], columns: dict[str, int]) -> dict:
     """Turn the fields of one data row into a record, or raise _MalformedRow."""
-    if len(fields) < len(TSV_HEADER) - 1:
-        raise _MalformedRow(f"expected at least {len(TSV_HEADER) - 1} columns, got {len(fields)}")
-    track_id, artist_id, album_id, audio_path, duration_text, *tags = (f.strip() for f in fields)
+    first_tag = columns["TAGS"]
+    if len(fields) < first_tag:
+        raise _MalformedRow(f"expected at least {first_tag} columns, got {len(fields)}")
+    if any("\0" in field for field in fields):
+        raise _MalformedRow("it holds a NUL byte")
+    fields = [field.strip() for field in fields]
+    track_id, audio_path, duration_text = (fields[columns[name]] for name in ("TRACK_ID", "PATH", "DURATION"))
+    tags = [tag for tag in fields[first_tag:] if tag]  # an empty column (a trailing tab) is no tag
     if not track_id:
         raise _MalformedRow("empty TRACK_ID")
     if not audio_path:
@@ -96,6 +120,7 @@ def _parse_row(fields: list[str]) -> dict:
     if unprefixed:
         raise _MalformedRow(f"tag {unprefixed[0]!r} lacks the '{TAG_PREFIX}' prefix")
     short_tags = list(dict.fromkeys(tag.removeprefix(TAG_PREFIX) for tag in tags))
+    artist_id, album_id = fields[columns["ARTIST_ID"]], fields[columns["ALBUM_ID"]]
     return dict(zip(TSV_COLUMNS, [track_id, artist_id, album_id, audio_path, duration, short_tags]))
 
 
@@ -125,16 +150,16 @@ def read_tracks_tsv(path: str | Path) -> tuple[pd.DataFrame, list[str]]:
         data rows and none of them is valid.
     """
     path = Path(path)
-    lines = _read_lines(path)
-    header = tuple(lines[0].split("\t")) if lines else ()
-    if header != TSV_HEADER:
-        raise DataError(f"{path}:1: expected the header {' '.join(TSV_HEADER)!r} (tab-separated), got {header!r}")
+    lines = read_lines(path)
+    if not lines:
+        raise DataError(f"{path}: empty file; expected the header {' '.join(TSV_HEADER)} (tab-separated) and a row per track")
+    columns = _header_columns(path, lines[0])
     records, problems, first_line = [], [], {}
     for line_no, line in enumerate(lines[1:], start=2):
         if not line.strip():
             continue
         try:
-            record = _parse_row(line.split("\t"))
+            record = _parse_row(line.split("\t"), columns)
         except _MalformedRow as error:
             problems.append(f"{path}:{line_no}: row skipped: {error}")
             continue
@@ -162,11 +187,13 @@ def _split_assignment(root: Path, split: int, tracks: pd.DataFrame) -> tuple[pd.
         for member in members.itertuples(index=False):
             current = split_of.get(member.track_id)
             if current:
-                problems.append(f"{split_path}: track {member.track_id} is already in {current}; kept there")
+                problems.append(f"{split_path}: track {member.track_id} is already in {current}; kept there, left out of {name}")
                 continue
             if current is None:
                 only_in_splits.append(member._asdict())
             split_of[member.track_id] = name
+    problems += [f"{root / SPLIT_TSV.format(split=split, name=name)}: no track: the {name} split is empty"
+                 for name in SPLITS if name not in split_of.values()]
     if only_in_splits:
         problems.append(f"{root / TRACKS_TSV}: {len(only_in_splits)} tracks appear only in split files; their split rows are used")
         tracks = pd.concat([tracks, pd.DataFrame.from_records(only_in_splits, columns=TSV_COLUMNS)], ignore_index=True)
@@ -238,18 +265,21 @@ def load_jamendo(
         added from the split file's row.
     problems : list of str
         Skipped rows and repeated ids of every file read, tracks listed in two splits
-        (the first split keeps them), tracks only in split files, and a count of the
-        dropped tags outside the vocabulary.
+        (the first split keeps them), empty splits, tracks only in split files, and a
+        count of the dropped tags outside the vocabulary.
 
     Raises
     ------
     DataError
-        If a required file is missing or unreadable as a whole.
+        If a required file is missing or unreadable as a whole, or the tracks TSV has
+        no track row.
     ConfigError
         If ``vocabulary`` is a string other than ``"split"`` or ``"all"``.
     """
     root = Path(root)
     tracks, problems = read_tracks_tsv(root / TRACKS_TSV)
+    if tracks.empty:
+        raise DataError(f"{root / TRACKS_TSV}: a header and no track row; expected one row per track")
     if split is None:
         tracks = tracks.assign(split="")
     else:

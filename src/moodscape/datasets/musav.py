@@ -15,10 +15,13 @@ Files read and written in the format of the dataset's own evaluation script
 (``scripts/evaluate.py``): a predictions file, JSON lines ``{"songid", "model",
 "arousal_mean", "valence_mean"}`` (:func:`read_predictions`, :func:`format_predictions`).
 
-A malformed annotation line raises :class:`~moodscape.errors.DataError` naming the file and
-line: these files are the evaluation ground truth and are never silently repaired.
-:func:`load_musav` returns ``(songs, problems)``, ``problems`` being a list of one-line
-messages about missing audio and metadata, like the other loaders.
+A malformed annotation line, or a pair a ground-truth file gives twice, raises
+:class:`~moodscape.errors.DataError` naming the file and line: these files are the
+evaluation ground truth and are never silently repaired. Fields beyond those read are
+ignored; the files are decoded by :func:`moodscape.datasets.text.read_text` (a
+byte-order mark, UTF-16 and any line ends are read). :func:`load_musav` returns
+``(songs, problems)``, ``problems`` being a list of one-line messages about repeated song
+ids and missing audio and metadata, like the other loaders.
 """
 
 import json
@@ -29,6 +32,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from moodscape.datasets.text import read_lines, read_text
 from moodscape.errors import DataError
 
 AV_TYPES = ("arousal", "valence")
@@ -49,11 +53,7 @@ _EXAMPLES_SHOWN = 5
 
 def _json_lines(path: Path, required: list[str]) -> Iterator[tuple[int, dict]]:
     """Yield ``(line number, record)`` of a JSON-lines file whose records hold ``required`` strings."""
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as error:
-        raise DataError(f"{path}: cannot read: {error}") from error
-    for line_no, line in enumerate(lines, start=1):
+    for line_no, line in enumerate(read_lines(path), start=1):
         if not line.strip():
             continue
         try:
@@ -113,16 +113,21 @@ def read_ground_truth(path: str | Path) -> pd.DataFrame:
     Raises
     ------
     DataError
-        If a line is not a JSON object with the required fields, or its ``pairid`` does
-        not name two songs.
+        If a line is not a JSON object with the required fields, its ``pairid`` does
+        not name two songs or repeats the ``pairid`` of an earlier line (the same pair
+        the other way round is another line of the protocol, as in the original).
     """
     path = Path(path)
     required = ["pairid", "higher_value", "agreement", "tripletid", "triplet_type"]
-    records = []
+    records, first_line = [], {}
     for line_no, record in _json_lines(path, required):
         songid_a, _, songid_b = record["pairid"].partition("-")
         if not songid_a or not songid_b:
             raise DataError(f"{path}:{line_no}: pairid {record['pairid']!r} is not '<songid_a>-<songid_b>'")
+        if record["pairid"] in first_line:
+            raise DataError(f"{path}:{line_no}: the pair {record['pairid']} was already judged on line "
+                            f"{first_line[record['pairid']]}; a ground-truth file gives each pair once")
+        first_line[record["pairid"]] = line_no
         consistency = record.get("triplet_consistency", math.nan)
         records.append({**record, "songid_a": songid_a, "songid_b": songid_b, "triplet_consistency": consistency})
     return pd.DataFrame.from_records(records, columns=GROUND_TRUTH_COLUMNS)
@@ -262,9 +267,9 @@ def read_spotify_metadata(path: str | Path) -> dict[str, float]:
     """
     path = Path(path)
     try:
-        metadata = yaml.load(path.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
-        raise DataError(f"{path}: cannot read: {error}") from error
+        metadata = yaml.load(read_text(path), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except yaml.YAMLError as error:
+        raise DataError(f"{path}: not valid YAML: {' '.join(str(error).split())}") from None
     features = metadata.get("audio_features") if isinstance(metadata, dict) else None
     if not isinstance(features, dict):
         raise DataError(f"{path}: no 'audio_features' mapping")
@@ -277,19 +282,24 @@ def read_spotify_metadata(path: str | Path) -> dict[str, float]:
     return values
 
 
-def _songids(root: Path) -> list[str]:
-    """The song ids of the songids file, or else of the raw judgments, in first-seen order."""
+def _songids(root: Path) -> tuple[list[str], list[str]]:
+    """The song ids of the songids file, or else of the raw judgments, in first-seen order; and the repeated ids."""
     songids_path = root / SONGIDS_FILE
     if songids_path.is_file():
-        try:
-            return list(dict.fromkeys(songids_path.read_text(encoding="utf-8").split()))
-        except (OSError, UnicodeDecodeError) as error:
-            raise DataError(f"{songids_path}: cannot read: {error}") from error
+        first_line, problems = {}, []
+        for line_no, line in enumerate(read_lines(songids_path), start=1):
+            for songid in line.split():
+                if songid in first_line:
+                    problems.append(f"{songids_path}:{line_no}: song {songid} repeats line {first_line[songid]}; listed once")
+                first_line.setdefault(songid, line_no)
+        if not first_line:
+            raise DataError(f"{songids_path}: no song id; the file lists one Spotify id per line")
+        return list(first_line), problems
     judgment_paths = [root / JUDGMENTS_FILE.format(type=av_type) for av_type in AV_TYPES]
     if not any(path.is_file() for path in judgment_paths):
         raise DataError(f"{root}: neither {SONGIDS_FILE} nor raw judgment files found")
     judgments = pd.concat([read_judgments(path) for path in judgment_paths if path.is_file()])
-    return list(dict.fromkeys(judgments[["songid_a", "songid_b"]].to_numpy().ravel()))
+    return list(dict.fromkeys(judgments[["songid_a", "songid_b"]].to_numpy().ravel())), []
 
 
 def _find_song_file(folder: Path, songid: str, suffix: str) -> Path | None:
@@ -347,18 +357,18 @@ def load_musav(
         found), ``valence`` and ``arousal`` (NaN when no metadata). Songs are those of the
         songids file, or all songs of the raw judgments when it is absent.
     problems : list of str
-        Songs without audio (when ``audio_root`` is given), and songs without metadata or
-        with a malformed metadata file (when ``metadata_root`` is given).
+        Song ids the songids file repeats, songs without audio (when ``audio_root`` is
+        given), and songs without metadata or with a malformed metadata file (when
+        ``metadata_root`` is given).
 
     Raises
     ------
     DataError
-        If no song list can be found.
+        If no song list can be found, or the songids file lists no song.
     """
     root = Path(root)
-    songids = _songids(root)
+    songids, problems = _songids(root)
     songs = pd.DataFrame({"songid": songids, "audio_path": "", "valence": math.nan, "arousal": math.nan})
-    problems = []
     if audio_root is not None:
         audio_root = Path(audio_root).resolve()
         audio = [_find_song_file(audio_root, songid, ".mp3") for songid in songids]

@@ -345,6 +345,8 @@ def run_ablate(settings: Settings, workdir: Workdir, *, show_progress: bool = Tr
 
     A ``stage1_features`` row gives the same probes and regressor on the standardised
     stage-1 features, with no network at all. Each variant's tracks are embedded once.
+    MusAV songs without a readable preview are left out of the transfer and listed in
+    ``reports/skipped_ablate.csv``; the summary counts them.
     """
     collection, _, mels, labels, splits, label_to_idx, _ = _labelled(settings, workdir, show_progress)
     names = sorted(label_to_idx, key=label_to_idx.get)
@@ -397,12 +399,14 @@ def run_ablate(settings: Settings, workdir: Workdir, *, show_progress: bool = Tr
                 "train_settings": settings.stage_settings("train")["train"],
                 "ablate_settings": settings.stage_settings("ablate")["ablate"],
                 "transfer": None if transfer is None else {
-                    "n_songs": {"listed": transfer.n_listed, "embedded": len(transfer.songids)},
+                    "n_songs": {"listed": transfer.n_listed, "embedded": len(transfer.songids), "skipped": len(transfer.skipped)},
                     "av_settings": settings.stage_settings("av")["av"], "seed": settings.seed, "folds": transfer.folds,
                     "held_out_by": "whole-triplet folds (out-of-fold predictions), the same folds for every row"}}
+    skipped = [] if transfer is None else transfer.skipped
     artifacts.write_json(workdir.ablation_metrics, document)
+    artifacts.write_skipped(workdir.skipped_report("ablate"), skipped)
     BY_NAME["ablate"].record(workdir, settings, collection)
-    return {row["variant"]: _summary(row) for row in rows}
+    return {**{row["variant"]: _summary(row) for row in rows}, "skipped": len(skipped)}
 
 
 def _first_backbone_variant(settings: Settings) -> str | None:
@@ -504,6 +508,7 @@ class _TransferSet:
     pairs: pd.DataFrame  # the ground-truth pairs of both types, which the rank loss trains on
     ground_truth: list[tuple[str, str, pd.DataFrame]]  # every ground-truth file, for scoring
     n_listed: int
+    skipped: list[tuple[str, str]]  # (songid, reason) of the listed songs left out
     folds: dict[str, int] | None = None  # test fold of each song, the same for every row
 
 
@@ -524,22 +529,24 @@ def _transfer_set(settings: Settings, show_progress: bool) -> _TransferSet | Non
     songs, _ = musav.load_musav(cfg.root, audio_root=cfg.audio_root, metadata_root=cfg.metadata_root)
     audio = {songid: str(path) for songid, path in zip(songs["songid"], songs["audio_path"]) if path}
     crop_frames, n_crops = settings.train.crop_frames, settings.train.n_eval_crops
-    mels = {}
+    mels, skipped = {}, [(songid, "no audio preview found") for songid in songs["songid"] if songid not in audio]
     for songid, path in audio.items():
         try:
             crops, _ = mel_crops_from_audio(path, crop_frames, n_crops)
-        except MoodscapeError:
+        except MoodscapeError as error:
+            skipped.append((songid, str(error)))
             continue
         mels[songid] = np.concatenate(list(crops), axis=1)  # (96, n_crops * crop_frames)
     if len(mels) < 3 * settings.av.folds:
+        first = f" (first skipped: {skipped[0][0]}: {skipped[0][1]})" if skipped else ""
         raise DataError(f"ablate: only {len(mels)} MusAV previews could be read; {3 * settings.av.folds} needed "
-                        f"for {settings.av.folds} folds (or set ablate.transfer = false)")
+                        f"for {settings.av.folds} folds (or set ablate.transfer = false){first}")
     songids = list(mels)
     annotations = Path(cfg.root) / "annotations"
     ground_truth = musav_ground_truth(annotations)
     pairs = ground_truth_training_pairs(ground_truth, annotations)
     targets = songs.set_index("songid").loc[songids, list(artifacts.AV_COLUMNS)].astype(float)
-    return _TransferSet(songids, audio, mels, targets, pairs, ground_truth, len(songs))
+    return _TransferSet(songids, audio, mels, targets, pairs, ground_truth, len(songs), skipped)
 
 
 def _transfer_scores(settings: Settings, transfer: _TransferSet, embeddings: np.ndarray) -> dict[str, Any]:
