@@ -451,5 +451,32 @@ def serve(
     uvicorn.run(target, host=host, port=port, workers=workers, factory=workers > 1, log_level="warning")
 
 
+@app.command("write-tags")
+@_fail_cleanly
+def write_tags(
+    workdir: WorkdirOption = DEFAULT_WORKDIR,
+    apply: Annotated[bool, typer.Option("--apply", help="Write the tags (default: only show what would change).")] = False,
+    remove: Annotated[bool, typer.Option("--remove", help="Take these tags out of the files again (nothing else).")] = False,
+    fields: Annotated[str, typer.Option(help="Comma-separated fields among label,valence,arousal,bpm.")] = "label,valence,arousal,bpm",
+) -> None:
+    """Write each catalog track's mood label, valence, arousal and BPM into its audio file's tags."""
+    from .api import tag_writer
+
+    chosen = tag_writer.parse_fields(fields)
+    plan = tag_writer.plan(tag_writer.catalog_values(Workdir(workdir), chosen), chosen, remove=remove)
+    table = Table("file", "field", "old", "new", title=("changes" if apply else "would change (dry run; --apply writes)"))
+    for change in plan.changes:
+        table.add_row(escape(change.path), change.field, escape(change.old) or "-", escape(change.new) or "-")
+    Console().print(table)
+    failed = tag_writer.apply(plan) if apply else []
+    for path, reason in plan.problems + failed:
+        console.print(f"[yellow]not tagged:[/] {escape(reason)}", soft_wrap=True, highlight=False)
+    written = len(plan.files) - len(failed) if apply else 0
+    _print_summary("write-tags", {"files to change": len(plan.files), "written": written, "unchanged": plan.unchanged,
+                                  "not tagged": len(plan.problems) + len(failed)})
+    if plan.problems or failed:
+        raise typer.Exit(1)
+
+
 def main() -> None:  # pragma: no cover - console entry point
     sys.exit(app())
