@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 from audio_formats import write_audio
 from cli_runner import invoke
-from serving_bundle import synthetic_bundle_module
+from serving_bundle import point_catalog_at, synthetic_bundle_module
 
 from moodscape.api.catalog import load_catalog
 from moodscape.api.names import NameStore
@@ -53,10 +53,8 @@ def bundle(template, tmp_path, monkeypatch):
     title["TITLE"] = ["Keep me"]  # a tag of the user's that apply and remove leave alone
     title.save()
     write_audio(tmp_path / "music" / "not in catalog.flac", np.zeros(SR), SR)
-    catalog = pq.read_table(workdir.catalog)
-    paths = [str(files[extension]) for extension in FORMATS] + [""] * (catalog.num_rows - len(FORMATS))
-    pq.write_table(catalog.set_column(1, "audio_path", pa.array(paths, pa.large_string())), workdir.catalog)
-    ids = catalog.column("track_id").to_pylist()
+    point_catalog_at(root, [str(files[extension]) for extension in FORMATS])
+    ids = pq.read_table(workdir.catalog).column("track_id").to_pylist()
     pq.write_table(pa.table({"track_id": ids, "bpm": [120.4, 90.6, 0.0, 140.0, 100.0, 100.0][: len(ids)]}), workdir.features)
     return workdir, files
 

@@ -478,5 +478,33 @@ def write_tags(
         raise typer.Exit(1)
 
 
+mpd_app = typer.Typer(no_args_is_help=True, help="Send catalog tracks to a running MPD (Music Player Daemon).")
+app.add_typer(mpd_app, name="mpd")
+
+
+@mpd_app.command("push")
+@_fail_cleanly
+def mpd_push(
+    track_ids: Annotated[list[str] | None, typer.Argument(help="Catalog track ids, in queue order.")] = None,
+    workdir: WorkdirOption = DEFAULT_WORKDIR,
+    music_directory: Annotated[Path, typer.Option(help="MPD's music_directory (mpd.conf): the catalog's files must lie under it.")] = ...,
+    path: Annotated[str | None, typer.Option("--path", help="A mood path instead: start and end valence,arousal, e.g. 0.2,0.2:0.8,0.9.")] = None,
+    steps: Annotated[int, typer.Option(min=2, max=500, help="Tracks on the mood path.")] = 10,
+    playlist: Annotated[Path | None, typer.Option(help="A JSON playlist exported from the web page instead.")] = None,
+    host: Annotated[str, typer.Option(help="MPD's address.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="MPD's port.")] = 6600,
+    clear: Annotated[bool, typer.Option("--clear/--append", help="Replace MPD's queue, or add after it.")] = False,
+    play: Annotated[bool, typer.Option("--play", help="Start playing the first pushed track.")] = False,
+) -> None:
+    """Queue catalog tracks, a mood path or a playlist in MPD, in order."""
+    from .api import mpd_push as pusher
+    from .api.catalog import load_catalog
+
+    files = pusher.select_files(load_catalog(workdir), track_ids or [], mood_path=path, steps=steps, playlist=playlist)
+    result = pusher.push(pusher.mpd_uris(files, music_directory), host=host, port=port, clear=clear, play=play)
+    _print_summary("mpd push", {"queued": len(result.uris), "queue length": result.queue_length,
+                                "playing": "yes" if result.playing else "no"})
+
+
 def main() -> None:  # pragma: no cover - console entry point
     sys.exit(app())
