@@ -164,3 +164,35 @@ def test_bad_requests_leave_the_queue_alone(music, mpd_port, tmp_path):
     assert unreachable.exit_code == 2 and "cannot reach MPD" in unreachable.output
     assert push(music, mpd_port, ids[0], "--path", "0,0:1,1").exit_code == 2
     assert queue(mpd_port) == before
+
+
+@pytest.fixture(scope="module")
+def web(music):
+    from fastapi.testclient import TestClient
+
+    from moodscape.api import create_app
+
+    with TestClient(create_app(music[0])) as test_client:
+        yield test_client
+
+
+def test_the_web_route_pushes_and_answers_bad_requests_without_a_5xx_of_its_own(music, mpd_port, web):
+    bundle, folder, _ = music
+    ids = list(load_catalog(bundle).track_ids)
+    body = {"track_ids": [ids[1], ids[0]], "music_directory": str(folder), "port": mpd_port, "clear": True}
+    response = web.post("/api/v1/mpd/push", json=body)
+    assert response.status_code == 200, response.text
+    assert response.json() == {"queued": 2, "queue_length": 2, "playing": False}
+    assert queue(mpd_port) == [NAMES[1], NAMES[0]]
+
+    answers = {
+        "unknown id": (web.post("/api/v1/mpd/push", json={**body, "track_ids": ["nope"]}), 404, "nope"),
+        "outside": (web.post("/api/v1/mpd/push", json={**body, "music_directory": str(folder / "b")}), 422, "outside"),
+        "bad port": (web.post("/api/v1/mpd/push", json={**body, "port": 0}), 422, "port"),
+        "bad host": (web.post("/api/v1/mpd/push", json={**body, "host": "a b/c"}), 422, "host"),
+        "no ids": (web.post("/api/v1/mpd/push", json={**body, "track_ids": []}), 422, "track_ids"),
+        "unreachable": (web.post("/api/v1/mpd/push", json={**body, "port": free_port()}), 503, "cannot reach MPD"),
+    }
+    for what, (response, status, words) in answers.items():
+        assert response.status_code == status and words in response.text, (what, response.status_code, response.text)
+    assert queue(mpd_port) == [NAMES[1], NAMES[0]]

@@ -130,7 +130,7 @@ def push(uris: Sequence[str], *, host: str = DEFAULT_HOST, port: int = DEFAULT_P
         client.connect(host, port)
     except (OSError, mpd.ConnectionError) as error:
         raise MpdUnreachable(f"cannot reach MPD at {address} ({getattr(error, 'strerror', None) or error}); "
-                             "is mpd running there? check --host/--port") from None
+                             "is mpd running there? check the host and port") from None
     try:
         if password:
             client.password(password)
