@@ -182,3 +182,13 @@ def test_a_damaged_file_is_listed_and_left_intact(bundle):
     assert result.exit_code == 1 and "song flac.flac" in result.output
     assert files["flac"].read_bytes() == damaged
     assert not math.isnan(float(read_back(files["mp3"])["valence"]))
+
+
+def test_a_symlinked_file_is_tagged_through_its_link(bundle, tmp_path):
+    workdir, files = bundle
+    target = tmp_path / "elsewhere" / "real.flac"
+    target.parent.mkdir()
+    files["flac"].rename(target)
+    files["flac"].symlink_to(target)
+    assert invoke("write-tags", "--workdir", workdir.root, "--apply").exit_code == 0
+    assert files["flac"].is_symlink() and read_back(target)["valence"]

@@ -20,6 +20,7 @@ unchanged.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import shutil
@@ -235,19 +236,21 @@ def write_fields(path: str | os.PathLike, new: dict[str, str]) -> None:
     TagWriteError
         When the file is read-only, gone, damaged or its folder not writable; ``path`` is then unchanged.
     """
-    path = Path(path)
+    shown, path = path, Path(os.path.realpath(path))  # a symlink stays a link: its target is tagged
     try:
-        mode = path.stat().st_mode
+        status = path.stat()
     except OSError as error:
-        raise TagWriteError(f"{path}: cannot be read ({error.strerror or error}); nothing written") from None
-    if not mode & stat.S_IWUSR or not os.access(path, os.W_OK):  # a file made read-only stays so, even for root
-        raise TagWriteError(f"{path}: the file is read-only; make it writable to tag it")
+        raise TagWriteError(f"{shown}: cannot be read ({error.strerror or error}); nothing written") from None
+    if not status.st_mode & stat.S_IWUSR or not os.access(path, os.W_OK):  # a file made read-only stays so, even for root
+        raise TagWriteError(f"{shown}: the file is read-only; make it writable to tag it")
     temporary = None
     try:
         fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tagging", dir=path.parent)
         os.close(fd)
         temporary = Path(name)
         shutil.copy2(path, temporary)  # contents, mode and times
+        with contextlib.suppress(OSError):  # the owner too, where we may (root)
+            os.chown(temporary, status.st_uid, status.st_gid)
         file, keys = _open(temporary)
         for field, value in new.items():
             _set(file.tags, keys[field], value)
@@ -255,9 +258,9 @@ def write_fields(path: str | os.PathLike, new: dict[str, str]) -> None:
         os.replace(temporary, path)
         temporary = None
     except TagWriteError as error:
-        raise TagWriteError(str(error).replace(str(temporary), str(path))) from None
+        raise TagWriteError(str(error).replace(str(temporary), str(shown))) from None
     except Exception as error:  # OSError, or mutagen failing on a damaged file
-        raise TagWriteError(f"{path}: not written ({getattr(error, 'strerror', None) or error}); the file is unchanged") from None
+        raise TagWriteError(f"{shown}: not written ({getattr(error, 'strerror', None) or error}); the file is unchanged") from None
     finally:
         if temporary is not None:
             temporary.unlink(missing_ok=True)
