@@ -60,6 +60,9 @@ browser:
 # One pytest-xdist worker per core (at most 4), a test module's tests on one worker
 # (so its module fixtures are built once); PYTEST_ARGS="-n 0" runs in one process.
 test: $(STAMP) browser
+	@command -v mpd >/dev/null || { test "$$(id -u)" = 0 && command -v apt-get >/dev/null && \
+		(apt-get update -qq && apt-get install -y -qq mpd >/dev/null) || \
+		echo "mpd not installed (needs root and apt): the MPD test will skip"; }
 	$(BIN)/python -m pytest -n auto --maxprocesses 4 --dist loadscope $(PYTEST_ARGS)
 
 bench: $(STAMP)

@@ -30,3 +30,14 @@ def synthetic_bundle_module():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def point_catalog_at(root: Path, paths: list[str]) -> None:
+    """Give a bundle's first tracks the audio files ``paths`` (absolute) and the rest none."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = Workdir(root).catalog
+    catalog = pq.read_table(path)
+    column = list(paths) + [""] * (catalog.num_rows - len(paths))
+    pq.write_table(catalog.set_column(catalog.column_names.index("audio_path"), "audio_path", pa.array(column, pa.large_string())), path)

@@ -457,5 +457,60 @@ def serve(
     uvicorn.run(target, host=host, port=port, workers=workers, factory=workers > 1, log_level="warning")
 
 
+@app.command("write-tags")
+@_fail_cleanly
+def write_tags(
+    workdir: WorkdirOption = DEFAULT_WORKDIR,
+    apply: Annotated[bool, typer.Option("--apply", help="Write the tags (default: only show what would change).")] = False,
+    remove: Annotated[bool, typer.Option("--remove", help="Take these tags out of the files again (nothing else).")] = False,
+    fields: Annotated[str, typer.Option(help="Comma-separated fields among label,valence,arousal,bpm.")] = "label,valence,arousal,bpm",
+) -> None:
+    """Write each catalog track's mood label, valence, arousal and BPM into its audio file's tags."""
+    from .api import tag_writer
+
+    chosen = tag_writer.parse_fields(fields)
+    plan = tag_writer.plan(tag_writer.catalog_values(Workdir(workdir), chosen), chosen, remove=remove)
+    table = Table("file", "field", "old", "new", title=("changes" if apply else "would change (dry run; --apply writes)"))
+    for change in plan.changes:
+        table.add_row(escape(change.path), change.field, escape(change.old) or "-", escape(change.new) or "-")
+    Console().print(table)
+    failed = tag_writer.apply(plan) if apply else []
+    for path, reason in plan.problems + failed:
+        console.print(f"[yellow]not tagged:[/] {escape(reason)}", soft_wrap=True, highlight=False)
+    written = len(plan.files) - len(failed) if apply else 0
+    _print_summary("write-tags", {"files to change": len(plan.files), "written": written, "unchanged": plan.unchanged,
+                                  "not tagged": len(plan.problems) + len(failed)})
+    if plan.problems or failed:
+        raise typer.Exit(1)
+
+
+mpd_app = typer.Typer(no_args_is_help=True, help="Send catalog tracks to a running MPD (Music Player Daemon).")
+app.add_typer(mpd_app, name="mpd")
+
+
+@mpd_app.command("push")
+@_fail_cleanly
+def mpd_push(
+    track_ids: Annotated[list[str] | None, typer.Argument(help="Catalog track ids, in queue order.")] = None,
+    workdir: WorkdirOption = DEFAULT_WORKDIR,
+    music_directory: Annotated[Path, typer.Option(help="MPD's music_directory (mpd.conf): the catalog's files must lie under it.")] = ...,
+    path: Annotated[str | None, typer.Option("--path", help="A mood path instead: start and end valence,arousal, e.g. 0.2,0.2:0.8,0.9.")] = None,
+    steps: Annotated[int, typer.Option(min=2, max=500, help="Tracks on the mood path.")] = 10,
+    playlist: Annotated[Path | None, typer.Option(help="A JSON playlist exported from the web page instead.")] = None,
+    host: Annotated[str, typer.Option(help="MPD's address.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="MPD's port.")] = 6600,
+    clear: Annotated[bool, typer.Option("--clear/--append", help="Replace MPD's queue, or add after it.")] = False,
+    play: Annotated[bool, typer.Option("--play", help="Start playing the first pushed track.")] = False,
+) -> None:
+    """Queue catalog tracks, a mood path or a playlist in MPD, in order."""
+    from .api import mpd_push as pusher
+    from .api.catalog import load_catalog
+
+    files = pusher.select_files(load_catalog(workdir), track_ids or [], mood_path=path, steps=steps, playlist=playlist)
+    result = pusher.push(pusher.mpd_uris(files, music_directory), host=host, port=port, clear=clear, play=play)
+    _print_summary("mpd push", {"queued": len(result.uris), "queue length": result.queue_length,
+                                "playing": "yes" if result.playing else "no"})
+
+
 def main() -> None:  # pragma: no cover - console entry point
     sys.exit(app())

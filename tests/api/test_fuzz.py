@@ -36,6 +36,9 @@ def test_no_input_gives_a_server_error(client):
         @settings(max_examples=EXAMPLES_PER_OPERATION, deadline=None, suppress_health_check=list(HealthCheck), database=None)
         def call(case):
             response = case.call()
+            if case.formatted_path == "/api/v1/mpd/push" and response.status_code in (502, 503):
+                assert "MPD" in response.json()["detail"]  # no MPD at the fuzzed address: the route's documented answer
+                return
             assert response.status_code < 500, f"{case.method} {case.formatted_path} -> {response.status_code}: {response.text[:300]}"
             if response.status_code == 422:
                 assert response.json()["detail"], "a 422 must say what was wrong"

@@ -29,7 +29,7 @@ from .limits import BODY_TIMEOUT_SECONDS, AnalysisSlots, BodyLimit
 from .names import NameStore
 from .projections import ProjectionCache
 from .recommender import Recommender
-from .routes import analyze, health, labels, maps, playlists, recommend, tracks
+from .routes import analyze, health, labels, maps, mpd, playlists, recommend, tracks
 from .strict_json import validation_error_handler
 
 STATIC = Path(__file__).parent / "static"
@@ -86,7 +86,7 @@ def create_app(bundle_dir: str | os.PathLike, *, exact_below: int = EXACT_BELOW,
     )
     app.state.services = services
     api = APIRouter(prefix=API_PREFIX)
-    for module in (health, tracks, labels, recommend, maps, analyze, playlists):
+    for module in (health, tracks, labels, recommend, maps, analyze, playlists, mpd):
         api.include_router(module.router)
     app.include_router(api)
     app.include_router(health.router)

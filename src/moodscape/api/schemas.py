@@ -262,3 +262,19 @@ class MapPublic(BaseModel):
 class PlaylistRequest(_Model):
     name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)] = "moodscape playlist"
     track_ids: list[TrackId] = Field(min_length=1, max_length=5000)
+
+
+class MpdPushRequest(_Model):
+    track_ids: list[TrackId] = Field(min_length=1, max_length=5000, description="Catalog tracks, in queue order.")
+    music_directory: Annotated[str, StringConstraints(min_length=1, max_length=4096)] = Field(
+        description="MPD's music_directory (mpd.conf); every track's file must lie under it.")
+    host: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9.:\-\[\]]{1,253}$")] = "127.0.0.1"
+    port: int = Field(6600, ge=1, le=65535)
+    clear: bool = Field(False, description="Replace MPD's queue (else append to it).")
+    play: bool = Field(False, description="Start playing the first pushed track.")
+
+
+class MpdPushResult(BaseModel):
+    queued: int
+    queue_length: int
+    playing: bool

@@ -421,7 +421,42 @@ function setupExportRows() {
         onclick: guarded(() => exportPlaylist(key, format)),
       }, format.toUpperCase()));
     }
+    row.append(el("span", { class: "muted small" }, "MPD:"));
+    for (const [label, clear] of [["replace & play", true], ["append", false]]) {
+      row.append(el("button", {
+        type: "button", disabled: true, "data-testid": `mpd-${key}-${clear ? "replace" : "append"}`,
+        title: "Send to a running MPD (shift-click: change its address and music directory)",
+        onclick: guarded((event) => pushToMpd(key, event, clear)),
+      }, label));
+    }
   }
+}
+
+const MPD_SETTINGS_KEY = "moodscape-mpd";
+
+/** MPD's address and music_directory, asked once and kept in this browser; `ask` asks again. */
+function mpdSettings(ask) {
+  let saved = null;
+  try { saved = JSON.parse(localStorage.getItem(MPD_SETTINGS_KEY) || "null"); } catch { saved = null; }
+  if (saved && !ask) return saved;
+  const folder = window.prompt("MPD's music_directory (from mpd.conf):", saved?.music_directory || "");
+  if (!folder) return null;
+  const address = window.prompt("MPD's host:port", saved ? `${saved.host}:${saved.port}` : "127.0.0.1:6600");
+  if (!address) return null;
+  const colon = address.lastIndexOf(":");
+  saved = colon > 0 ? { host: address.slice(0, colon), port: Number(address.slice(colon + 1)) } : { host: address, port: 6600 };
+  saved.music_directory = folder;
+  try { localStorage.setItem(MPD_SETTINGS_KEY, JSON.stringify(saved)); } catch { /* private mode: ask next time */ }
+  return saved;
+}
+
+async function pushToMpd(key, event, clear) {
+  const { ids } = state.exports[key] || {};
+  if (!ids?.length) return;
+  const settings = mpdSettings(event.shiftKey);
+  if (!settings) return;
+  const result = await api(`${API}/mpd/push`, { method: "POST", json: { ...settings, track_ids: ids, clear, play: clear } });
+  event.target.title = `queued ${result.queued} tracks in MPD (its queue: ${result.queue_length})`;
 }
 
 /* ---------- Mood map ---------- */
