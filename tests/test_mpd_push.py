@@ -192,6 +192,7 @@ def test_the_web_route_pushes_and_answers_bad_requests_without_a_5xx_of_its_own(
         "bad host": (web.post("/api/v1/mpd/push", json={**body, "host": "a b/c"}), 422, "host"),
         "no ids": (web.post("/api/v1/mpd/push", json={**body, "track_ids": []}), 422, "track_ids"),
         "unreachable": (web.post("/api/v1/mpd/push", json={**body, "port": free_port()}), 503, "cannot reach MPD"),
+        "host not allowed": (web.post("/api/v1/mpd/push", json={**body, "host": "192.0.2.1"}), 403, "--mpd-host 192.0.2.1"),
     }
     for what, (response, status, words) in answers.items():
         assert response.status_code == status and words in response.text, (what, response.status_code, response.text)

@@ -431,6 +431,8 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on (127.0.0.1: this machine only).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=0, max=65535, help="TCP port.")] = 8000,
     workers: Annotated[int, typer.Option(min=1, help="Server processes sharing the bundle.")] = 1,
+    mpd_host: Annotated[list[str] | None, typer.Option(help="An MPD host the page may push to besides this machine "
+                                                            "(repeat for several).")] = None,
 ) -> None:
     """Serve the web app and JSON API over a run's bundle (Ctrl-C stops it)."""
     import time
@@ -439,18 +441,20 @@ def serve(
 
     from .api.app import create_app
     from .api.catalog import check_bundle
+    from .api.deps import LOOPBACK_HOSTS
     from .api.names import NameStore
 
     bundle = bundle.resolve()
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     started = time.perf_counter()
     if workers == 1:
-        target = create_app(bundle)  # loads and checks the bundle: a bad one stops here with one line
+        target = create_app(bundle, mpd_hosts=LOOPBACK_HOSTS | set(mpd_host or []))  # loads and checks the bundle: a bad one stops here with one line
         tracks = f"{len(target.state.services.catalog)} tracks"
     else:
         check_bundle(bundle)  # the cheap checks here; each worker process loads the bundle itself
         NameStore(Workdir(bundle).names_db).close()
         os.environ["MOODSCAPE_BUNDLE"] = str(bundle)
+        os.environ["MOODSCAPE_MPD_HOSTS"] = ",".join(mpd_host or [])
         target, tracks = "moodscape.api.app:create_app_from_env", f"{workers} processes"
     Console().print(f"[bold]moodscape[/bold] serving {bundle} ({tracks}, loaded and checked in {time.perf_counter() - started:.1f} s) "
                     f"at [link]http://{shown}:{port}/[/link]  (API docs: /docs; Ctrl-C stops)")

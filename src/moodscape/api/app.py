@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import html
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
 import threadpoolctl
@@ -24,7 +25,7 @@ from moodscape.artifacts import Workdir
 
 from .analyze import MAX_CONCURRENT_ANALYSES, MAX_UPLOAD_BYTES
 from .catalog import load_catalog
-from .deps import Services
+from .deps import LOOPBACK_HOSTS, Services
 from .limits import BODY_TIMEOUT_SECONDS, AnalysisSlots, BodyLimit
 from .names import NameStore
 from .projections import ProjectionCache
@@ -40,7 +41,7 @@ EXACT_BELOW = 50_000
 
 def create_app(bundle_dir: str | os.PathLike, *, exact_below: int = EXACT_BELOW,
                max_upload_bytes: int = MAX_UPLOAD_BYTES, upload_timeout: float = BODY_TIMEOUT_SECONDS,
-               max_analyses: int = MAX_CONCURRENT_ANALYSES) -> FastAPI:
+               max_analyses: int = MAX_CONCURRENT_ANALYSES, mpd_hosts: Iterable[str] = LOOPBACK_HOSTS) -> FastAPI:
     """Build the web app over the serving bundle in ``bundle_dir``.
 
     Parameters
@@ -56,6 +57,8 @@ def create_app(bundle_dir: str | os.PathLike, *, exact_below: int = EXACT_BELOW,
         Seconds within which a request body must have arrived (408 after).
     max_analyses : int
         Uploads analysed at once by this process; one more gets a 503 with ``Retry-After``.
+    mpd_hosts : iterable of str
+        MPD hosts the page may push to (this machine only by default).
 
     Raises
     ------
@@ -76,6 +79,7 @@ def create_app(bundle_dir: str | os.PathLike, *, exact_below: int = EXACT_BELOW,
         bundle_path=workdir.serving_model,
         max_upload_bytes=max_upload_bytes,
         analysis_slots=AnalysisSlots(max_analyses),
+        mpd_hosts=frozenset(mpd_hosts),
     )
     app = FastAPI(
         title="moodscape",
@@ -97,8 +101,12 @@ def create_app(bundle_dir: str | os.PathLike, *, exact_below: int = EXACT_BELOW,
 
 
 def create_app_from_env() -> FastAPI:
-    """:func:`create_app` over ``$MOODSCAPE_BUNDLE`` (default ``data``), for ``uvicorn --factory``."""
-    return create_app(os.environ.get("MOODSCAPE_BUNDLE", "data"))
+    """:func:`create_app` over ``$MOODSCAPE_BUNDLE`` (default ``data``), for ``uvicorn --factory``.
+
+    ``$MOODSCAPE_MPD_HOSTS`` (comma-separated) adds MPD hosts the page may push to.
+    """
+    extra = [host for host in os.environ.get("MOODSCAPE_MPD_HOSTS", "").split(",") if host]
+    return create_app(os.environ.get("MOODSCAPE_BUNDLE", "data"), mpd_hosts=LOOPBACK_HOSTS | set(extra))
 
 
 def _add_page_routes(app: FastAPI, workdir: Workdir) -> None:

@@ -36,6 +36,10 @@ TRACK_JSON_CACHE = 200_000
 """Serialised track records kept per process (about 100 MB at most)."""
 
 
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
+"""The MPD hosts the web app may push to unless ``moodscape serve --mpd-host`` adds others."""
+
+
 @dataclass
 class Services:
     """The loaded bundle of one server process.
@@ -53,6 +57,9 @@ class Services:
     max_upload_bytes : int
     analysis_slots : AnalysisSlots
         How many uploads may be analysed at once (503 beyond).
+    mpd_hosts : frozenset of str
+        The MPD hosts ``/mpd/push`` may connect to (the server's own machine by default), so
+        that a page visitor cannot make the server open connections elsewhere.
     """
 
     catalog: Catalog
@@ -62,6 +69,7 @@ class Services:
     bundle_path: Path
     max_upload_bytes: int
     analysis_slots: AnalysisSlots
+    mpd_hosts: frozenset[str] = LOOPBACK_HOSTS
     _bundle: InferenceBundle | None = None
     _bundle_lock: threading.Lock = field(default_factory=threading.Lock)
     _display: dict[str, str] = field(default_factory=dict)

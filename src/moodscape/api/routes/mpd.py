@@ -15,11 +15,15 @@ WEB_TIMEOUT_SECONDS = 5.0
 
 
 @router.post("/mpd/push", response_model=MpdPushResult, responses={
+    403: {"description": "an MPD host the server was not started to allow (`moodscape serve --mpd-host`)"},
     422: {"description": "a track without audio or outside the music directory"},
     502: {"description": "MPD refused (it does not know a file; nothing was queued)"},
     503: {"description": "MPD is not reachable at host:port"}})
 def push_to_mpd(services: ServicesDep, request: MpdPushRequest) -> MpdPushResult:
     """Queue the tracks in MPD, in order (clear or append, optionally play)."""
+    if request.host not in services.mpd_hosts:
+        raise HTTPException(403, f"this server pushes only to MPD on {', '.join(sorted(services.mpd_hosts))}; "
+                                 f"start it with `moodscape serve --mpd-host {request.host}` to allow {request.host}")
     rows = services.rows(request.track_ids, "track_ids")
     try:
         uris = mpd_uris([services.catalog.audio_path[row] for row in rows], request.music_directory)
