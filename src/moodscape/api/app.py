@@ -29,6 +29,7 @@ from .deps import LOOPBACK_HOSTS, Services
 from .limits import BODY_TIMEOUT_SECONDS, AnalysisSlots, BodyLimit
 from .names import NameStore
 from .projections import ProjectionCache
+from .ranges import IgnoreInvalidRange
 from .recommender import Recommender
 from .routes import analyze, health, labels, maps, mpd, playlists, recommend, tracks
 from .strict_json import validation_error_handler
@@ -97,6 +98,7 @@ def create_app(bundle_dir: str | os.PathLike, *, exact_below: int = EXACT_BELOW,
     _add_page_routes(app, workdir)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_middleware(BodyLimit, limit=max_upload_bytes, timeout=upload_timeout)
+    app.add_middleware(IgnoreInvalidRange)
     return app
 
 
