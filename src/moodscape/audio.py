@@ -633,8 +633,32 @@ def mel_from_audio(path: str | os.PathLike, *, min_duration: float = 1.0) -> np.
     AudioError
         As :func:`load_audio`, and when the spectrogram is not finite (:func:`require_finite`).
     """
-    y, sr = load_audio(path, sr=MEL_SR, min_duration=min_duration)
-    return require_finite(log_mel_spectrogram(y, sr), "log-mel spectrogram", path, y)
+    return mel_from_signal(*load_audio(path, min_duration=min_duration), path)
+
+
+def mel_from_signal(y: np.ndarray, sr: int, path: str | os.PathLike) -> np.ndarray:
+    """The log-mel of :func:`mel_from_audio` from a signal :func:`load_audio` decoded at the file's rate.
+
+    Parameters
+    ----------
+    y : np.ndarray [shape=(n_samples,), dtype=float32]
+        The mono signal.
+    sr : int
+        Its sample rate (resampled here to 12 kHz).
+    path : str or os.PathLike
+        The file it came from, named in an error.
+
+    Returns
+    -------
+    mel_db : np.ndarray [shape=(96, frames), dtype=float32]
+
+    Raises
+    ------
+    AudioError
+        When the spectrogram is not finite (:func:`require_finite`).
+    """
+    y = resample(y, sr, MEL_SR)
+    return require_finite(log_mel_spectrogram(y, MEL_SR), "log-mel spectrogram", path, y)
 
 
 # Crops read from 50 ms before to 50 ms after the samples they need: the resampler's

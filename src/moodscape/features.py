@@ -142,6 +142,28 @@ def extract_features(
         The file is missing, unreadable, too short or silent, or a feature is not finite.
     """
     y, sr = audio.load_audio(path, min_duration=min_duration)
+    return features_from_decoded(y, sr, path, analysis_sr=analysis_sr)
+
+
+def features_from_decoded(y: np.ndarray, sr: int, path: str | os.PathLike, *, analysis_sr: float = ANALYSIS_SR) -> dict[str, float]:
+    """The features of :func:`extract_features` from a signal :func:`~moodscape.audio.load_audio` decoded at the file's rate.
+
+    Parameters
+    ----------
+    y : np.ndarray [shape=(n_samples,), dtype=float32]
+        The mono signal.
+    sr : int
+        Its sample rate.
+    path : str or os.PathLike
+        The file it came from, named in an error.
+    analysis_sr : float
+        Rate the signal is decimated towards (by an integer factor) before analysis.
+
+    Raises
+    ------
+    AudioError
+        When a feature is not finite.
+    """
     factor = max(1, int(sr / analysis_sr + 0.5))
     return require_finite_features(features_from_signal(audio.decimate_by_mean(y, factor), sr / factor), path, samples=y)
 

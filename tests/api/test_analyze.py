@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
+from decoded_frames import decoded_frames
 from torch import nn
 
 from moodscape.api.analyze import ALLOWED_SUFFIXES, MAX_UPLOAD_BYTES, analyze_file, sniff_audio, timeline
@@ -85,6 +86,12 @@ def test_features_are_the_stage_one_features(analysis, track):
     assert analysis.features == extract_features(track)
     assert list(analysis.features) == FEATURE_NAMES
     assert all(math.isfinite(value) for value in analysis.features.values())
+
+
+def test_the_file_is_decoded_once(bundle, track):
+    with decoded_frames() as reads:
+        analyze_file(bundle, track)
+    assert reads and sum(reads) == sf.info(str(track)).frames, f"frames decoded per read: {reads}"
 
 
 def test_timeline_covers_the_track_contiguously(analysis):

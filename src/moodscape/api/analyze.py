@@ -1,9 +1,18 @@
 """One uploaded audio file through stage 5: label, mood, embedding, features and a timeline.
 
-The whole-track prediction takes the path of ``moodscape infer`` for an audio track
-(:func:`moodscape.inference.track_crops`, then :func:`~moodscape.inference.predict_crops`),
-so an uploaded copy of a catalogue track gets the catalogue's probabilities and embedding.
-The stage-1 acoustic features come from :func:`moodscape.features.extract_features`.
+The file is decoded once, at its own rate (:func:`moodscape.audio.load_audio`), and that
+signal feeds every result, each through the function its pipeline counterpart uses:
+
+- the stage-1 acoustic features (:func:`moodscape.features.features_from_decoded`, what
+  :func:`~moodscape.features.extract_features` computes);
+- the whole track's log-mel (:func:`moodscape.audio.mel_from_signal`, what
+  :func:`~moodscape.audio.mel_from_audio` computes), whose evenly spaced crops
+  (:func:`moodscape.inference.mel_crops`) give the whole-track prediction through
+  :func:`~moodscape.inference.predict_crops`, as ``moodscape infer`` predicts a track.
+  ``infer`` decodes a long track only around its crops, which agrees with the whole
+  log-mel's crops up to resampling round-off at their edges, and a short one whole, as
+  here: an uploaded copy of a catalogue track gets the catalogue's probabilities and
+  embedding.
 
 The timeline cuts the track's whole log-mel into consecutive segments about one crop
 long and runs each segment as stage 5 runs a track: evenly spaced crops whose mean
@@ -11,9 +20,6 @@ embedding gives probabilities and (valence, arousal). A segment that fits in one
 run as one crop, through a copy of the bundle whose ``n_eval_crops`` says so, rather than
 as ``n_eval_crops`` identical crops; wider segments (long files, see ``max_segments``)
 get one crop per crop length, at most ``n_eval_crops``.
-
-The file is decoded three times (crops, whole log-mel, features), each by the function
-that owns that step, so each result equals its pipeline counterpart.
 """
 
 from __future__ import annotations
@@ -26,9 +32,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from moodscape.audio import MEL_HOP, MEL_SR, audio_info, mel_from_audio, sample_blocks
+from moodscape.audio import MEL_HOP, MEL_SR, audio_info, load_audio, mel_from_signal, sample_peak
 from moodscape.errors import AudioError, ConfigError
-from moodscape.features import extract_features
+from moodscape.features import features_from_decoded
 
 if TYPE_CHECKING:  # torch loads with the networks, on the first upload, not at server start
     from moodscape.inference import InferenceBundle
@@ -49,7 +55,7 @@ MIN_SAMPLE_RATE = 8000
 """Lowest sample rate analysed, telephone audio's (a 1 Hz file broke the feature frames)."""
 
 MAX_FLOAT_PEAK = 1e10
-"""Largest float sample analysed. Full scale is ±1; this admits floats holding integer-scaled
+"""Largest decoded sample analysed (float files may hold any value). Full scale is ±1; this admits floats holding integer-scaled
 samples (±2**31) and stays below 1e15, the largest peak measured to analyse like a quiet copy
 (at 1e18 the float32 spectra overflow and the prediction is NaN)."""
 
@@ -58,9 +64,6 @@ MAX_CONCURRENT_ANALYSES = 2
 
 MAX_TIMELINE_SEGMENTS = 120
 """Most segments in a timeline; longer tracks get wider segments."""
-
-FLOAT_SUBTYPES = frozenset({"FLOAT", "DOUBLE"})
-"""Subtypes (:class:`moodscape.audio.AudioInfo`) whose samples are not bounded by full scale."""
 
 
 @dataclass
@@ -156,20 +159,20 @@ def too_long(info, limit: float = MAX_ANALYZE_SECONDS) -> str | None:
 def upload_refusal(path: str | os.PathLike) -> tuple[int, str] | None:
     """Why a file :func:`sniff_audio` accepts should not be analysed, or ``None`` when it may be.
 
-    The header is enough for every check but the float samples' range, which a scan
-    of the samples (in blocks) settles for float files only.
+    Only the header is read; the samples' range is judged as they are decoded, by
+    :func:`analyze_file` (:func:`samples_out_of_range`).
 
     Returns
     -------
     tuple of (int, str) or None
         An HTTP status and a reason: 413 for a file too long (:func:`too_long`) or too
         large once decoded (:func:`too_large_to_decode`), 422 for a sample rate too low
-        (:func:`too_low_rate`) or float samples out of range (:func:`samples_out_of_range`).
+        (:func:`too_low_rate`).
     """
     info = audio_info(path)
     if (reason := too_long(info) or too_large_to_decode(info)) is not None:
         return 413, reason
-    if (reason := too_low_rate(info) or samples_out_of_range(path, info)) is not None:
+    if (reason := too_low_rate(info)) is not None:
         return 422, reason
     return None
 
@@ -198,24 +201,17 @@ def too_low_rate(info, lowest: int = MIN_SAMPLE_RATE) -> str | None:
     return f"its sample rate of {info.samplerate} Hz is below {lowest} Hz, the lowest this server analyses"
 
 
-def samples_out_of_range(path: str | os.PathLike, info, limit: float = MAX_FLOAT_PEAK) -> str | None:
-    """Say why a float file's samples cannot be analysed (not finite, or beyond ``±limit``), or ``None``.
+def samples_out_of_range(y: np.ndarray, limit: float = MAX_FLOAT_PEAK) -> str | None:
+    """Say why decoded samples cannot be analysed (beyond ``±limit``, as only float files hold), or ``None``.
 
-    Files of other subtypes (``info.subtype``, from :func:`moodscape.audio.audio_info`)
-    decode within full scale and are not read.
+    Parameters
+    ----------
+    y : np.ndarray [shape=(n_samples,)]
+        Finite samples (:func:`moodscape.audio.load_audio` refuses the others).
+    limit : float
     """
-    if info.subtype not in FLOAT_SUBTYPES:
-        return None
-    try:
-        for block in sample_blocks(path, 1 << 16, dtype="float64"):
-            peak = float(np.abs(block).max(initial=0.0))
-            if not math.isfinite(peak):
-                return "it holds NaN or infinite samples"
-            if peak > limit:
-                return f"its float samples reach {peak:.3g}, beyond ±{limit:g} (full scale is ±1)"
-    except AudioError as error:
-        return str(error).removeprefix(f"{path}: ")
-    return None
+    peak = sample_peak(y)
+    return f"its float samples reach {peak:.3g}, beyond ±{limit:g} (full scale is ±1)" if peak > limit else None
 
 
 def _gibibytes(samples: int) -> str:
@@ -249,29 +245,35 @@ def analyze_file(
     Raises
     ------
     AudioError
-        The file cannot be decoded, is shorter than 1 s or silent.
+        The file cannot be decoded, is shorter than 1 s, silent, holds samples beyond
+        :data:`MAX_FLOAT_PEAK` (:func:`samples_out_of_range`) or non-finite ones, or gives
+        non-finite features or log-mel.
     ConfigError
         ``segment_seconds`` or ``max_segments`` is not positive.
     """
-    from moodscape.inference import predict_crops, track_crops, track_duration
+    from moodscape.inference import mel_crops, predict_crops, track_duration
 
     segment_frames = _segment_frames(bundle, segment_seconds)
     if max_segments < 1:
         raise ConfigError(f"max_segments must be at least 1, got {max_segments}")
-    crops, n_frames = track_crops(("audio", str(path)), bundle.crop_frames, bundle.n_eval_crops)
-    outputs = predict_crops(bundle, [crops])
+    y, sr = load_audio(path)  # the one decode
+    if (reason := samples_out_of_range(y)) is not None:
+        raise AudioError(f"{path}: {reason}")
+    features = features_from_decoded(y, sr, path)  # every value finite, or AudioError
+    mel = mel_from_signal(y, sr, path)
+    del y
+    outputs = predict_crops(bundle, [mel_crops(mel, bundle.crop_frames, bundle.n_eval_crops)])
     probabilities = outputs.probabilities[0]
     valence, arousal = (float(value) for value in outputs.valence_arousal[0])
-    features = extract_features(path)  # every value finite, or AudioError
     return Analysis(
-        duration=track_duration(n_frames),
+        duration=track_duration(mel.shape[1]),
         probabilities=probabilities,
         label=int(probabilities.argmax()),
         valence=valence,
         arousal=arousal,
         embedding=outputs.embeddings[0],
         features=features,
-        timeline=timeline(bundle, mel_from_audio(path), segment_frames, max_segments),
+        timeline=timeline(bundle, mel, segment_frames, max_segments),
     )
 
 
