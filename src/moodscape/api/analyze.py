@@ -51,6 +51,9 @@ MAX_ANALYZE_SECONDS = 20 * 60
 MAX_DECODED_SAMPLES = 2 * 48_000 * MAX_ANALYZE_SECONDS
 """Most samples, all channels together, an upload may decode to: 20 minutes of 48 kHz stereo (0.43 GiB as float32)."""
 
+UNKNOWN_FRAMES = 2**63 - 1
+"""The frames libsndfile reports for a file whose header gives no length (a FLAC stream's ``total_samples`` of 0)."""
+
 MIN_SAMPLE_RATE = 8000
 """Lowest sample rate analysed, telephone audio's (a 1 Hz file broke the feature frames)."""
 
@@ -166,10 +169,12 @@ def upload_refusal(path: str | os.PathLike) -> tuple[int, str] | None:
     -------
     tuple of (int, str) or None
         An HTTP status and a reason: 413 for a file too long (:func:`too_long`) or too
-        large once decoded (:func:`too_large_to_decode`), 422 for a sample rate too low
-        (:func:`too_low_rate`).
+        large once decoded (:func:`too_large_to_decode`), 422 for a file whose length is
+        unknown (:func:`unknown_length`) or a sample rate too low (:func:`too_low_rate`).
     """
     info = audio_info(path)
+    if (reason := unknown_length(info)) is not None:
+        return 422, reason
     if (reason := too_long(info) or too_large_to_decode(info)) is not None:
         return 413, reason
     if (reason := too_low_rate(info)) is not None:
@@ -190,8 +195,19 @@ def too_large_to_decode(info, limit: int = MAX_DECODED_SAMPLES) -> str | None:
     samples = info.channels * info.frames
     if samples <= limit:
         return None
-    return (f"decoding it would take {_gibibytes(samples)} ({info.channels} channels of {info.duration / 60:.0f} minutes "
+    return (f"decoding it would take {_gibibytes(samples)} ({info.channels} channels of {_duration(info.duration)} "
             f"at {info.samplerate} Hz); the limit is {_gibibytes(limit)}")
+
+
+def unknown_length(info) -> str | None:
+    """Say why a file whose header does not give its length (``info.frames``, from :func:`moodscape.audio.audio_info`) is refused, or ``None``.
+
+    Its decoded size cannot be bounded before decoding it.
+    """
+    if info.frames < UNKNOWN_FRAMES:
+        return None
+    return (f"its {info.format} header does not say how many samples it holds (as in a streamed FLAC), so its decoded "
+            "size cannot be checked; re-encode it as a file that states its length")
 
 
 def too_low_rate(info, lowest: int = MIN_SAMPLE_RATE) -> str | None:
@@ -212,6 +228,10 @@ def samples_out_of_range(y: np.ndarray, limit: float = MAX_FLOAT_PEAK) -> str | 
     """
     peak = sample_peak(y)
     return f"its float samples reach {peak:.3g}, beyond ±{limit:g} (full scale is ±1)" if peak > limit else None
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} minutes"
 
 
 def _gibibytes(samples: int) -> str:
