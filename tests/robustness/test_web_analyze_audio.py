@@ -19,7 +19,6 @@ from serving_bundle import copy_bundle
 import moodscape.api.routes.analyze as analyze_route
 from moodscape.api import create_app
 from moodscape.api.analyze import Analysis
-from moodscape.errors import AudioError
 
 SR = 22050
 
@@ -33,19 +32,6 @@ def bundle(demo_run, tmp_path_factory):
 def client(bundle):
     with TestClient(create_app(bundle), raise_server_exceptions=False) as test_client:
         yield test_client
-
-
-@pytest.fixture
-def analyses(monkeypatch) -> list:
-    """Paths :func:`analyze_file` was called with; the call itself fails as undecodable audio."""
-    calls = []
-
-    def refuse(bundle, path, **options):
-        calls.append(path)
-        raise AudioError(f"{path}: stand-in analysis")
-
-    monkeypatch.setattr(analyze_route, "analyze_file", refuse)
-    return calls
 
 
 def encoded(signal: np.ndarray, rate: int, format: str = "WAV", subtype: str | None = None) -> bytes:

@@ -25,10 +25,8 @@ from decoded_frames import decoded_frames
 from fastapi.testclient import TestClient
 from serving_bundle import copy_bundle
 
-import moodscape.api.routes.analyze as analyze_route
 from moodscape.api import create_app
 from moodscape.api.analyze import MAX_DECODED_SAMPLES
-from moodscape.errors import AudioError
 
 SR = 22050
 MEMORY_BOUND = 32 << 20
@@ -41,19 +39,6 @@ BOUNDARY = "moodscapeboundary"
 def client(demo_run, tmp_path_factory):
     with TestClient(create_app(copy_bundle(demo_run, tmp_path_factory.mktemp("bundle"))), raise_server_exceptions=False) as test_client:
         yield test_client
-
-
-@pytest.fixture
-def analyses(monkeypatch) -> list[Path]:
-    """Paths the route analysed; the analysis itself is a stand-in that fails as undecodable audio."""
-    calls = []
-
-    def stand_in(bundle, path, **options):
-        calls.append(Path(path))
-        raise AudioError(f"{path}: stand-in analysis")
-
-    monkeypatch.setattr(analyze_route, "analyze_file", stand_in)
-    return calls
 
 
 # --------------------------------------------------------------------------- files
