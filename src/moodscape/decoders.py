@@ -90,6 +90,8 @@ class FFmpegReader:
             raise AudioError(f"the {container.format.name} file has no audio stream")
         stream = container.streams.audio[0]
         codec = stream.codec_context
+        if codec is None:  # a stream FFmpeg has no decoder for (a WAV of 0 bits per sample)
+            raise AudioError(f"FFmpeg has no decoder for its {container.format.name} audio stream")
         self.samplerate, self.channels = int(codec.sample_rate or 0), int(codec.channels or 0)
         if self.samplerate <= 0 or self.channels <= 0:
             raise AudioError(f"its {codec.name} stream has no sample rate or no channels")
