@@ -1,29 +1,31 @@
-"""Count the audio frames libsndfile decodes, to prove a file is decoded once (or not at all)."""
+"""Count the audio frames the decoders decode, to prove a file is decoded once (or not at all)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 
 import soundfile as sf
+
+from moodscape.decoders import FFmpegReader
 
 
 @contextmanager
 def decoded_frames() -> Iterator[list[int]]:
-    """Within the block, list the frames of every :meth:`soundfile.SoundFile.read` (whole reads, seeks' crops, blocks).
+    """Within the block, list the frames of every read of libsndfile and FFmpeg (whole reads, seeks' crops, blocks).
 
-    Reading a header (:func:`soundfile.info`) decodes no frame.
+    Reading a header (:func:`moodscape.audio.audio_info`) decodes no frame.
     """
     reads: list[int] = []
-    read = sf.SoundFile.read
+    with ExitStack() as patches:
+        for reader in (sf.SoundFile, FFmpegReader):
+            read = reader.read
 
-    def counted(self, *args, **kwargs):
-        data = read(self, *args, **kwargs)
-        reads.append(len(data))
-        return data
+            def counted(self, *args, _read=read, **kwargs):
+                data = _read(self, *args, **kwargs)
+                reads.append(len(data))
+                return data
 
-    sf.SoundFile.read = counted
-    try:
+            reader.read = counted
+            patches.callback(setattr, reader, "read", read)
         yield reads
-    finally:
-        sf.SoundFile.read = read

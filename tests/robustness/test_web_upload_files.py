@@ -21,12 +21,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from audio_formats import write_audio
 from decoded_frames import decoded_frames
 from fastapi.testclient import TestClient
 from serving_bundle import copy_bundle
 
 from moodscape.api import create_app
 from moodscape.api.analyze import MAX_DECODED_SAMPLES
+from moodscape.audio import audio_info
 
 SR = 22050
 MEMORY_BOUND = 32 << 20
@@ -37,7 +39,9 @@ BOUNDARY = "moodscapeboundary"
 
 @pytest.fixture(scope="module")
 def client(demo_run, tmp_path_factory):
+    """A client over the demo bundle, its networks loaded (torch's import would count in a memory bound)."""
     with TestClient(create_app(copy_bundle(demo_run, tmp_path_factory.mktemp("bundle"))), raise_server_exceptions=False) as test_client:
+        test_client.app.state.services.inference_bundle()
         yield test_client
 
 
@@ -62,6 +66,11 @@ def silence(format: str, rate: int, channels: int, seconds: float) -> bytes:
         for start in range(0, int(seconds * rate), len(block)):
             out.write(block[: min(len(block), int(seconds * rate) - start)])
     return buffer.getvalue()
+
+
+def ffmpeg_file(tmp_path: Path, name: str, signal: np.ndarray, rate: int) -> bytes:
+    """``signal`` encoded by FFmpeg in the format of ``name``'s extension (m4a, aac, opus)."""
+    return write_audio(tmp_path / name, signal, rate).read_bytes()
 
 
 def with_xing_frames(mp3: bytes, frames: int) -> bytes:
@@ -137,6 +146,8 @@ BOMBS = {
                                     ["0.43 GiB", "8 channels of 22 s at 655350 Hz"]),
     "OGG, 21 minutes": (lambda: silence("OGG", 8000, 1, 21 * 60), "bomb.ogg", 413, ["21 minutes", "limit is 20 minutes"]),
     "MP3, 21 minutes": (lambda: silence("MP3", 8000, 1, 21 * 60), "bomb.mp3", 413, ["21 minutes", "limit is 20 minutes"]),
+    "m4a, 21 minutes": (lambda path: ffmpeg_file(path, "bomb.m4a", np.zeros(8000 * 21 * 60, np.float32), 8000), "bomb.m4a", 413,
+                        ["21 minutes", "limit is 20 minutes"]),
     "MP3 whose Xing header claims 2**31 frames": (lambda: with_xing_frames(audio_file(song(), SR, "MP3"), 2**31 - 1), "bomb.mp3",
                                                   413, ["minutes of audio"]),
     "FLAC of unknown length": (lambda: with_flac_frames(audio_file(song(), SR, "FLAC"), 0), "stream.flac", 422,
@@ -145,10 +156,11 @@ BOMBS = {
 
 
 @pytest.mark.parametrize("name", BOMBS)
-def test_a_bomb_is_refused_from_its_header_without_decoding(client, analyses, name):
+def test_a_bomb_is_refused_from_its_header_without_decoding(client, analyses, tmp_path, name):
     build, file_name, status, words = BOMBS[name]
-    data = build()
-    info = sf.info(io.BytesIO(data))
+    data = build(tmp_path) if file_name.endswith(".m4a") else build()
+    (tmp_path / file_name).write_bytes(data)
+    info = audio_info(tmp_path / file_name)
     assert info.channels * info.frames > MAX_DECODED_SAMPLES or info.duration > 20 * 60, "the file must decode to too much"
     assert len(data) < 2 << 20
     with decoded_frames() as reads:
@@ -156,6 +168,16 @@ def test_a_bomb_is_refused_from_its_header_without_decoding(client, analyses, na
     assert response.status_code == status, response.text
     assert all(word in detail(response) for word in words), detail(response)
     assert reads == [] and analyses == [], "refused after decoding"
+    assert peak < MEMORY_BOUND, f"{peak / (1 << 20):.0f} MiB allocated"
+
+
+def test_raw_aac_holding_far_more_than_its_estimated_length_stops_decoding_early(client, tmp_path):
+    rate, noise = 8000, np.random.default_rng(0).uniform(-0.9, 0.9, 5 * 8000)
+    data = ffmpeg_file(tmp_path, "liar.aac", np.concatenate([noise, np.zeros(10 * 60 * rate)]).astype(np.float32), rate)
+    with decoded_frames() as reads:
+        response, peak = traced_peak(lambda: upload(client, "liar.aac", data))
+    assert response.status_code == 422 and "its header declares" in detail(response), response.text
+    assert sum(reads) < 3 * 60 * rate, f"decoded {sum(reads) / rate:.0f} s of a 10-minute file whose header says less"
     assert peak < MEMORY_BOUND, f"{peak / (1 << 20):.0f} MiB allocated"
 
 
