@@ -348,3 +348,34 @@ def test_an_upload_is_decoded_once_whole_route_included(client):
         response = upload(client, "song.wav", data)
     assert response.status_code == 200, response.text
     assert sum(reads) == int(3.0 * SR), f"frames decoded per read: {reads}"
+
+
+# --------------------------------------------------------------------------- damaged files
+
+
+def damaged(data: bytes, rng: np.random.Generator) -> bytes:
+    """``data`` with flipped bits, overwritten bytes, a field set to 2**31 - 1, or cut short."""
+    data = bytearray(data)
+    kind = rng.integers(4)
+    if kind == 0:
+        for at in rng.integers(0, len(data), rng.integers(1, 20)):
+            data[at] ^= 1 << int(rng.integers(8))
+    elif kind == 1:
+        at = int(rng.integers(0, min(len(data), 400)))
+        data[at : at + 8] = rng.integers(0, 256, 8, dtype=np.uint8).tobytes()
+    elif kind == 2:
+        at = int(rng.integers(0, min(len(data), 200)))
+        data[at : at + 4] = b"\xff\xff\xff\x7f"
+    else:
+        data = data[: int(rng.integers(0, len(data)))]
+    return bytes(data)
+
+
+@pytest.mark.parametrize("extension", ["wav", "aiff", "flac", "ogg", "mp3", "opus", "m4a", "aac"])
+def test_damaged_files_of_every_format_get_an_analysis_or_a_4xx(client, tmp_path, extension):
+    original = write_audio(tmp_path / f"song.{extension}", song(), SR).read_bytes()
+    rng = np.random.default_rng(sum(map(ord, extension)))
+    for index in range(6):
+        data = damaged(original, rng)
+        response = upload(client, f"damaged-{index}.{extension}", data)
+        assert response.status_code in (200, 413, 415, 422), f"{extension} #{index}: {response.status_code} {response.text[:300]}"
