@@ -24,7 +24,7 @@ _COPY_BLOCK = 1 << 20
              responses={408: {"description": "The file did not arrive in time."},
                         413: {"description": "The file is larger than the upload limit, too long or too large to decode."},
                         415: {"description": "The file is not audio this server can decode."},
-                        422: {"description": "The audio cannot be analysed (sample rate, samples, too short or silent)."},
+                        422: {"description": "The audio cannot be analysed (unknown length, sample rate, samples, too short or silent)."},
                         503: {"description": "The server is analysing as many files as it may; retry after Retry-After seconds."}})
 def analyze_upload(services: ServicesDep, file: UploadFile = File(description="An audio file (MP3, WAV, FLAC, OGG, Opus, AIFF, m4a/AAC).")) -> dict:
     """Predict an uploaded track's label, probabilities and valence/arousal (whole and over time) and its nearest catalog tracks."""
