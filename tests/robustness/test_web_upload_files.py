@@ -257,25 +257,22 @@ def file_part(disposition: bytes, data: bytes) -> bytes:
     return b"Content-Disposition: form-data; name=\"file\"; " + disposition + b"\r\nContent-Type: audio/wav\r\n\r\n" + data
 
 
+FORM = f"multipart/form-data; boundary={BOUNDARY}"
 FORMS = {
-    "no file, a text field": (multipart(b'Content-Disposition: form-data; name="note"\r\n\r\nhello'), f"multipart/form-data; boundary={BOUNDARY}"),
-    "the file under another name": (multipart(b'Content-Disposition: form-data; name="audio"; filename="a.wav"\r\n\r\nRIFF'),
-                                    f"multipart/form-data; boundary={BOUNDARY}"),
-    "file as a text field": (multipart(b'Content-Disposition: form-data; name="file"\r\n\r\nRIFF'), f"multipart/form-data; boundary={BOUNDARY}"),
-    "file named only by filename*": (multipart(file_part(b"filename*=UTF-8''%C3%A9t%C3%A9.wav", b"RIFF")),
-                                     f"multipart/form-data; boundary={BOUNDARY}"),
-    "an empty form": (multipart(), f"multipart/form-data; boundary={BOUNDARY}"),
+    "no file, a text field": (multipart(b'Content-Disposition: form-data; name="note"\r\n\r\nhello'), FORM),
+    "the file under another name": (multipart(b'Content-Disposition: form-data; name="audio"; filename="a.wav"\r\n\r\nRIFF'), FORM),
+    "file as a text field": (multipart(b'Content-Disposition: form-data; name="file"\r\n\r\nRIFF'), FORM),
+    "file named only by filename*": (multipart(file_part(b"filename*=UTF-8''%C3%A9t%C3%A9.wav", b"RIFF")), FORM),
+    "an empty form": (multipart(), FORM),
     "JSON": (b'{"file": "UklGRg=="}', "application/json"),
     "a URL-encoded form": (b"file=RIFF", "application/x-www-form-urlencoded"),
     "no body": (b"", None),
     "no boundary": (multipart(file_part(b'filename="a.wav"', b"RIFF")), "multipart/form-data"),
     "another boundary": (multipart(file_part(b'filename="a.wav"', b"RIFF")), "multipart/form-data; boundary=other"),
-    "garbage": (b"\x00\xff" * 500, f"multipart/form-data; boundary={BOUNDARY}"),
-    "cut short": (multipart(file_part(b'filename="a.wav"', b"RIFF"))[:80], f"multipart/form-data; boundary={BOUNDARY}"),
-    "a line break in the file name": (multipart(file_part(b'filename="a\r\nX-Injected: 1.wav"', b"RIFF")),
-                                      f"multipart/form-data; boundary={BOUNDARY}"),
-    "a 10,000-character file name": (multipart(file_part(b'filename="' + b"a" * 10_000 + b'.wav"', b"RIFF")),
-                                     f"multipart/form-data; boundary={BOUNDARY}"),
+    "garbage": (b"\x00\xff" * 500, FORM),
+    "cut short": (multipart(file_part(b'filename="a.wav"', b"RIFF"))[:80], FORM),
+    "a line break in the file name": (multipart(file_part(b'filename="a\r\nX-Injected: 1.wav"', b"RIFF")), FORM),
+    "a 10,000-character file name": (multipart(file_part(b'filename="' + b"a" * 10_000 + b'.wav"', b"RIFF")), FORM),
 }
 
 
@@ -328,7 +325,7 @@ def test_a_file_name_is_only_a_name(client, analyses, kind):
 ])
 def test_raw_bytes_in_a_file_name_are_quoted_safely(client, analyses, disposition, shown):
     response = client.post("/api/v1/analyze", content=multipart(file_part(disposition, audio_file(song(), SR))),
-                           headers={"Content-Type": f"multipart/form-data; boundary={BOUNDARY}"})
+                           headers={"Content-Type": FORM})
     assert response.status_code == 422 and detail(response) == f"{shown}: stand-in analysis"
 
 

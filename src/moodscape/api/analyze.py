@@ -58,9 +58,10 @@ MIN_SAMPLE_RATE = 8000
 """Lowest sample rate analysed, telephone audio's (a 1 Hz file broke the feature frames)."""
 
 MAX_FLOAT_PEAK = 1e10
-"""Largest decoded sample analysed (float files may hold any value). Full scale is ±1; this admits floats holding integer-scaled
-samples (±2**31) and stays below 1e15, the largest peak measured to analyse like a quiet copy
-(at 1e18 the float32 spectra overflow and the prediction is NaN)."""
+"""Largest decoded sample analysed (float files may hold any value). Full scale is ±1; this
+admits floats holding integer-scaled samples (±2**31) and stays below 1e15, the largest peak
+measured to analyse like a quiet copy (at 1e18 the float32 spectra overflow and the
+prediction is NaN)."""
 
 MAX_CONCURRENT_ANALYSES = 2
 """Uploads one server process decodes and analyses at once (each holds its decoded audio)."""
@@ -200,9 +201,9 @@ def too_large_to_decode(info, limit: int = MAX_DECODED_SAMPLES) -> str | None:
 
 
 def unknown_length(info) -> str | None:
-    """Say why a file whose header does not give its length (``info.frames``, from :func:`moodscape.audio.audio_info`) is refused, or ``None``.
+    """Say why a file whose header gives no length (``info.frames``, from :func:`moodscape.audio.audio_info`) is refused.
 
-    Its decoded size cannot be bounded before decoding it.
+    Its decoded size cannot be bounded before decoding it. ``None`` when the length is known.
     """
     if info.frames < UNKNOWN_FRAMES:
         return None
