@@ -32,7 +32,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from moodscape.audio import MEL_HOP, MEL_SR, audio_info, load_audio, mel_from_signal, sample_peak
+from moodscape.audio import (MAX_DECODED_SAMPLES, MEL_HOP, MEL_SR, MIN_SAMPLE_RATE, audio_info, load_audio, mel_from_signal,
+                             sample_peak)
 from moodscape.errors import AudioError, ConfigError
 from moodscape.features import features_from_decoded
 
@@ -48,14 +49,8 @@ MAX_UPLOAD_BYTES = 50 * 1024 * 1024
 MAX_ANALYZE_SECONDS = 20 * 60
 """Longest upload analysed: each decode of an hour of stereo audio would hold over a gigabyte."""
 
-MAX_DECODED_SAMPLES = 2 * 48_000 * MAX_ANALYZE_SECONDS
-"""Most samples, all channels together, an upload may decode to: 20 minutes of 48 kHz stereo (0.43 GiB as float32)."""
-
 UNKNOWN_FRAMES = 2**63 - 1
 """The frames libsndfile reports for a file whose header gives no length (a FLAC stream's ``total_samples`` of 0)."""
-
-MIN_SAMPLE_RATE = 8000
-"""Lowest sample rate analysed, telephone audio's (a 1 Hz file broke the feature frames)."""
 
 MAX_FLOAT_PEAK = 1e10
 """Largest decoded sample analysed (float files may hold any value). Full scale is ±1; this
