@@ -88,7 +88,7 @@ def _scaled(data: bytes, media_type: str, size: int) -> tuple[bytes, str]:
             png = image.mode in ("RGBA", "LA", "P")
             (image if png else image.convert("RGB")).save(out, format="PNG" if png else "JPEG")
             return out.getvalue(), "image/png" if png else "image/jpeg"
-    except (OSError, ValueError, Image.DecompressionBombError):
+    except Exception:  # Pillow raises many types on a damaged or huge image
         return data, media_type
 
 
