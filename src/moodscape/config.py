@@ -379,13 +379,16 @@ class SubsonicSettings(_Section):
             When the file cannot be read or the table is invalid, naming the file and the key.
         """
         path = Path(path)
-        raw = _read_config_file(path).get("subsonic", {})
-        if not isinstance(raw, dict):
-            raise ConfigError(f"{path}: subsonic must be a table ([subsonic] with [[subsonic.users]] entries)")
         try:
-            return cls.model_validate(raw)
+            return _SubsonicTable.model_validate({"subsonic": _read_config_file(path).get("subsonic", {})}).subsonic
         except ValidationError as exc:
-            raise ConfigError(_describe(exc, path, {}).replace(f"{path}: ", f"{path}: subsonic.")) from None
+            raise ConfigError(_describe(exc, path, {})) from None
+
+
+class _SubsonicTable(BaseModel):
+    """A config file's ``[subsonic]`` table, validated where :class:`Settings` has it (the same error locations)."""
+
+    subsonic: SubsonicSettings
 
 
 class Settings(_Section):
@@ -552,7 +555,8 @@ def _describe(exc: ValidationError, path: Path | None, overrides: dict[str, Any]
 def _problem(error: Any, path: Path | None, overrides: dict[str, Any]) -> str:
     location = ".".join(str(part) for part in error["loc"]) or "config"
     value = error.get("input")
-    shown = f" = {value!r}" if isinstance(value, (str, int, float, bool)) else ""
+    secret = location.startswith("subsonic.")  # passwords: never echoed
+    shown = f" = {value!r}" if isinstance(value, (str, int, float, bool)) and not secret else ""
     message = _message(error, location)
     if _overridden(location, overrides):
         return f"{location}{shown} (given on the command line): {message}"
@@ -573,7 +577,10 @@ def _unknown_key(loc: tuple[Any, ...]) -> str:
     """What to say of a key no setting has: the nearest valid key, or the valid keys of its table."""
     model: type[BaseModel] = Settings
     for part in loc[:-1]:
+        if isinstance(part, int):  # an item of a list of tables ([[subsonic.users]])
+            continue
         model = model.model_fields[str(part)].annotation
+        model = next((arg for arg in typing.get_args(model) if isinstance(arg, type) and issubclass(arg, BaseModel)), model)
     names = list(model.model_fields)
     prefix = "".join(f"{part}." for part in loc[:-1])
     nearest = difflib.get_close_matches(str(loc[-1]).lower(), names, n=1, cutoff=0.6)

@@ -181,7 +181,8 @@ def test_the_subsonic_section_reads_users_and_keeps_secrets_out_of_dumps(tmp_pat
     ('[[subsonic.users]]\nname = "ana"\n', "needs a password or an api_key_sha256"),
     ('[[subsonic.users]]\nname = "ana"\npassword = "a"\n[[subsonic.users]]\nname = "ana"\npassword = "b"\n', "unique"),
     ('[[subsonic.users]]\nname = "ana"\napi_key_sha256 = "abc"\n', "api_key_sha256"),
-    ('subsonic = 3\n', "must be a table"),
+    ('subsonic = 3\n', "expected a table of settings"),
+    ('[[subsonic.users]]\nname = "ana"\npasword = "hunter2"\n', "did you mean subsonic.users.0.password?"),
 ])
 def test_a_bad_subsonic_section_is_one_error_naming_the_file_and_key(tmp_path, text, problem):
     config = tmp_path / "serve.toml"
@@ -189,6 +190,7 @@ def test_a_bad_subsonic_section_is_one_error_naming_the_file_and_key(tmp_path, t
     with pytest.raises(ConfigError, match=re.escape(problem)) as raised:
         SubsonicSettings.load(config)
     assert str(config) in str(raised.value) and "subsonic" in str(raised.value)
+    assert "hunter2" not in str(raised.value)  # a mistyped password key does not print the password
 
 
 @pytest.fixture()
