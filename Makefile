@@ -16,7 +16,7 @@ PORT ?= 8000
 WORKERS ?= 2
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: install demo serve test browser bench clean
+.PHONY: install demo serve test browser js bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -57,9 +57,18 @@ browser:
 		(apt-get update -qq && apt-get install -y -qq chromium >/dev/null) || \
 		echo "chromium not installed (needs root and apt): the browser test will skip"; }
 
+# node and the npm client of the Subsonic client test (tests/js): Debian's nodejs when missing and
+# we are root, the locked package (npm ci) when not installed yet; otherwise that test says why it skips.
+js:
+	@command -v node >/dev/null || { test "$$(id -u)" = 0 && command -v apt-get >/dev/null && \
+		(apt-get update -qq && apt-get install -y -qq nodejs npm >/dev/null) || \
+		echo "node not installed (needs root and apt): the JavaScript Subsonic client test will skip"; }
+	@test -d tests/js/node_modules || ! command -v npm >/dev/null || npm ci --prefix tests/js --no-audit --no-fund --silent || \
+		echo "npm ci failed: the JavaScript Subsonic client test will skip"
+
 # One pytest-xdist worker per core (at most 4), a test module's tests on one worker
 # (so its module fixtures are built once); PYTEST_ARGS="-n 0" runs in one process.
-test: $(STAMP) browser
+test: $(STAMP) browser js
 	@command -v mpd >/dev/null || { test "$$(id -u)" = 0 && command -v apt-get >/dev/null && \
 		(apt-get update -qq && apt-get install -y -qq mpd >/dev/null) || \
 		echo "mpd not installed (needs root and apt): the MPD test will skip"; }

@@ -190,7 +190,7 @@ class Workdir:
 
     @property
     def names_db(self) -> Path:
-        """SQLite file of the display names a user gave the labels in the web app."""
+        """SQLite file of the display names a user gave the labels in the web app, and of the Subsonic playlists."""
         return self.path(NAMES_DB)
 
     @property

@@ -433,8 +433,9 @@ def serve(
     workers: Annotated[int, typer.Option(min=1, help="Server processes sharing the bundle.")] = 1,
     mpd_host: Annotated[list[str] | None, typer.Option(help="An MPD host the page may push to besides this machine "
                                                             "(repeat for several).")] = None,
+    config: Annotated[Path | None, typer.Option(help="A config file whose [subsonic] users may use the Subsonic API at /rest.")] = None,
 ) -> None:
-    """Serve the web app and JSON API over a run's bundle (Ctrl-C stops it)."""
+    """Serve the web app, the JSON API and the OpenSubsonic API (/rest) over a run's bundle (Ctrl-C stops it)."""
     import time
 
     import uvicorn
@@ -443,21 +444,26 @@ def serve(
     from .api.catalog import check_bundle
     from .api.deps import LOOPBACK_HOSTS
     from .api.names import NameStore
+    from .config import SubsonicSettings
 
     bundle = bundle.resolve()
+    subsonic = SubsonicSettings.load(config) if config is not None else None
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     started = time.perf_counter()
     if workers == 1:
-        target = create_app(bundle, mpd_hosts=LOOPBACK_HOSTS | set(mpd_host or []))  # loads and checks the bundle: a bad one stops here with one line
+        # loads and checks the bundle: a bad one stops here with one line
+        target = create_app(bundle, mpd_hosts=LOOPBACK_HOSTS | set(mpd_host or []), subsonic=subsonic)
         tracks = f"{len(target.state.services.catalog)} tracks"
     else:
         check_bundle(bundle)  # the cheap checks here; each worker process loads the bundle itself
         NameStore(Workdir(bundle).names_db).close()
         os.environ["MOODSCAPE_BUNDLE"] = str(bundle)
         os.environ["MOODSCAPE_MPD_HOSTS"] = ",".join(mpd_host or [])
+        if config is not None:
+            os.environ["MOODSCAPE_CONFIG"] = str(config.resolve())
         target, tracks = "moodscape.api.app:create_app_from_env", f"{workers} processes"
     Console().print(f"[bold]moodscape[/bold] serving {bundle} ({tracks}, loaded and checked in {time.perf_counter() - started:.1f} s) "
-                    f"at [link]http://{shown}:{port}/[/link]  (API docs: /docs; Ctrl-C stops)")
+                    f"at [link]http://{shown}:{port}/[/link]  (API docs: /docs; Subsonic API: /rest; Ctrl-C stops)")
     uvicorn.run(target, host=host, port=port, workers=workers, factory=workers > 1, log_level="warning")
 
 

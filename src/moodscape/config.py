@@ -29,7 +29,7 @@ import typing
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, ValidationInfo, field_validator, model_validator
 
 from .errors import ConfigError
 
@@ -336,6 +336,61 @@ class AblationSettings(_Section):
         return list(dict.fromkeys(value))
 
 
+class SubsonicUser(_Section):
+    """One account of the OpenSubsonic API (``/rest``) that ``moodscape serve`` answers.
+
+    ``password`` is kept as given: the token login most players use (``t`` = md5(password
+    + salt)) needs the plain secret on the server. ``api_key_sha256`` is the SHA-256 (hex)
+    of an API key, so the key itself is never stored.
+    """
+
+    name: str = Field(min_length=1, max_length=200)
+    password: SecretStr | None = None
+    api_key_sha256: str | None = Field(None, pattern=r"^[0-9a-fA-F]{64}$")
+
+    @model_validator(mode="after")
+    def _has_a_secret(self) -> SubsonicUser:
+        if (self.password is None or not self.password.get_secret_value()) and self.api_key_sha256 is None:
+            raise ValueError(f"user {self.name!r} needs a password or an api_key_sha256")
+        return self
+
+
+class SubsonicSettings(_Section):
+    """Who may use the OpenSubsonic API of ``moodscape serve`` (``[[subsonic.users]]``); nobody when empty."""
+
+    users: list[SubsonicUser] = Field(default_factory=list)
+
+    @field_validator("users")
+    @classmethod
+    def _unique(cls, users: list[SubsonicUser]) -> list[SubsonicUser]:
+        names = [user.name for user in users]
+        keys = [user.api_key_sha256.lower() for user in users if user.api_key_sha256]
+        if len(set(names)) < len(names) or len(set(keys)) < len(keys):
+            raise ValueError("user names and API keys must be unique")
+        return users
+
+    @classmethod
+    def load(cls, path: Path | str) -> SubsonicSettings:
+        """The ``[subsonic]`` table of a config file alone (the rest of the file is not checked).
+
+        Raises
+        ------
+        ConfigError
+            When the file cannot be read or the table is invalid, naming the file and the key.
+        """
+        path = Path(path)
+        try:
+            return _SubsonicTable.model_validate({"subsonic": _read_config_file(path).get("subsonic", {})}).subsonic
+        except ValidationError as exc:
+            raise ConfigError(_describe(exc, path, {})) from None
+
+
+class _SubsonicTable(BaseModel):
+    """A config file's ``[subsonic]`` table, validated where :class:`Settings` has it (the same error locations)."""
+
+    subsonic: SubsonicSettings
+
+
 class Settings(_Section):
     """Every setting of a run; ``Settings.load(path)`` reads a TOML file."""
 
@@ -352,6 +407,8 @@ class Settings(_Section):
     av: AVSettings = Field(default_factory=AVSettings)
     infer: InferSettings = Field(default_factory=InferSettings)
     ablate: AblationSettings = Field(default_factory=AblationSettings)
+    # Accounts, not run settings: left out of dumps (the manifest, the report) and of staleness.
+    subsonic: SubsonicSettings = Field(default_factory=SubsonicSettings, exclude=True)
 
     @model_validator(mode="after")
     def _source_has_root(self) -> Settings:
@@ -404,7 +461,7 @@ class Settings(_Section):
             for key, value in data[section].items():
                 if isinstance(value, Path) and not value.is_absolute():
                     data[section][key] = (base / value).resolve()
-        return type(self).model_validate(data)
+        return type(self).model_validate({**data, "subsonic": self.subsonic})
 
     def check_paths(self) -> None:
         """Check that every configured file and folder exists, so a wrong path stops a run before its first stage.
@@ -498,7 +555,8 @@ def _describe(exc: ValidationError, path: Path | None, overrides: dict[str, Any]
 def _problem(error: Any, path: Path | None, overrides: dict[str, Any]) -> str:
     location = ".".join(str(part) for part in error["loc"]) or "config"
     value = error.get("input")
-    shown = f" = {value!r}" if isinstance(value, (str, int, float, bool)) else ""
+    secret = location.startswith("subsonic.")  # passwords: never echoed
+    shown = f" = {value!r}" if isinstance(value, (str, int, float, bool)) and not secret else ""
     message = _message(error, location)
     if _overridden(location, overrides):
         return f"{location}{shown} (given on the command line): {message}"
@@ -519,7 +577,10 @@ def _unknown_key(loc: tuple[Any, ...]) -> str:
     """What to say of a key no setting has: the nearest valid key, or the valid keys of its table."""
     model: type[BaseModel] = Settings
     for part in loc[:-1]:
+        if isinstance(part, int):  # an item of a list of tables ([[subsonic.users]])
+            continue
         model = model.model_fields[str(part)].annotation
+        model = next((arg for arg in typing.get_args(model) if isinstance(arg, type) and issubclass(arg, BaseModel)), model)
     names = list(model.model_fields)
     prefix = "".join(f"{part}." for part in loc[:-1])
     nearest = difflib.get_close_matches(str(loc[-1]).lower(), names, n=1, cutoff=0.6)

@@ -23,3 +23,13 @@ def client(bundle):
 
     with TestClient(create_app(bundle)) as test_client:
         yield test_client
+
+
+@pytest.fixture(scope="session")
+def subsonic_source(tmp_path_factory, worker_id) -> Path:
+    """The Subsonic tests' synthetic bundle with tagged audio files, written once per session."""
+    from conftest import built_once
+
+    from api.subsonic_server import write_subsonic_bundle
+
+    return built_once(tmp_path_factory, worker_id, "subsonic-bundle", write_subsonic_bundle)

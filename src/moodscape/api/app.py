@@ -1,7 +1,8 @@
 """The application factory: load and check the bundle, mount the routers and the page.
 
 ``create_app(bundle_dir)`` loads everything once, before the first request, so a bundle
-whose files disagree refuses to start (:class:`~moodscape.api.catalog.BundleError`).
+whose files disagree refuses to start (:class:`~moodscape.api.catalog.BundleError`). The
+OpenSubsonic API (:mod:`moodscape.api.subsonic`) answers at ``/rest``.
 ``moodscape serve`` calls it; ``create_app_from_env`` lets ``uvicorn --factory --workers N``
 start several processes over the same bundle (``MOODSCAPE_BUNDLE``).
 """
@@ -22,6 +23,7 @@ from fastapi.responses import FileResponse, HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from moodscape.artifacts import Workdir
+from moodscape.config import SubsonicSettings
 
 from .analyze import MAX_CONCURRENT_ANALYSES, MAX_UPLOAD_BYTES
 from .catalog import load_catalog
@@ -33,6 +35,8 @@ from .ranges import IgnoreInvalidRange
 from .recommender import Recommender
 from .routes import analyze, health, labels, maps, mpd, playlists, recommend, tracks
 from .strict_json import validation_error_handler
+from .subsonic import SubsonicState
+from .subsonic import router as subsonic_router
 
 STATIC = Path(__file__).parent / "static"
 API_PREFIX = "/api/v1"
@@ -42,7 +46,8 @@ EXACT_BELOW = 50_000
 
 def create_app(bundle_dir: str | os.PathLike, *, exact_below: int = EXACT_BELOW,
                max_upload_bytes: int = MAX_UPLOAD_BYTES, upload_timeout: float = BODY_TIMEOUT_SECONDS,
-               max_analyses: int = MAX_CONCURRENT_ANALYSES, mpd_hosts: Iterable[str] = LOOPBACK_HOSTS) -> FastAPI:
+               max_analyses: int = MAX_CONCURRENT_ANALYSES, mpd_hosts: Iterable[str] = LOOPBACK_HOSTS,
+               subsonic: SubsonicSettings | None = None) -> FastAPI:
     """Build the web app over the serving bundle in ``bundle_dir``.
 
     Parameters
@@ -60,6 +65,8 @@ def create_app(bundle_dir: str | os.PathLike, *, exact_below: int = EXACT_BELOW,
         Uploads analysed at once by this process; one more gets a 503 with ``Retry-After``.
     mpd_hosts : iterable of str
         MPD hosts the page may push to (this machine only by default).
+    subsonic : SubsonicSettings, optional
+        The users of the OpenSubsonic API at ``/rest`` (none: every call is refused).
 
     Raises
     ------
@@ -90,11 +97,13 @@ def create_app(bundle_dir: str | os.PathLike, *, exact_below: int = EXACT_BELOW,
         exception_handlers={RequestValidationError: validation_error_handler},
     )
     app.state.services = services
+    app.state.subsonic = SubsonicState(subsonic or SubsonicSettings(), workdir.names_db)
     api = APIRouter(prefix=API_PREFIX)
     for module in (health, tracks, labels, recommend, maps, analyze, playlists, mpd):
         api.include_router(module.router)
     app.include_router(api)
     app.include_router(health.router)
+    app.include_router(subsonic_router)
     _add_page_routes(app, workdir)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_middleware(BodyLimit, limit=max_upload_bytes, timeout=upload_timeout)
@@ -105,10 +114,13 @@ def create_app(bundle_dir: str | os.PathLike, *, exact_below: int = EXACT_BELOW,
 def create_app_from_env() -> FastAPI:
     """:func:`create_app` over ``$MOODSCAPE_BUNDLE`` (default ``data``), for ``uvicorn --factory``.
 
-    ``$MOODSCAPE_MPD_HOSTS`` (comma-separated) adds MPD hosts the page may push to.
+    ``$MOODSCAPE_CONFIG``, when set, gives the Subsonic users; ``$MOODSCAPE_MPD_HOSTS``
+    (comma-separated) adds MPD hosts the page may push to.
     """
+    config = os.environ.get("MOODSCAPE_CONFIG")
     extra = [host for host in os.environ.get("MOODSCAPE_MPD_HOSTS", "").split(",") if host]
-    return create_app(os.environ.get("MOODSCAPE_BUNDLE", "data"), mpd_hosts=LOOPBACK_HOSTS | set(extra))
+    return create_app(os.environ.get("MOODSCAPE_BUNDLE", "data"), mpd_hosts=LOOPBACK_HOSTS | set(extra),
+                      subsonic=SubsonicSettings.load(config) if config else None)
 
 
 def _add_page_routes(app: FastAPI, workdir: Workdir) -> None:

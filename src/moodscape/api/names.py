@@ -57,24 +57,8 @@ class NameStore:
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        # One connection for all threads, used under the lock; autocommit outside explicit transactions.
-        self._connection = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=10.0)
+        self._connection = open_database(self.path, [_SCHEMA])
         self._lock = threading.Lock()
-        try:
-            self._open()
-        except sqlite3.DatabaseError as error:
-            self._connection.close()
-            raise ArtifactError(_unusable(self.path, error)) from None
-
-    def _open(self) -> None:
-        """WAL journal and the table, after checking the file is a sound SQLite database."""
-        with self._lock:
-            self._connection.execute("PRAGMA journal_mode=WAL")
-            problems = [row[0] for row in self._connection.execute("PRAGMA quick_check").fetchall()]
-            if problems != ["ok"]:
-                raise sqlite3.DatabaseError(f"damaged: {problems[0]}")
-            self._connection.execute(_SCHEMA)
 
     def all(self) -> dict[str, str]:
         """Display name of every renamed label, by canonical name."""
@@ -113,7 +97,7 @@ class NameStore:
             display or canonical name of another label (compared ignoring case).
         """
         name = clean_display_name(name)
-        with self._lock, self._transaction():
+        with self._lock, write_transaction(self._connection):
             if name == label:
                 self._connection.execute("DELETE FROM label_names WHERE label = ?", (label,))
                 return label
@@ -137,21 +121,46 @@ class NameStore:
         with self._lock:
             self._connection.close()
 
-    @contextlib.contextmanager
-    def _transaction(self) -> Iterator[None]:
-        """A write transaction that locks the file at once, so two processes cannot both pass the checks."""
-        self._connection.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
-            self._connection.execute("ROLLBACK")
-            raise
-        self._connection.execute("COMMIT")
+def open_database(path: str | os.PathLike, schema: Iterable[str]) -> sqlite3.Connection:
+    """The bundle's SQLite file (label names, Subsonic playlists), opened for all threads of a process.
+
+    One connection, to be used under the caller's lock, in autocommit mode outside explicit
+    transactions (:func:`write_transaction`); WAL journal, so several server processes share
+    the file. The file is checked (``quick_check``) and the ``schema`` statements run.
+
+    Raises
+    ------
+    moodscape.errors.ArtifactError
+        When the file is not a sound SQLite database; the message names it and what to do.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    connection = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=10.0)
+    try:
+        connection.execute("PRAGMA journal_mode=WAL")
+        problems = [row[0] for row in connection.execute("PRAGMA quick_check").fetchall()]
+        if problems != ["ok"]:
+            raise sqlite3.DatabaseError(f"damaged: {problems[0]}")
+        for statement in schema:
+            connection.execute(statement)
+    except sqlite3.DatabaseError as error:
+        connection.close()
+        raise ArtifactError(f"{path} is not a usable database ({error}); it holds only the label names given in the web app "
+                            "and the Subsonic playlists: move it away (or restore it from a backup) and start again, "
+                            "with the stage 2 names") from None
+    return connection
 
 
-def _unusable(path: Path, error: sqlite3.DatabaseError) -> str:
-    return (f"{path} is not a usable label names database ({error}); it holds only the label names given in the web app: "
-            "move it away (or restore it from a backup) and start again, with the stage 2 names")
+@contextlib.contextmanager
+def write_transaction(connection: sqlite3.Connection) -> Iterator[None]:
+    """A write transaction that locks the file at once, so two processes cannot both pass a check and write."""
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise
+    connection.execute("COMMIT")
 
 
 def clean_display_name(name: str) -> str:

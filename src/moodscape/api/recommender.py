@@ -448,6 +448,50 @@ class Recommender:
             hits.append(Hit(int(rows[best]), 1.0 - float(distance[best]) / VA_DIAGONAL, float(distance[best])))
         return hits
 
+    def sonic_path(self, start: int, end: int, steps: int) -> list[Hit]:
+        """A playlist walking from one track to another in embedding space, one distinct track per waypoint.
+
+        :meth:`mood_path` in the embedding space: the waypoints are evenly spaced on the line
+        between the two tracks' embeddings (each scaled back to unit norm); the first is
+        ``start``, the last ``end``, and each waypoint between takes the unused track most
+        similar to it (cosine).
+
+        Parameters
+        ----------
+        start, end : int
+            Catalog rows of the first and last tracks (the same row gives a one-track path).
+        steps : int
+            Tracks wanted (at least 2).
+
+        Returns
+        -------
+        list of Hit
+            ``start``, the tracks between, ``end``; ``score`` is the cosine similarity to
+            ``start``. Shorter than ``steps`` only when the catalog is.
+        """
+        start_row, end_row = (int(row) for row in self._rows([start, end], "start and end"))
+        if not isinstance(steps, (int, np.integer)) or steps < 2:
+            raise ValueError(f"steps must be an integer of at least 2, got {steps}")
+        if start_row == end_row:
+            return [Hit(start_row, 1.0)]
+        between = min(steps, len(self)) - 2
+        fractions = np.linspace(0.0, 1.0, between + 2)[1:-1, None]
+        waypoints = (1.0 - fractions) * self.embeddings[start_row] + fractions * self.embeddings[end_row]  # (between, d)
+        waypoints /= np.maximum(np.linalg.norm(waypoints, axis=1, keepdims=True), 1e-12)
+        used = {start_row, end_row}
+        rows = [start_row]
+        if between > 0:
+            # each waypoint's steps nearest hold an unused track: at most steps - 1 are used before it
+            _, candidates = self.index.search(waypoints, steps, exclude=np.array([start_row, end_row]))
+            for nearest in candidates:
+                row = next(int(row) for row in nearest if int(row) not in used)
+                used.add(row)
+                rows.append(row)
+        rows.append(end_row)
+        similarity = self.embeddings[rows] @ self.embeddings[start_row]
+        similarity[0] = 1.0  # the start itself, exactly (float32 rounding gives 0.99999994)
+        return [Hit(row, float(score)) for row, score in zip(rows, similarity)]
+
     # ------------------------------------------------------------------------ guts
 
     def _embedding_query(self, query, pool, limit, diversity, track_filter, excluded, va_weight=0.0, mood=None):

@@ -2,8 +2,9 @@
 AIFF), MP4 atoms (m4a) and APEv2, read with mutagen.
 
 :func:`read_embedded_tags` gives a file's title, artist, album, genre, mood, style and
-BPM; :func:`tags_from_fields` turns the chosen fields into original tags, split on the
-usual separators and normalised, for ``[folder] tags_from``.
+BPM, :func:`read_cover_art` its embedded picture; :func:`tags_from_fields` turns the
+chosen fields into original tags, split on the usual separators and normalised, for
+``[folder] tags_from``.
 
 =======  ================  =========================  ===============================
 field    Vorbis / APEv2    ID3                        MP4
@@ -20,6 +21,7 @@ bpm      BPM               TBPM                       tmpo
 
 from __future__ import annotations
 
+import base64
 import io
 import math
 import os
@@ -88,6 +90,74 @@ def read_embedded_tags(path: str | os.PathLike) -> dict[str, Any]:
         elif values:
             tags[field] = _JOIN.join(values)
     return tags
+
+
+def read_cover_art(path: str | os.PathLike) -> tuple[bytes, str] | None:
+    """A file's embedded picture (the front cover when marked so, else the first one).
+
+    Reads ID3 ``APIC`` frames, FLAC picture blocks, Vorbis ``METADATA_BLOCK_PICTURE``
+    comments, MP4 ``covr`` atoms and APEv2 ``Cover Art (Front)`` items.
+
+    Returns
+    -------
+    (bytes, str) or None
+        The image and its MIME type (from its first bytes when they tell); ``None`` when the
+        file holds no picture.
+
+    Raises
+    ------
+    DataError
+        When mutagen cannot parse the file's tags.
+    """
+    try:
+        file = _parse(path)
+        pictures = [] if file is None else _pictures(file)
+    except Exception as error:  # mutagen's parsers raise many types on a damaged file
+        raise DataError(f"{path}: embedded picture not read: {error or 'the tag data is damaged'}") from None
+    pictures = [(front, data, mime) for front, data, mime in pictures if data]
+    if not pictures:
+        return None
+    _, data, mime = max(pictures, key=lambda picture: picture[0])  # the first front cover, else the first picture
+    return data, _image_type(data, mime)
+
+
+def _image_type(data: bytes, declared: str) -> str:
+    """The MIME type of an image by its first bytes; the declared one when they do not tell."""
+    for magic, mime in ((b"\x89PNG", "image/png"), (b"\xff\xd8\xff", "image/jpeg"), (b"GIF8", "image/gif")):
+        if data.startswith(magic):
+            return mime
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    return declared if declared.startswith("image/") else "application/octet-stream"
+
+
+_FRONT_COVER = 3
+"""The picture type of a front cover (ID3v2 APIC and FLAC picture blocks)."""
+
+
+def _pictures(file: Any) -> list[tuple[bool, bytes, str]]:
+    """(is front cover, image bytes, declared MIME type) of every picture in a mutagen file."""
+    from mutagen.apev2 import APEv2
+    from mutagen.flac import Picture
+    from mutagen.id3 import ID3
+    from mutagen.mp4 import MP4Cover, MP4Tags
+
+    pictures = [(picture.type == _FRONT_COVER, picture.data, picture.mime) for picture in getattr(file, "pictures", None) or []]
+    tags = file.tags
+    if isinstance(tags, ID3):
+        pictures += [(frame.type == _FRONT_COVER, frame.data, frame.mime) for frame in tags.getall("APIC")]
+    elif isinstance(tags, MP4Tags):
+        pictures += [(True, bytes(cover), "image/png" if cover.imageformat == MP4Cover.FORMAT_PNG else "image/jpeg")
+                     for cover in tags.get("covr", [])]
+    elif isinstance(tags, APEv2):
+        item = tags.get("Cover Art (Front)")
+        if item is not None:
+            pictures.append((True, bytes(item.value).partition(b"\x00")[2], ""))
+    elif tags is not None:
+        for value in _as_list(tags.get("metadata_block_picture")):
+            picture = Picture(base64.b64decode(value))
+            pictures.append((picture.type == _FRONT_COVER, picture.data, picture.mime))
+    return pictures
 
 
 class _Unnamed(io.BufferedReader):
