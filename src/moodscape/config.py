@@ -121,12 +121,14 @@ class ClusterSettings(_Section):
     ``exclude_features`` are left out of the clustering (they stay in ``features.parquet``):
     by default the absolute level of the track (``rms_mean``, ``rms_std``, ``loudness_db``
     and the level term ``mfcc_mean_0``), which measures how loud a file was mastered, not
-    how its music is made.
+    how its music is made. ``target_k`` is the number of labels wanted: the K taken when
+    the scan of ``k_range`` finds no cluster structure (clipped to the range).
     """
 
     k: int | Literal["auto"] = "auto"
     exclude_features: list[str] = Field(default_factory=lambda: ["rms_mean", "rms_std", "loudness_db", "mfcc_mean_0"])
     k_range: tuple[int, int] = (5, 10)
+    target_k: int = Field(8, ge=2)
     algorithm: Literal["kmeans", "minibatch"] = "kmeans"
     n_init: int = Field(50, ge=1, le=1000)
     silhouette_sample: int = Field(5000, ge=100)
