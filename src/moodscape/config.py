@@ -149,7 +149,12 @@ class ClusterSettings(_Section):
 
 
 class LabelSettings(_Section):
-    """Stage 2: naming clusters from their distinctive original tags."""
+    """Stage 2: naming clusters from their distinctive original tags, or from their sound.
+
+    ``acoustic_names`` names a cluster without a distinctive tag after the words of its
+    stage-1 features (at most ``max_words_in_name``) that lie ``min_feature_z`` standard
+    deviations or more from the collection's mean; off, such a cluster is dropped.
+    """
 
     min_size: int = Field(5, ge=1)
     min_lift: float = Field(1.2, ge=1.0)
@@ -158,6 +163,9 @@ class LabelSettings(_Section):
     min_score: float = Field(3.0, ge=0)
     prior: float = Field(1.0, gt=0)
     manual_names: dict[int, str] = Field(default_factory=dict)
+    acoustic_names: bool = True
+    max_words_in_name: int = Field(3, ge=1, le=4)
+    min_feature_z: float = Field(0.5, ge=0)
 
 
 class CallOptions(_Section):
