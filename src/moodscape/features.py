@@ -111,10 +111,10 @@ FEATURE_WORDS: dict[str, tuple[str, str, str]] = {
     "spectral_centroid_mean": ("brightness", "Dark", "Bright"),
     "spectral_rolloff_mean": ("brightness", "Dark", "Bright"),
     "mfcc_mean_1": ("brightness", "Bright", "Dark"),  # a high c1 is energy in the low bands
-    "spectral_centroid_std": ("timbre change", "Steady", "Shifting"),
-    "spectral_flatness_mean": ("noisiness", "Clean", "Noisy"),
     "zcr_mean": ("brightness", "Dark", "Bright"),
-    **{f"spectral_contrast_mean_{i}": ("contrast", "Dense", "Clear") for i in range(N_CONTRAST_BANDS + 1)},
+    "spectral_centroid_std": ("timbre change", "Steady", "Shifting"),
+    "spectral_flatness_mean": ("texture", "Clean", "Noisy"),
+    **{f"spectral_contrast_mean_{i}": ("texture", "Dense", "Clear") for i in range(N_CONTRAST_BANDS + 1)},
     "rms_mean": ("level", "Quiet", "Loud"),
     "loudness_db": ("level", "Quiet", "Loud"),
     "rms_std": ("dynamics", "Even", "Dynamic"),
