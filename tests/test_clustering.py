@@ -10,7 +10,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.metrics import adjusted_rand_score
 from threadpoolctl import threadpool_limits
 
-from moodscape.clustering import AcousticClusterer, kneedle_elbow, pick_k
+from moodscape.clustering import KNEE_MIN_GAP, AcousticClusterer, kneedle_elbow, pick_k
 from moodscape.errors import ConfigError, DataError
 
 PLANTED_K = 6
@@ -40,14 +40,16 @@ def test_scan_picks_planted_k_on_well_separated_clusters(seed):
     features, truth = planted_features(seed, spread=1.0)
     clusterer = AcousticClusterer(k_range=(4, 10), n_init=3).fit(features)
     assert clusterer.n_clusters_ == PLANTED_K
+    assert clusterer.selection_["structure"] == "found"
     assert adjusted_rand_score(truth, clusterer.labels_) > 0.99
 
 
 @pytest.mark.parametrize("seed", [3, 5, 7])
 def test_scan_picks_planted_k_with_realistic_overlap(seed):
     features, truth = planted_features(seed, spread=2.0)
-    clusterer = AcousticClusterer(k_range=(4, 10), n_init=3).fit(features)
+    clusterer = AcousticClusterer(k_range=(4, 10), n_init=3, target_k=8).fit(features)
     assert clusterer.selection_["k"] == PLANTED_K
+    assert clusterer.selection_["structure"] == "found", clusterer.selection_["reason"]
     assert adjusted_rand_score(truth, clusterer.labels_) > 0.9
 
 
@@ -86,6 +88,7 @@ def test_fixed_k_is_used_and_recorded_as_forced():
     assert clusterer.n_clusters_ == 4
     assert set(clusterer.labels_) == {0, 1, 2, 3}
     assert clusterer.selection_["rule"] == "fixed"
+    assert clusterer.selection_["structure"] is None  # one K: nothing to compare
     assert [row["k"] for row in clusterer.selection_["scan"]] == [4]
 
 
@@ -231,13 +234,52 @@ def test_scan_from_two_finds_four_separated_blobs_in_ten_dimensions(seed):
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_scan_of_structureless_features_records_no_substantial_structure(seed):
-    """Gaussian noise has no clusters: every K of the scan must say so through its silhouette.
-
-    The rule still returns some K (it has no "no structure" outcome), so the evidence that
-    the K is arbitrary is the recorded silhouette, which the report and the web app show.
-    """
-    noise = np.random.default_rng(seed).normal(size=(400, 10))
-    selection = AcousticClusterer(k_range=(2, 10), n_init=3, random_state=seed).fit(noise).selection_
+@pytest.mark.parametrize(("n_tracks", "n_features", "k_range"), [(400, 10, (2, 10)), (100, 39, (5, 10))])
+def test_scan_of_structureless_features_says_so_and_takes_the_target_k(seed, n_tracks, n_features, k_range):
+    """Gaussian noise has no clusters: the scan must say so, and K is the target label count, not the scan's edge."""
+    noise = np.random.default_rng(seed).normal(size=(n_tracks, n_features))
+    selection = AcousticClusterer(k_range=k_range, target_k=8, n_init=3, random_state=seed).fit(noise).selection_
     silhouettes = [row["silhouette"] for row in selection["scan"]]
     assert max(silhouettes) < NO_STRUCTURE_SILHOUETTE, silhouettes
+    assert selection["structure"] == "none", selection["reason"]
+    assert selection["k"] == selection["target_k"] == 8
+    assert selection["rule"] == "target_k_without_structure"
+    assert selection["reason"].startswith("no cluster structure in the scan")
+    assert selection["knee_gap"] < KNEE_MIN_GAP
+
+
+def test_planted_clusters_at_the_edge_of_the_scan_are_structure_not_noise():
+    """Five clear clusters scanned from K = 5: no knee inside the scan and a falling silhouette, but
+    a reasonable one (above 0.5), so K stays the best silhouette's, the true 5."""
+    features, truth = make_blobs(n_samples=450, n_features=12, centers=5, cluster_std=1.5,
+                                 center_box=(-10, 10), random_state=0)
+    clusterer = AcousticClusterer(k_range=(5, 10), target_k=8, n_init=3).fit(features)
+    assert clusterer.selection_["structure"] == "found"
+    assert clusterer.n_clusters_ == 5
+    assert adjusted_rand_score(truth, clusterer.labels_) > 0.99
+
+
+def scan_of(silhouettes, inertia=None):
+    ks = range(5, 5 + len(silhouettes))
+    inertia = inertia or [100.0 - 10 * i for i in range(len(silhouettes))]  # a straight line: no knee
+    return [{"k": k, "inertia": w, "silhouette": s} for k, w, s in zip(ks, inertia, silhouettes)]
+
+
+def test_pick_k_takes_the_target_only_when_neither_curve_shows_structure():
+    flat = scan_of([0.20, 0.205, 0.19, 0.18, 0.17, 0.17])
+    assert pick_k(flat, target_k=8)["k"] == 8
+    assert pick_k(flat, target_k=8)["structure"] == "none"
+    rising = scan_of([0.19, 0.20, 0.21, 0.21, 0.21, 0.22])  # the make-demo corpus' silhouettes
+    assert pick_k(rising, target_k=8)["structure"] == "found"
+    knee = scan_of([0.20, 0.19, 0.18, 0.17, 0.16, 0.15], inertia=[100, 20, 18, 16, 14, 12])
+    assert (pick_k(knee, target_k=8)["k"], pick_k(knee, target_k=8)["structure"]) == (6, "found")
+    reasonable = scan_of([0.60, 0.55, 0.5, 0.45, 0.4, 0.35])
+    assert pick_k(reasonable, target_k=8)["k"] == 5
+    # without a target the verdict is recorded but the elbow / silhouette rule still decides
+    assert pick_k(flat)["structure"] == "none" and pick_k(flat)["k"] == 6
+
+
+def test_a_target_k_outside_the_scan_is_clipped_to_it_and_the_reason_says_so():
+    decision = pick_k(scan_of([0.05, 0.04, 0.04, 0.03]), target_k=12)
+    assert decision["k"] == 8
+    assert "clipped" in decision["reason"]

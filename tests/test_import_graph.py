@@ -18,7 +18,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "moodscape"
 LAYERS = {
     "foundation": ("moodscape", "moodscape.config", "moodscape.errors", "moodscape.artifacts", "moodscape.launch"),
     "stages": ("moodscape.audio", "moodscape.decoders", "moodscape.features", "moodscape.essentia_import", "moodscape.clustering",
-               "moodscape.labeling", "moodscape.evaluation", "moodscape.datasets", "moodscape.models",
+               "moodscape.acoustic_names", "moodscape.labeling", "moodscape.evaluation", "moodscape.datasets", "moodscape.models",
                "moodscape.training", "moodscape.inference"),
     "runs": ("moodscape.pipeline", "moodscape.report"),
     "entry points": ("moodscape.api", "moodscape.cli", "moodscape.__main__"),

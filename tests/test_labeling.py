@@ -181,7 +181,8 @@ def test_profiles_are_json_ready_and_ranked_by_score():
     assert json.loads(json.dumps(profiles)) == profiles
     first = profiles[0]
     assert set(first) == {"cluster_id", "size", "name", "named_by", "dropped",
-                          "distinctive_tags", "top_tags"}
+                          "distinctive_tags", "top_tags", "acoustic_features"}
+    assert first["acoustic_features"] == []  # fitted without features
     scores = [tag["score"] for tag in first["top_tags"]]
     assert scores == sorted(scores, reverse=True)
     assert first["top_tags"][0]["tag"] == "energetic" and first["top_tags"][0]["distinctive"]

@@ -81,6 +81,7 @@ def test_k_scan_records_every_index(demo_corpus, demo_run, tmp_path):
     assert result.exit_code == 0, result.output
     selection = json.loads((scan_dir / "cluster_selection.json").read_text())
     assert len(selection["scan"]) == 6
-    assert selection["k"] == pick_k(selection["scan"])["k"], "the chosen K follows the stated rule from the recorded scan"
+    assert selection["k"] == pick_k(selection["scan"], selection["target_k"])["k"], \
+        "the chosen K follows the stated rule from the recorded scan"
     for row in selection["scan"]:
         assert {"k", "inertia", "silhouette", "davies_bouldin", "calinski_harabasz"} <= set(row)

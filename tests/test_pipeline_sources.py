@@ -48,7 +48,10 @@ def test_features_from_mel_files_when_there_is_no_audio(demo_corpus, tmp_path):
     assert adjusted_rand_score([archetypes[t] for t in clusters["track_id"]], clusters["cluster_id"]) >= 0.55
 
 
-def test_an_audio_folder_with_a_tags_csv_runs_every_stage(demo_corpus, tmp_path):
+@pytest.fixture(scope="module")
+def music_folder(demo_corpus, tmp_path_factory):
+    """The demo's MTG-Jamendo audio as a plain folder with a tags CSV: ``(folder, tags CSV, run with features)``."""
+    tmp_path = tmp_path_factory.mktemp("folder")
     tsv = demo_corpus / "mtg-jamendo" / "autotagging_moodtheme.tsv"
     music = tmp_path / "music"
     rows = []
@@ -62,15 +65,49 @@ def test_an_audio_folder_with_a_tags_csv_runs_every_stage(demo_corpus, tmp_path)
     config = tmp_path / "folder.toml"
     config.write_text(f'[data]\nsource = "folder"\n[folder]\nroot = "{music}"\ntags_csv = "{tmp_path / "tags.csv"}"\n')
     workdir = tmp_path / "run"
+    result = invoke("features", "--workers", "2", "--config", config, "--workdir", workdir)
+    assert result.exit_code == 0, result.output
+    return music, config, workdir
+
+
+def test_an_audio_folder_with_a_tags_csv_runs_every_stage(demo_corpus, music_folder):
+    music, config, workdir = music_folder
     archetypes = planted(demo_corpus)
-    for command in (["features", "--workers", "2"], ["cluster", "--k", str(len(set(archetypes.values())))], ["label"]):
+    for command in (["cluster", "--k", str(len(set(archetypes.values())))], ["label"]):
         result = invoke(*command, "--config", config, "--workdir", workdir)
         assert result.exit_code == 0, result.output
     clusters = pd.read_csv(workdir / "clusters.csv", dtype={"track_id": str})
-    assert len(clusters) == len(rows)
+    assert len(clusters) == len(list(music.rglob("*.mp3")))
     assert adjusted_rand_score([archetypes[t] for t in clusters["track_id"]], clusters["cluster_id"]) >= 0.8
     names = json.loads((workdir / "label_to_idx.json").read_text())
     assert len(names) >= 4
+
+
+def test_an_audio_folder_without_tags_gets_labels_named_after_their_sound(music_folder, tmp_path):
+    """No tags CSV: the scan decides K as it can, every cluster big enough is named from its features, and the
+    report shows which features named each and by how much."""
+    music, _, tagged = music_folder
+    config = tmp_path / "untagged.toml"
+    config.write_text(f'[data]\nsource = "folder"\n[folder]\nroot = "{music}"\n')
+    workdir = tmp_path / "run"
+    workdir.mkdir()
+    shutil.copy(tagged / "features.parquet", workdir / "features.parquet")  # the same files, the same ids
+    for command in (["cluster"], ["label"], ["report"]):
+        result = invoke(*command, "--config", config, "--workdir", workdir)
+        assert result.exit_code == 0, result.output
+    profiles = json.loads((workdir / "cluster_profiles.json").read_text())["clusters"]
+    named = [cluster for cluster in profiles if cluster["name"]]
+    assert len(named) >= 4
+    assert all(cluster["dropped"].startswith("too small") for cluster in profiles if not cluster["name"])
+    assert {cluster["named_by"] for cluster in named} == {"acoustic"}
+    assert sorted(json.loads((workdir / "label_to_idx.json").read_text())) == sorted(c["name"] for c in named)
+    report = (workdir / "report" / "report.md").read_text()
+    for cluster in named:
+        naming = [feature for feature in cluster["acoustic_features"] if feature["in_name"]]
+        assert [feature["word"] for feature in naming] == cluster["name"].split(" / ")
+        assert f"| {cluster['name']} | acoustic | — | " in report
+        assert f"{naming[0]['feature']} {naming[0]['z']:+.2f} ({naming[0]['word']})" in report
+    assert "figures/cluster_features.png" in report
 
 
 @pytest.mark.filterwarnings("ignore:.*descriptor\\(s\\) missing:UserWarning")

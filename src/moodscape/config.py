@@ -160,12 +160,14 @@ class ClusterSettings(_Section):
     ``exclude_features`` are left out of the clustering (they stay in ``features.parquet``):
     by default the absolute level of the track (``rms_mean``, ``rms_std``, ``loudness_db``
     and the level term ``mfcc_mean_0``), which measures how loud a file was mastered, not
-    how its music is made.
+    how its music is made. ``target_k`` is the number of labels wanted: the K taken when
+    the scan of ``k_range`` finds no cluster structure (clipped to the range).
     """
 
     k: int | Literal["auto"] = "auto"
     exclude_features: list[str] = Field(default_factory=lambda: ["rms_mean", "rms_std", "loudness_db", "mfcc_mean_0"])
     k_range: tuple[int, int] = (5, 10)
+    target_k: int = Field(8, ge=2)
     algorithm: Literal["kmeans", "minibatch"] = "kmeans"
     n_init: int = Field(50, ge=1, le=1000)
     silhouette_sample: int = Field(5000, ge=100)
@@ -186,7 +188,12 @@ class ClusterSettings(_Section):
 
 
 class LabelSettings(_Section):
-    """Stage 2: naming clusters from their distinctive original tags."""
+    """Stage 2: naming clusters from their distinctive original tags, or from their sound.
+
+    ``acoustic_names`` names a cluster without a distinctive tag after the words of its
+    stage-1 features (at most ``max_words_in_name``) that lie ``min_feature_z`` standard
+    deviations or more from the collection's mean; off, such a cluster is dropped.
+    """
 
     min_size: int = Field(5, ge=1)
     min_lift: float = Field(1.2, ge=1.0)
@@ -195,6 +202,9 @@ class LabelSettings(_Section):
     min_score: float = Field(3.0, ge=0)
     prior: float = Field(1.0, gt=0)
     manual_names: dict[int, str] = Field(default_factory=dict)
+    acoustic_names: bool = True
+    max_words_in_name: int = Field(3, ge=1, le=4)
+    min_feature_z: float = Field(0.5, ge=0)
 
 
 class CallOptions(_Section):

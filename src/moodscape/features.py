@@ -104,6 +104,30 @@ FEATURE_NAMES: list[str] = [
 ]
 """The feature columns, in table order."""
 
+FEATURE_WORDS: dict[str, tuple[str, str, str]] = {
+    "bpm": ("tempo", "Slow", "Fast"),
+    "onset_rate": ("attack", "Smooth", "Percussive"),
+    "spectral_flux_mean": ("attack", "Smooth", "Percussive"),
+    "spectral_centroid_mean": ("brightness", "Dark", "Bright"),
+    "spectral_rolloff_mean": ("brightness", "Dark", "Bright"),
+    "mfcc_mean_1": ("brightness", "Bright", "Dark"),  # a high c1 is energy in the low bands
+    "zcr_mean": ("brightness", "Dark", "Bright"),
+    "spectral_centroid_std": ("timbre change", "Steady", "Shifting"),
+    "spectral_flatness_mean": ("texture", "Clean", "Noisy"),
+    **{f"spectral_contrast_mean_{i}": ("texture", "Dense", "Clear") for i in range(N_CONTRAST_BANDS + 1)},
+    "rms_mean": ("level", "Quiet", "Loud"),
+    "loudness_db": ("level", "Quiet", "Loud"),
+    "rms_std": ("dynamics", "Even", "Dynamic"),
+    "dynamic_complexity": ("dynamics", "Even", "Dynamic"),
+    "mode_major": ("mode", "Minor", "Major"),
+    "key_strength": ("tonality", "Atonal", "Tonal"),
+}
+"""Plain words for a feature well below or above the collection: ``{name: (quality, low, high)}``.
+
+Stage 2 names a cluster without a distinctive tag from them (:mod:`moodscape.acoustic_names`);
+features of one quality give a name one word at most. Columns with no plain meaning (the
+bandwidth, MFCCs but the spectral-slope term ``mfcc_mean_1``, single chroma bins) have none."""
+
 # Krumhansl & Kessler (1982) key profiles, tonic first.
 MAJOR_PROFILE = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
 MINOR_PROFILE = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])

@@ -1,9 +1,11 @@
-"""Stage 2: name acoustic clusters after the tags that set them apart.
+"""Stage 2: name acoustic clusters after the tags that set them apart, or after their sound.
 
 A cluster is named after the original tags its tracks carry *more often than the whole
 collection does* — ranked by a smoothed log-odds z-score, filtered by lift and count — so
-that tags common everywhere ("film", "happy") do not name every cluster. Names are unique;
-clusters too small or without a distinctive tag are dropped, and their tracks get no label.
+that tags common everywhere ("film", "happy") do not name every cluster. A cluster without
+a distinctive tag (or a collection without tags) is named after the stage-1 features that
+set it apart (:mod:`moodscape.acoustic_names`: "Fast / Bright / Percussive"). Names are
+unique; clusters too small are dropped, and their tracks get no label.
 """
 
 from dataclasses import dataclass
@@ -16,6 +18,7 @@ from sklearn.base import BaseEstimator
 from sklearn.utils._param_validation import Interval, InvalidParameterError
 from sklearn.utils.validation import check_is_fitted
 
+from moodscape.acoustic_names import TYPICAL, acoustic_profile, describing_words, profile_entries
 from moodscape.errors import ConfigError, DataError
 
 #: Tags listed per cluster in ``profiles_``.
@@ -53,7 +56,7 @@ class TagStatistics:
 
 
 class ClusterNamer(BaseEstimator):
-    """Name clusters after their distinctive tags; drop those that have none.
+    """Name clusters after their distinctive tags, or their sound; drop those too small.
 
     For every cluster c and tag t, with a = tracks of c carrying t, n = size of c,
     A = tracks of the whole collection carrying t, N = size of the collection, p = A / N,
@@ -83,9 +86,19 @@ class ClusterNamer(BaseEstimator):
     tags (same number of tags, in rank order, then fewer tags); only when all are taken
     is " (2)", " (3)", … appended to its first choice.
 
+    A cluster without a distinctive tag is named after its sound when ``fit`` is given the
+    tracks' standardised stage-1 features and ``acoustic_names`` is on: its profile is the
+    mean z of every feature (:func:`~moodscape.acoustic_names.acoustic_profile`), and its
+    name joins the words (:data:`~moodscape.features.FEATURE_WORDS`) of up to
+    ``max_words_in_name`` features at least ``min_feature_z`` from the collection's mean,
+    farthest first, one per quality ("Fast / Bright / Percussive"), or "Typical" when none
+    is that far. These names come after every tag name, the cluster farthest from the
+    collection first, with the same uniqueness rules (words instead of tags).
+
     A cluster is dropped when it has fewer than ``min_size`` tracks, or when it has no
-    distinctive tag and no manual name. A manual name keeps a cluster without a
-    distinctive tag, but not one below ``min_size``.
+    distinctive tag, no manual name and no acoustic name (``acoustic_names`` off, or no
+    features given). A manual name keeps a cluster without a distinctive tag, but not one
+    below ``min_size``.
 
     Parameters
     ----------
@@ -106,6 +119,13 @@ class ClusterNamer(BaseEstimator):
         rare tags in small clusters towards zero.
     manual_names : dict of {int: str} or None, default=None
         Names forced for some clusters; they must be unique.
+    acoustic_names : bool, default=True
+        Name clusters without a distinctive tag after their sound (when features are given).
+    max_words_in_name : int, default=3
+        Most words joined into one acoustic name.
+    min_feature_z : float, default=0.5
+        Smallest distance of a cluster's mean from the collection's, in standard deviations,
+        for a feature to give a word.
 
     Attributes
     ----------
@@ -117,16 +137,20 @@ class ClusterNamer(BaseEstimator):
         Class index of every name, in increasing cluster id, onto ``range(len(names_))``.
     profiles_ : list of dict
         JSON-ready profile of every cluster, in increasing cluster id: ``cluster_id``,
-        ``size``, ``name`` (or None), ``named_by`` ("tags", "manual" or None),
-        ``dropped`` (reason or None), ``distinctive_tags`` (ranked) and ``top_tags``, up to
-        ``N_PROFILE_TAGS`` of ``{"tag", "count", "share", "global_share", "lift",
-        "score", "distinctive"}`` ranked by score.
+        ``size``, ``name`` (or None), ``named_by`` ("tags", "acoustic", "manual" or
+        None), ``dropped`` (reason or None), ``distinctive_tags`` (ranked), ``top_tags``, up
+        to ``N_PROFILE_TAGS`` of ``{"tag", "count", "share", "global_share", "lift",
+        "score", "distinctive"}`` ranked by score, and ``acoustic_features``, every feature
+        of the acoustic profile as ``{"feature", "z", "word", "in_name"}`` by decreasing
+        ``|z|`` (empty without features; ``in_name`` only for an acoustic name).
     tag_statistics_ : TagStatistics
         Sizes and the count, share, lift and score tables (clusters × tags).
     tag_lift_ : pd.DataFrame
         Lift of every tag in every cluster (clusters × tags), for a heat map.
     tag_names_ : np.ndarray of str
         The tag vocabulary seen in ``fit``.
+    acoustic_profile_ : pd.DataFrame or None
+        Mean z of every feature in every cluster (clusters × features); None without features.
 
     Examples
     --------
@@ -145,6 +169,9 @@ class ClusterNamer(BaseEstimator):
         "min_score": [Interval(Real, None, None, closed="both")],
         "prior": [Interval(Real, 0, None, closed="neither")],
         "manual_names": [dict, None],
+        "acoustic_names": ["boolean"],
+        "max_words_in_name": [Interval(Integral, 1, None, closed="left")],
+        "min_feature_z": [Interval(Real, 0, None, closed="left")],
     }
 
     def __init__(
@@ -156,6 +183,9 @@ class ClusterNamer(BaseEstimator):
         min_score=3.0,
         prior=1.0,
         manual_names=None,
+        acoustic_names=True,
+        max_words_in_name=3,
+        min_feature_z=0.5,
     ):
         self.min_size = min_size
         self.min_lift = min_lift
@@ -164,9 +194,12 @@ class ClusterNamer(BaseEstimator):
         self.min_score = min_score
         self.prior = prior
         self.manual_names = manual_names
+        self.acoustic_names = acoustic_names
+        self.max_words_in_name = max_words_in_name
+        self.min_feature_z = min_feature_z
 
-    def fit(self, cluster_ids, tag_matrix, tag_names=None):
-        """Profile every cluster's tags and name the distinctive clusters.
+    def fit(self, cluster_ids, tag_matrix, tag_names=None, acoustic_features=None):
+        """Profile every cluster's tags (and sound) and name the clusters.
 
         Parameters
         ----------
@@ -177,6 +210,10 @@ class ClusterNamer(BaseEstimator):
             names.
         tag_names : sequence of str, optional
             Tag of every column; required unless ``tag_matrix`` is a DataFrame.
+        acoustic_features : pd.DataFrame [shape=(n_tracks, n_features)], optional
+            Standardised stage-1 features of the same tracks (columns are feature names),
+            as the clustering standardised them; without them no cluster is named after
+            its sound.
 
         Returns
         -------
@@ -188,11 +225,12 @@ class ClusterNamer(BaseEstimator):
         self.tag_names_ = np.asarray(tag_names, dtype=object)
         self.tag_statistics_ = tag_statistics(cluster_ids, tags, tag_names, self.prior)
         self.tag_lift_ = self.tag_statistics_.lift
+        self.acoustic_profile_ = None if acoustic_features is None else acoustic_profile(cluster_ids, acoustic_features)
         distinctive = self._distinctive_tags(self.tag_statistics_)
         self.dropped_ = self._drop_reasons(self.tag_statistics_.size, distinctive, manual)
-        self.names_ = self._assign_names(distinctive, manual)
+        self.names_, self._named_by = self._assign_names(distinctive, manual)
         self.label_to_idx_ = {name: i for i, (_, name) in enumerate(sorted(self.names_.items()))}
-        self.profiles_ = self._profiles(distinctive, manual)
+        self.profiles_ = self._profiles(distinctive)
         return self
 
     def transform(self, cluster_ids):
@@ -261,12 +299,15 @@ class ClusterNamer(BaseEstimator):
         )
         return {c: _rank_tags(stats.score.loc[c], passes.loc[c]) for c in stats.size.index}
 
+    def _names_from_sound(self):
+        return self.acoustic_names and self.acoustic_profile_ is not None
+
     def _drop_reasons(self, size, distinctive, manual):
         dropped = {}
         for cluster_id, n_tracks in size.items():
             if n_tracks < self.min_size:
                 dropped[cluster_id] = f"too small: {n_tracks} tracks < min_size {self.min_size}"
-            elif not distinctive[cluster_id] and cluster_id not in manual:
+            elif not distinctive[cluster_id] and cluster_id not in manual and not self._names_from_sound():
                 dropped[cluster_id] = (
                     f"no distinctive tag: none has lift >= {self.min_lift}, "
                     f"count >= {self.min_tag_count} and score >= {self.min_score}"
@@ -274,24 +315,33 @@ class ClusterNamer(BaseEstimator):
         return dropped
 
     def _assign_names(self, distinctive, manual):
+        """Manual names, then tag names, then acoustic names: ``({cluster: name}, {cluster: named_by})``."""
         names = {c: name for c, name in manual.items() if c not in self.dropped_}
+        named_by = dict.fromkeys(names, "manual")
         taken = {_name_key(name) for name in manual.values()}
         score = self.tag_statistics_.score
-        to_name = [c for c in distinctive if c not in self.dropped_ and c not in names]
+        by_tags = [c for c in distinctive if distinctive[c] and c not in self.dropped_ and c not in names]
         # the most distinctive cluster gets its first choice
-        to_name.sort(key=lambda c: (-score.loc[c, distinctive[c][0]], c))
-        for cluster_id in to_name:
-            name = _first_free_name(distinctive[cluster_id], self.max_tags_in_name, taken)
-            names[cluster_id] = name
-            taken.add(_name_key(name))
-        return dict(sorted(names.items()))
+        by_tags.sort(key=lambda c: (-score.loc[c, distinctive[c][0]], c))
+        choices = [(c, distinctive[c], self.max_tags_in_name, "tags") for c in by_tags]
+        if self._names_from_sound():
+            words = {c: describing_words(self.acoustic_profile_.loc[c], self.min_feature_z)
+                     for c in self.acoustic_profile_.index if c not in self.dropped_ and c not in names and c not in by_tags}
+            # the cluster whose strongest word is farthest from the collection gets its first choice
+            order = sorted(words, key=lambda c: (-abs(words[c][0]["z"]) if words[c] else 0.0, c))
+            choices += [(c, [w["word"] for w in words[c]] or [TYPICAL], self.max_words_in_name, "acoustic") for c in order]
+        for cluster_id, parts, max_parts, source in choices:
+            names[cluster_id] = _first_free_name(parts, max_parts, taken)
+            named_by[cluster_id] = source
+            taken.add(_name_key(names[cluster_id]))
+        return dict(sorted(names.items())), named_by
 
-    def _profiles(self, distinctive, manual):
+    def _profiles(self, distinctive):
         stats = self.tag_statistics_
         profiles = []
         for cluster_id, n_tracks in stats.size.items():
             name = self.names_.get(cluster_id)
-            named_by = None if name is None else ("manual" if cluster_id in manual else "tags")
+            named_by = self._named_by.get(cluster_id)
             ranked = _rank_tags(stats.score.loc[cluster_id], stats.count.loc[cluster_id] > 0)
             profiles.append({
                 "cluster_id": int(cluster_id),
@@ -304,6 +354,9 @@ class ClusterNamer(BaseEstimator):
                     _tag_profile(stats, cluster_id, tag, tag in distinctive[cluster_id])
                     for tag in ranked[:N_PROFILE_TAGS]
                 ],
+                "acoustic_features": [] if self.acoustic_profile_ is None else profile_entries(
+                    self.acoustic_profile_.loc[cluster_id], name if named_by == "acoustic" else None,
+                    self.min_feature_z),
             })
         return profiles
 

@@ -199,6 +199,9 @@ def test_labels_describe_the_clusters(client, bundle, lookup):
         scores = [tag["score"] for tag in item["top_tags"]]
         assert scores == sorted(scores, reverse=True)
         assert [tag["distinctive"] for tag in item["top_tags"]] == [tag["tag"] in item["distinctive_tags"] for tag in item["top_tags"]]
+        # the acoustic profile, farthest feature first, as stage 2 wrote it
+        assert item["acoustic_features"] == profile["acoustic_features"][:len(item["acoustic_features"])]
+        assert len(item["acoustic_features"]) == min(10, len(profile["acoustic_features"])) > 0
         # a name from tags joins distinctive tags only
         if item["named_by"] == "tags":
             assert item["distinctive_tags"], item

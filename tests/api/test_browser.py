@@ -17,6 +17,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from api.browser import CHROMIUM_ARGS, ensure_chromium, serve
+from serving_bundle import copy_bundle
 
 pytestmark = pytest.mark.slow
 
@@ -51,6 +52,24 @@ def chromium() -> Path:
     if path is None:
         pytest.skip(f"the browser test needs chromium: {why}")
     return path
+
+
+@pytest.fixture(scope="module")
+def bundle(demo_run, tmp_path_factory) -> Path:
+    """A private copy of the demo run's bundle whose last label reads as named from its sound.
+
+    Every demo cluster has distinctive tags, so the copy re-marks one (its two farthest
+    worded features "in the name") to show how the page draws a name from the sound.
+    """
+    copy = copy_bundle(demo_run, tmp_path_factory.mktemp("bundle"))
+    path = copy / "cluster_profiles.json"
+    profiles = json.loads(path.read_text())
+    cluster = [c for c in profiles["clusters"] if c["name"] and not c["dropped"]][-1]
+    cluster["named_by"] = "acoustic"
+    for feature in [f for f in cluster["acoustic_features"] if f["word"]][:2]:
+        feature["in_name"] = True
+    path.write_text(json.dumps(profiles))
+    return copy
 
 
 @pytest.fixture(scope="module")
@@ -185,15 +204,26 @@ def test_lasso_selection_becomes_an_exported_playlist(page):
     screenshot(page, "mood-map-selection")
 
 
-def test_labels_explain_each_cluster_and_the_choice_of_k(page, lookup):
+def test_labels_explain_each_cluster_and_the_choice_of_k(page, lookup, base_url):
     show(page, "labels")
-    assert chart_points(page, "k-curves") > 0
     assert page.inner_text("#selection-reason").startswith("K = ")
+    # the demo run fixes K (cluster.k): the chart says so instead of drawing a one-point scan
+    page.wait_for_selector("#k-curves .not-available")
+    assert "was fixed" in page.inner_text("#k-curves")
     cards = page.locator("[data-testid='label-card']")
     labels = [c for c in lookup.columns if c.startswith("p_")]
     assert cards.count() == len(labels)
-    for chart_id in cards.locator("[data-testid='label-bars']").evaluate_all("nodes => nodes.map(n => n.id)"):
+    items = page.request.get(f"{base_url}/api/v1/labels").json()["items"]
+    for item, chart_id in zip(items, cards.locator("[data-testid='label-bars']").evaluate_all("nodes => nodes.map(n => n.id)")):
         assert chart_points(page, chart_id) > 0
+        bars = page.evaluate("id => document.getElementById(id).data[0].x", chart_id)
+        if item["named_by"] == "acoustic":  # the z of its features' cluster means, farthest first
+            assert bars == [f["z"] for f in item["acoustic_features"]]
+        else:  # the score that ranks the tags of a name (not their lift)
+            assert bars == sorted((t["score"] for t in item["top_tags"]), reverse=True)[:10]
+    acoustic = page.locator("[data-testid='label-card']", has_text="its sound")
+    assert acoustic.count() == 1
+    assert "naming features" in acoustic.inner_text().lower()  # the stat names are upper-cased by CSS
     screenshot(page, "labels")
 
 

@@ -94,6 +94,13 @@ class TagLift(BaseModel):
     distinctive: bool = Field(description="Whether the tag passed the naming thresholds (it names the cluster).")
 
 
+class FeatureZ(BaseModel):
+    feature: str = Field(description="Stage-1 feature.")
+    z: float = Field(description="The cluster's mean of the standardised feature: standard deviations from the collection's mean.")
+    word: str | None = Field(description="The feature's word for this side of the mean (`Fast`, `Bright`, …); null when it has none.")
+    in_name: bool = Field(description="Whether its word is in the label's acoustic name.")
+
+
 class LabelPublic(BaseModel):
     label: str = Field(description="Canonical name, as in label_to_idx.json.")
     label_name: str = Field(description="Display name.")
@@ -101,9 +108,11 @@ class LabelPublic(BaseModel):
     cluster_id: int = Field(description="The stage-1 cluster the label names.")
     size: int = Field(description="Catalog tracks predicted as this label.")
     cluster_size: int = Field(description="Training tracks of the cluster (stage 1).")
-    named_by: str = Field(description="How the name was chosen: `tags` (distinctive tags) or `manual`.")
+    named_by: str = Field(description="How the name was chosen: `tags` (distinctive tags), `acoustic` (the features "
+                                      "that set the cluster apart) or `manual`.")
     distinctive_tags: list[str]
     top_tags: list[TagLift]
+    acoustic_features: list[FeatureZ] = Field(description="The features farthest from the collection's mean, farthest first.")
     mean_valence: float | None = Field(description="Mean predicted valence of the label's catalog tracks.")
     mean_arousal: float | None = Field(description="Mean predicted arousal of the label's catalog tracks.")
 

@@ -27,6 +27,7 @@ def run_cluster(settings: Settings, workdir: Workdir, *, show_progress: bool = T
     clusterer = AcousticClusterer(
         k=cfg.k,
         k_range=tuple(cfg.k_range),
+        target_k=cfg.target_k,
         algorithm=cfg.algorithm,
         n_init=cfg.n_init,
         silhouette_sample=cfg.silhouette_sample,
@@ -44,5 +45,6 @@ def run_cluster(settings: Settings, workdir: Workdir, *, show_progress: bool = T
     artifacts.write_json(workdir.cluster_selection, selection)
     BY_NAME["cluster"].record(workdir, settings, collection)
     sizes = clusters["cluster_id"].value_counts().sort_index()
-    return {"k": int(clusterer.n_clusters_), "n_train": len(train), "sizes": sizes.to_dict(), "rule": selection.get("reason", "")}
+    structure = {"structure": "none found: K is cluster.target_k"} if selection["structure"] == "none" else {}
+    return {"k": int(clusterer.n_clusters_), **structure, "n_train": len(train), "sizes": sizes.to_dict(), "rule": selection["reason"]}
 

@@ -133,7 +133,7 @@ def _cluster(settings: Settings, workdir: Workdir, collection: Any) -> Request:
 
 def _label(settings: Settings, workdir: Workdir, collection: Any) -> Request:
     fingerprint, sources = _collection(settings, collection)
-    return {**settings.stage_settings("label"), **fingerprint}, [workdir.clusters, *sources]
+    return {**settings.stage_settings("label"), **fingerprint}, [workdir.clusters, workdir.features, workdir.cluster_selection, *sources]
 
 
 def _pretrain(settings: Settings, workdir: Workdir, collection: Any) -> Request:

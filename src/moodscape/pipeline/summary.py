@@ -21,6 +21,9 @@ def run_summary(workdir: Workdir) -> dict[str, Any]:
     """
     summary: dict[str, Any] = {}
     baselines = artifacts.read_json(workdir.baselines) if workdir.baselines.exists() else {}
+    if workdir.cluster_selection.exists():
+        selection = artifacts.read_json(workdir.cluster_selection)
+        summary["K"] = f"{selection.get('k')}: {selection.get('reason', '')}"
     if workdir.cluster_profiles.exists():
         profiles = artifacts.read_json(workdir.cluster_profiles)
         for profile in profiles.get("clusters", []):

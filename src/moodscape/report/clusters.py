@@ -12,7 +12,7 @@ from .markdown import Document, integer, number, percent
 
 SPLITS = ("train", "validation", "test")
 PROFILE_ROWS = 5
-"""Tags listed per cluster in the naming tables."""
+"""Tags (or features) listed per cluster in the naming tables."""
 
 
 def data_section(document: Document, run: RunRecord) -> None:
@@ -97,6 +97,10 @@ def clustering_section(document: Document, run: RunRecord) -> None:
         document.table(["K", "inertia", "silhouette", "Davies–Bouldin", "Calinski–Harabasz"], rows, numeric=[True] * 5)
         document.figure("k_selection", figures.k_selection(selection["scan"], chosen),
                         f"the K scan: the elbow of the inertia and the three scores; K = {chosen} marked")
+    if selection.get("structure") == "none":
+        document.text(f"**The scan found no cluster structure** (Kneedle gap {number(selection.get('knee_gap'), 2)}, "
+                      f"silhouette rise {number(selection.get('silhouette_rise'))}): every K of it is as arbitrary as the next, "
+                      f"so K is the target label count, `cluster.target_k` = {selection.get('target_k')}.")
     document.text(f"**Chosen K = {chosen}** by the rule `{selection.get('rule')}`: {selection.get('rule_text', '')}",
                   f"Here: {selection.get('reason', '')}. {integer(selection.get('n_assigned'))} tracks were assigned a cluster.")
     if run.clusters is not None:
@@ -127,33 +131,66 @@ def naming_section(document: Document, run: RunRecord) -> None:
                   f"$\\mathrm{{lift}} \\geq {label.get('min_lift')}$, $a \\geq {label.get('min_tag_count')}$ and "
                   f"$z \\geq {label.get('min_score')}$; the name joins the "
                   f"{label.get('max_tags_in_name')} highest-z distinctive tags, names are unique, and clusters with fewer "
-                  f"than {label.get('min_size')} training tracks or no distinctive tag are dropped (their tracks get no "
-                  f"new label). The profiles were fitted on {integer(run.profiles.get('n_tracks'))} training tracks.")
+                  f"than {label.get('min_size')} training tracks are dropped (their tracks get no new label). "
+                  f"The profiles were fitted on {integer(run.profiles.get('n_tracks'))} training tracks.")
     clusters = run.profiles.get("clusters", [])
-    document.table(["cluster", "training tracks", "name", "named by", "distinctive tags"],
+    _acoustic_text(document, label)
+    document.table(["cluster", "training tracks", "name", "named by", "distinctive tags", "naming features (z)"],
                    [[str(c["cluster_id"]), integer(c["size"]), c["name"] or f"dropped: {c['dropped']}",
-                     c.get("named_by") or "—", ", ".join(c.get("distinctive_tags", [])) or "—"] for c in clusters],
-                   numeric=[False, True, False, False, False])
+                     c.get("named_by") or "—", ", ".join(c.get("distinctive_tags", [])) or "—",
+                     ", ".join(f"{f['feature']} {f['z']:+.2f} ({f['word']})" for f in c.get("acoustic_features", []) if f["in_name"]) or "—"]
+                    for c in clusters],
+                   numeric=[False, True, False, False, False, False])
     for cluster in clusters:
         title = cluster["name"] or "dropped"
         document.text(f"**Cluster {cluster['cluster_id']} — {title}** ({integer(cluster['size'])} training tracks"
                       + (f"; dropped: {cluster['dropped']}" if cluster["dropped"] else "") + ")")
-        document.table(["tag", "tracks", "share", "collection share", "lift", "z", "distinctive"],
-                       [[row["tag"], integer(row["count"]), percent(row["share"]), percent(row["global_share"]),
-                         number(row["lift"], 2), number(row["score"], 2), "yes" if row["distinctive"] else ""]
-                        for row in cluster.get("top_tags", [])[:PROFILE_ROWS]],
-                       numeric=[False, True, True, True, True, True, False])
+        if cluster.get("top_tags"):
+            document.table(["tag", "tracks", "share", "collection share", "lift", "z", "distinctive"],
+                           [[row["tag"], integer(row["count"]), percent(row["share"]), percent(row["global_share"]),
+                             number(row["lift"], 2), number(row["score"], 2), "yes" if row["distinctive"] else ""]
+                            for row in cluster["top_tags"][:PROFILE_ROWS]],
+                           numeric=[False, True, True, True, True, True, False])
+        if cluster.get("named_by") == "acoustic" or (cluster.get("acoustic_features") and not cluster.get("top_tags")):
+            document.table(["feature", "z (cluster mean)", "word", "in the name"],
+                           [[row["feature"], number(row["z"], 2), row["word"] or "—", "yes" if row["in_name"] else ""]
+                            for row in cluster["acoustic_features"][:PROFILE_ROWS]],
+                           numeric=[False, True, False, False])
+    names = {c["cluster_id"]: c["name"] or f"{c['cluster_id']} (dropped)" for c in clusters}
     if run.tag_score is not None:
-        names = {c["cluster_id"]: c["name"] or f"{c['cluster_id']} (dropped)" for c in clusters}
         score = _heatmap_order(run.tag_score)
         highlight = {names.get(c["cluster_id"], str(c["cluster_id"])): c.get("distinctive_tags", []) for c in clusters}
         document.figure("cluster_tags", figures.tag_heatmap(score.rename(index=lambda c: names.get(c, str(c))), highlight=highlight),
                         "distinctiveness z of every tag (columns) in every cluster (rows), training split; "
                         "outlined: the distinctive tags")
+    if any(c.get("named_by") == "acoustic" for c in clusters):
+        profile = _heatmap_order(pd.DataFrame({c["cluster_id"]: {f["feature"]: f["z"] for f in c["acoustic_features"]}
+                                               for c in clusters}).T).rename(index=names)
+        profile.columns.name = "stage-1 feature"
+        highlight = {names[c["cluster_id"]]: [f["feature"] for f in c["acoustic_features"] if f["in_name"]] for c in clusters}
+        document.figure("cluster_features", figures.tag_heatmap(profile, highlight=highlight, value_name="z of the cluster mean"),
+                        "acoustic profile: the mean standardised value of every stage-1 feature (columns) in every cluster "
+                        "(rows), training split; outlined: the features whose words name a cluster")
+
+
+def _acoustic_text(document: Document, label: dict) -> None:
+    """How a cluster without a distinctive tag is named after its sound."""
+    if not label.get("acoustic_names", True):
+        document.text("Clusters without a distinctive tag are dropped (`label.acoustic_names` is off).")
+        return
+    document.text("A cluster without a distinctive tag (and every cluster of a collection without tags) is named after "
+                  "its sound instead: with $z_{ij}$ the standardised feature $j$ of track $i$ (as the clustering "
+                  "standardises it), the cluster's acoustic profile is its mean, in standard deviations of the collection:")
+    document.equation(r"\bar z_{cj} = \frac{1}{n_c} \sum_{i \in C_c} z_{ij}")
+    document.text(f"The features with $|\\bar z_{{cj}}| \\geq {label.get('min_feature_z', 0.5)}$ and a plain word "
+                  "(tempo: Slow / Fast, spectral centroid: Dark / Bright, onset rate: Smooth / Percussive, mode: Minor / "
+                  "Major, …; one word per quality), farthest first, give up to "
+                  f"{label.get('max_words_in_name', 3)} words of the name, under the same uniqueness rules; tag names are "
+                  "chosen first.")
 
 
 def _heatmap_order(score: pd.DataFrame) -> pd.DataFrame:
-    """Tags carried by some track, grouped by the cluster they score highest in (a diagonal-ish layout)."""
+    """Columns (tags, features) not 0 everywhere, grouped by the cluster they score highest in (a diagonal-ish layout)."""
     carried = score.loc[:, (score != 0).any(axis=0)]
     order = sorted(carried.columns, key=lambda tag: (carried.index.get_loc(carried[tag].idxmax()), -carried[tag].max()))
     return carried[order]

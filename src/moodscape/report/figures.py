@@ -135,8 +135,9 @@ def tag_heatmap(
     Parameters
     ----------
     score : pandas.DataFrame
-        Rows are cluster display names, columns tag names (already ordered), values
-        the distinctiveness z-score; NaN cells are drawn light grey.
+        Rows are cluster display names, columns tag names (already ordered; the columns'
+        ``name``, if any, labels the axis instead of "tag"), values the distinctiveness
+        z-score; NaN cells are drawn light grey.
     highlight : mapping of str to sequence of str, optional
         For each row name, the tags that named the cluster; their cells are outlined
         in black. Unknown rows or tags are ignored. ``None`` outlines nothing.
@@ -161,7 +162,7 @@ def tag_heatmap(
     image = ax.imshow(np.ma.masked_invalid(values), cmap=cmap, vmin=-limit, vmax=limit,
                       aspect="auto", interpolation="nearest")
     _category_ticks(ax, [str(c) for c in score.columns], [str(r) for r in score.index])
-    ax.set_xlabel("tag")
+    ax.set_xlabel(score.columns.name or "tag")
     ax.set_ylabel("cluster")
     _outline_cells(ax, score, highlight or {})
     colorbar = fig.colorbar(image, ax=ax, shrink=min(1.0, 0.4 + 0.05 * n_rows), pad=0.01)

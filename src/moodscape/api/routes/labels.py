@@ -1,4 +1,4 @@
-"""The new labels: sizes, distinctive tags, mean mood, renaming; the K selection and model metrics."""
+"""The new labels: sizes, distinctive tags or features, mean mood, renaming; the K selection and model metrics."""
 
 from __future__ import annotations
 
@@ -14,11 +14,13 @@ from ..schemas import LabelPublic, LabelRename, LabelsPublic
 from ..strict_json import StrictJsonRoute
 
 router = APIRouter(tags=["labels"], route_class=StrictJsonRoute)
+FEATURES_SHOWN = 10
+"""Features of a cluster's acoustic profile listed with its label (farthest from the collection first)."""
 
 
 @router.get("/labels", response_model=LabelsPublic)
 def read_labels(services: ServicesDep) -> dict:
-    """The new labels with their size, distinctive original tags and mean valence/arousal."""
+    """The new labels with their size, distinctive original tags, acoustic profile and mean valence/arousal."""
     display = services.display_names(refresh=True)
     return {"items": [_label_record(services, index, display) for index in range(len(services.catalog.labels))]}
 
@@ -79,6 +81,8 @@ def _label_record(services: Services, index: int, display: dict[str, str]) -> di
         "distinctive_tags": list(cluster.get("distinctive_tags", [])),
         "top_tags": [{key: tag[key] for key in ("tag", "count", "share", "lift", "score", "distinctive")}
                      for tag in cluster.get("top_tags", [])],
+        "acoustic_features": [{key: feature[key] for key in ("feature", "z", "word", "in_name")}
+                              for feature in cluster.get("acoustic_features", [])[:FEATURES_SHOWN]],
         "mean_valence": _mean(catalog.valence[members]),
         "mean_arousal": _mean(catalog.arousal[members]),
     }

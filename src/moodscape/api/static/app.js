@@ -551,6 +551,14 @@ async function renderKCurves() {
     return;
   }
   $("selection-reason").textContent = `K = ${selection.k}: ${selection.reason || ""}`;
+  const fixed = selection.rule === "fixed" || selection.scan.length < 2;
+  $("k-curves").classList.toggle("note-only", fixed);
+  if (fixed) {
+    clearPlot("k-curves", `K = ${selection.k} was fixed (cluster.k), so no range of K was scanned: `
+      + "there are no curves to compare. Set cluster.k = \"auto\" to scan cluster.k_range.");
+    return;
+  }
+  const noStructure = selection.structure === "none";
   const ks = selection.scan.map((row) => row.k);
   const at = (k, key) => selection.scan.find((row) => row.k === k)?.[key];
   const traces = [
@@ -574,7 +582,8 @@ async function renderKCurves() {
     yaxis2: { title: { text: "silhouette" }, overlaying: "y", side: "right", color: PALETTE[1], showgrid: false, tickmode: "auto" },
     shapes: [{ type: "line", xref: "x", yref: "paper", x0: selection.k, x1: selection.k, y0: 0, y1: 1,
       line: { color: "#e15759", width: 2, dash: "dash" } }],
-    annotations: [{ xref: "x", yref: "paper", x: selection.k, y: 1.02, text: `chosen K = ${selection.k}`,
+    annotations: [{ xref: "x", yref: "paper", x: selection.k, y: 1.02,
+      text: noStructure ? `no structure: K = target ${selection.k}` : `chosen K = ${selection.k}`,
       showarrow: false, font: { color: "#e15759" }, yanchor: "bottom" }],
     legend: { orientation: "h", y: -0.25 },
     margin: { l: 64, r: 64, t: 28, b: 40 },
@@ -598,7 +607,10 @@ function renderLabelCards() {
       el("div", { class: "stat-row small" },
         stat("tracks", item.size), stat("training tracks", item.cluster_size ?? item.train_size ?? "—"),
         stat("mean valence", fmt(item.mean_valence)), stat("mean arousal", fmt(item.mean_arousal)),
-        stat("distinctive", (item.distinctive_tags || []).join(", ") || "—")),
+        stat("named by", item.named_by === "acoustic" ? "its sound" : item.named_by),
+        namedFromSound(item)
+          ? stat("naming features", namingFeatures(item).map((f) => `${f.word} (${f.feature} ${signed(f.z)}σ)`).join(", ") || "—")
+          : stat("distinctive", (item.distinctive_tags || []).join(", ") || "—")),
       el("div", { class: "rename" }, input,
         el("button", { type: "button", class: "primary", "data-testid": "rename-save", onclick: guarded(save) }, "Save"),
         el("button", { type: "button", "data-testid": "rename-reset", disabled: !renamed,
@@ -613,34 +625,63 @@ function stat(name, value) {
   return el("span", { class: "stat" }, el("span", { class: "stat-name" }, name), el("span", { class: "stat-value" }, value));
 }
 
+const namedFromSound = (item) => item.named_by === "acoustic" || (!item.top_tags?.length && item.acoustic_features?.length > 0);
+const namingFeatures = (item) => (item.acoustic_features || []).filter((f) => f.in_name);
+const signed = (value) => `${value >= 0 ? "+" : "−"}${fmt(Math.abs(value), 2)}`;
+
+/** The scores that decided the label's name: tag z-scores, or the feature z-scores of a name from its sound. */
 async function renderLabelBars(item) {
   const id = `label-bars-${state.labelInfo[item.label].index}`;
-  const tags = [...(item.top_tags || [])].sort((a, b) => (b.score ?? b.lift) - (a.score ?? a.lift)).slice(0, 10);
-  if (!tags.length) {
-    clearPlot(id, "No original tags for this cluster.");
+  const bars = namedFromSound(item) ? featureBars(item) : tagBars(item);
+  if (!bars) {
+    clearPlot(id, "No original tags or features for this cluster.");
     return;
   }
-  const color = labelColor(item.label);
-  $(id).style.height = `${70 + 22 * tags.length}px`;
-  await plot(id, [{
-    type: "bar",
-    orientation: "h",
-    x: tags.map((t) => t.lift),
-    y: tags.map((t) => escapeHtml(t.tag)),
-    marker: { color: tags.map((t) => (t.distinctive ? color : MUTED)) },
-    text: tags.map((t) => `×${fmt(t.lift, 1)}`),
-    textposition: "outside",
-    cliponaxis: false,
-    customdata: tags.map((t) => [t.count, 100 * t.share, t.distinctive ? "distinctive" : ""]),
-    hovertemplate: "<b>%{y}</b> %{customdata[2]}<br>lift ×%{x:.2f}<br>%{customdata[0]} tracks "
-      + "(%{customdata[1]:.0f}% of the cluster)<extra></extra>",
-  }], {
-    xaxis: { title: { text: "lift (share in cluster / share overall)" }, rangemode: "tozero" },
+  const { axisTitle, text, ...trace } = bars;
+  $(id).style.height = `${70 + 22 * trace.y.length}px`;
+  const low = Math.min(0, ...trace.x), high = Math.max(0, ...trace.x), span = high - low || 1;
+  // each value printed right of its bar's end, or of zero for a negative bar (clear of the tag names)
+  const values = { type: "scatter", mode: "text", x: trace.x.map((x) => Math.max(x, 0)), y: trace.y, text,
+    textposition: "middle right", cliponaxis: false, hoverinfo: "skip" };
+  await plot(id, [{ type: "bar", orientation: "h", ...trace }, values], {
+    xaxis: { title: { text: axisTitle }, zeroline: true, range: [low < 0 ? low - 0.05 * span : 0, high + 0.45 * span] },
     yaxis: { autorange: "reversed", automargin: true },
-    shapes: [{ type: "line", x0: 1, x1: 1, yref: "paper", y0: 0, y1: 1, line: { color: "#7b8794", dash: "dot", width: 1 } }],
-    margin: { l: 8, r: 40, t: 8, b: 40 },
+    margin: { l: 8, r: 48, t: 8, b: 40 },
     showlegend: false,
   }, { displayModeBar: false });
+}
+
+/** Tags by their smoothed log-odds z (what ranks them for the name); the lift is in the label and the tooltip. */
+function tagBars(item) {
+  const tags = [...(item.top_tags || [])].sort((a, b) => b.score - a.score).slice(0, 10);
+  if (!tags.length) return null;
+  const color = labelColor(item.label);
+  return {
+    axisTitle: "distinctiveness z (smoothed log-odds)",
+    x: tags.map((t) => t.score),
+    y: tags.map((t) => escapeHtml(t.tag)),
+    marker: { color: tags.map((t) => (t.distinctive ? color : MUTED)) },
+    text: tags.map((t) => `z ${fmt(t.score, 1)} · ×${fmt(t.lift, 1)}`),
+    customdata: tags.map((t) => [t.count, 100 * t.share, t.distinctive ? "distinctive" : "", t.lift]),
+    hovertemplate: "<b>%{y}</b> %{customdata[2]}<br>z %{x:.2f} · lift ×%{customdata[3]:.2f}<br>%{customdata[0]} tracks "
+      + "(%{customdata[1]:.0f}% of the cluster)<extra></extra>",
+  };
+}
+
+/** Features by the z of the cluster's mean (standard deviations from the collection); those in the name highlighted. */
+function featureBars(item) {
+  const features = (item.acoustic_features || []).slice(0, 10);
+  if (!features.length) return null;
+  const color = labelColor(item.label);
+  return {
+    axisTitle: "cluster mean, σ from the collection",
+    x: features.map((f) => f.z),
+    y: features.map((f) => escapeHtml(f.word ? `${f.feature} (${f.word})` : f.feature)),
+    marker: { color: features.map((f) => (f.in_name ? color : MUTED)) },
+    text: features.map((f) => `${signed(f.z)}σ`),
+    customdata: features.map((f) => [f.in_name ? "in the name" : ""]),
+    hovertemplate: "<b>%{y}</b> %{customdata[0]}<br>z %{x:+.2f}<extra></extra>",
+  };
 }
 
 async function renameLabel(label, name, errorTarget) {
