@@ -11,6 +11,7 @@ on the device :func:`resolve_device` picks.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import pickle
@@ -51,21 +52,22 @@ def save_checkpoint(checkpoint: Mapping[str, Any], path: str | os.PathLike, *, d
     torch.save(dict(checkpoint), serialised)
     artifacts.write_bytes(path, serialised.getbuffer())
     if describe:
-        artifacts.write_json(artifacts.checkpoint_description(path), describe_checkpoint(checkpoint, path))
+        sha256 = hashlib.sha256(serialised.getbuffer()).hexdigest()
+        artifacts.write_json(artifacts.checkpoint_description(path), describe_checkpoint(checkpoint, sha256))
 
 
-def describe_checkpoint(checkpoint: Mapping[str, Any], path: Path) -> dict[str, Any]:
-    """The description of a checkpoint saved at ``path``.
+def describe_checkpoint(checkpoint: Mapping[str, Any], sha256: str) -> dict[str, Any]:
+    """The description of a checkpoint whose saved bytes have the SHA-256 ``sha256`` (hex).
 
     Returns
     -------
     dict
-        ``sha256`` of the file, ``entries`` (the checkpoint without its tensors) and
-        ``shapes``: the shape of every tensor by its path of keys joined with ``/``
+        ``sha256``, ``entries`` (the checkpoint without its tensors) and ``shapes``: the
+        shape of every tensor by its path of keys joined with ``/``
         (``"state_dict/head.weight": [6, 512]``).
     """
     entries = _plain(checkpoint)
-    return {"sha256": artifacts.file_hash(path), "entries": {} if entries is _LEFT_OUT else entries,
+    return {"sha256": sha256, "entries": {} if entries is _LEFT_OUT else entries,
             "shapes": dict(_tensor_shapes(checkpoint, ""))}
 
 
