@@ -155,11 +155,14 @@ def map_tracks(
     """
     done = _read_finished_chunks(Path(chunk_dir), fingerprint)
     finished_ids = set(done["track_id"]) if len(done) else set()
-    pending = [(track_id, argument) for track_id, argument in tasks.items() if track_id not in finished_ids]
-    resumed = len(tasks) - len(pending)
     workers = n_workers or os.cpu_count() or 1
-    size = tracks_per_chunk(len(pending), chunk_size, workers)
-    chunks = [pending[start : start + size] for start in range(0, len(pending), size)]
+    # the chunks of every track, then less the finished ones: a resumed map runs the same batches as an
+    # uninterrupted one (a batched network's float sums depend on the batch)
+    size = tracks_per_chunk(len(tasks), chunk_size, workers)
+    every = list(tasks.items())
+    chunks = [[task for task in every[start : start + size] if task[0] not in finished_ids] for start in range(0, len(every), size)]
+    chunks = [chunk for chunk in chunks if chunk]
+    resumed = len(tasks) - sum(map(len, chunks))
     process = functools.partial(_process_batch if batched else _process_chunk, func)
     failures: list[tuple[str, str]] = []
     new_parts: list[pa.Table] = []
