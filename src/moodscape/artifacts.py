@@ -3,8 +3,11 @@
 Only this module and ``cli.py`` know where things are stored. Every write goes to a
 temporary file in the destination directory and is moved into place with
 :func:`os.replace`, so a killed run leaves either the old artifact or the new one, never
-half of one. ``manifest.json`` records, per artifact, the stage, its settings, the hashes
-of its inputs and the package versions that produced it.
+half of one. A stage writes all its artifacts, its manifest entry included, into a
+staging folder and moves them into place together (:func:`staged`), so a killed stage
+leaves either all its old artifacts or all its new ones, never a mix. ``manifest.json``
+records, per artifact, the stage, its settings, the hashes of its inputs and the package
+versions that produced it.
 """
 
 from __future__ import annotations
@@ -16,11 +19,12 @@ import hashlib
 import json
 import os
 import platform
+import shutil
 import sys
 import tempfile
 import time as _time
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -59,8 +63,11 @@ REPORT_HTML = "report/report.html"
 REPORT_FIGURES = "report/figures"
 TEMPORARY_SUFFIX = ".tmp"
 LOCK = ".moodscape.lock"
+STAGING = ".staging"
+UNLOCKED_CACHE = "cache"
+"""The folder ``serve`` writes in without the lock (its caches); every other write holds it."""
 LEFTOVER_AGE_SECONDS = 600.0
-"""A temporary file this old is a killed write's leftover, not one in progress (``serve`` writes caches unlocked)."""
+"""A temporary file of the unlocked cache this old is a killed write's leftover, not one in progress."""
 
 # Columns of the stage-5 tables (the lookup's p_<label> and mood columns, the embeddings).
 LABEL_COLUMN_PREFIX = "p_"
@@ -84,6 +91,11 @@ class Workdir:
     """
 
     root: Path
+
+    @property
+    def committed(self) -> Workdir:
+        """The work directory the artifacts end in (itself; a :class:`StagedWorkdir`'s target)."""
+        return self
 
     def path(self, name: str) -> Path:
         """Absolute path of the artifact called ``name``."""
@@ -273,6 +285,150 @@ class Workdir:
         return self.root / "reports" / f"skipped_{stage}.csv"
 
 
+@dataclass(frozen=True)
+class StagedWorkdir(Workdir):
+    """Where a running stage writes its artifacts: the names of ``target``, in a staging folder.
+
+    :func:`staged` moves every file written here into ``target`` at once when the stage
+    succeeds, and discards them when it fails. Write through it; read through ``target``
+    (what is here is only what the stage wrote so far).
+
+    Parameters
+    ----------
+    root : Path
+        The staging folder, ``<target>/.staging/<stage>``.
+    target : Workdir
+        The work directory the files move to.
+    """
+
+    target: Workdir
+    removals: list[Path] = field(default_factory=list, compare=False, hash=False)
+
+    @property
+    def committed(self) -> Workdir:
+        return self.target
+
+    def remove(self, path: Path) -> None:
+        """Delete ``path`` (a file or folder of ``target``) as part of the commit."""
+        self.removals.append(Path(path))
+
+
+@contextlib.contextmanager
+def staged(workdir: Workdir, stage: str) -> Iterator[StagedWorkdir]:
+    """Collect a stage's artifacts in a staging folder, then move them into ``workdir`` together.
+
+    On leaving the block without an error, the commit writes a journal (the list of
+    files to move, atomically), moves each file into place, then deletes the journal. A
+    run killed during the moves is completed by :func:`finish_commits` at the next start;
+    one killed before the journal was written leaves a staging folder without one, which
+    is discarded. So the stage's old artifacts are replaced by all of its new ones, or by
+    none: write the manifest entry (:func:`record_stage`) into the block too.
+
+    Raises
+    ------
+    StorageError
+        When the staging folder or the journal cannot be written (nothing was replaced),
+        or a move fails (the next start completes it).
+
+    Examples
+    --------
+    >>> with staged(workdir, "cluster") as out:  # doctest: +SKIP
+    ...     write_table(out.clusters, clusters)
+    ...     record_stage(out, "cluster", [out.clusters], settings, inputs)
+    """
+    _finish_commit(workdir, stage)
+    out = StagedWorkdir(workdir.root / STAGING / stage, target=workdir)
+    try:
+        shutil.rmtree(out.root, ignore_errors=True)
+        out.root.mkdir(parents=True)
+    except OSError as error:
+        raise StorageError(write_failure(out.root, error)) from None
+    try:
+        yield out
+        write_json(_journal(workdir, stage), _commit_plan(out))
+    except BaseException:
+        _discard(out.root)
+        raise
+    _finish_commit(workdir, stage)
+
+
+def finish_commits(workdir: Workdir) -> list[str]:
+    """Complete the commits a killed run began (:func:`staged`) and discard the staging folders it left.
+
+    Returns
+    -------
+    list of str
+        The stages whose commit was completed.
+    """
+    staging = workdir.root / STAGING
+    if not staging.is_dir():
+        return []
+    finished = [journal.name.removesuffix(".json") for journal in sorted(staging.glob("*.json"))]
+    for stage in finished:
+        _finish_commit(workdir, stage)
+    for folder in [path for path in staging.glob("*") if path.is_dir()]:
+        _discard(folder)
+    return finished
+
+
+def _unstaged(path: Path) -> Path:
+    """The path a file of a staging folder (``<workdir>/.staging/<stage>/name``) is written for: ``<workdir>/name``."""
+    parts = path.parts
+    if STAGING not in parts[:-1]:
+        return path
+    at = parts.index(STAGING)
+    return Path(*parts[:at], *parts[at + 2:]) if len(parts) > at + 2 else Path(*parts[:at])
+
+
+def _journal(workdir: Workdir, stage: str) -> Path:
+    return workdir.root / STAGING / f"{stage}.json"
+
+
+def _commit_plan(out: StagedWorkdir) -> dict[str, list[str]]:
+    """The journal of a commit: the staged files to move (the manifest last) and the paths to delete."""
+    moves = sorted(str(path.relative_to(out.root)) for path in out.root.rglob("*")
+                   if path.is_file() and not path.name.endswith(TEMPORARY_SUFFIX))
+    moves.sort(key=lambda name: name == MANIFEST)  # a reader never sees a manifest ahead of its files
+    return {"moves": moves, "removals": [_relative(out.target, path) for path in out.removals]}
+
+
+def _finish_commit(workdir: Workdir, stage: str) -> None:
+    """Carry out the journal of ``stage``, if there is one (moves already done are skipped), then delete it."""
+    journal = _journal(workdir, stage)
+    if not journal.exists():
+        return
+    plan = read_json(journal)
+    staging = workdir.root / STAGING / stage
+    target = workdir.root
+    try:
+        for name in plan["moves"]:
+            target = workdir.root / name
+            if (staging / name).exists():
+                target.parent.mkdir(parents=True, exist_ok=True)
+                _move(staging / name, target)
+        for name in plan["removals"]:
+            target = workdir.root / name
+            if target.is_dir():
+                shutil.rmtree(target)
+            else:
+                target.unlink(missing_ok=True)
+        journal.unlink()
+    except OSError as error:
+        raise StorageError(write_failure(target, error)) from None
+    _discard(staging)
+
+
+def _discard(folder: Path) -> None:
+    """Remove a stage's staging folder, and the folder of staging folders once empty."""
+    shutil.rmtree(folder, ignore_errors=True)
+    with contextlib.suppress(OSError):
+        folder.parent.rmdir()
+
+
+def _move(source: Path, target: Path) -> None:
+    os.replace(source, target)
+
+
 @contextlib.contextmanager
 def atomic_path(path: Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; move it into place only on success.
@@ -307,7 +463,10 @@ def atomic_path(path: Path) -> Iterator[Path]:
 
 @contextlib.contextmanager
 def workdir_lock(workdir: Workdir) -> Iterator[None]:
-    """Hold the work directory against other moodscape commands, then remove leftovers of killed writes.
+    """Hold the work directory against other moodscape commands, then clean up after killed ones.
+
+    Taking it completes the commits of killed stages (:func:`finish_commits`) and removes
+    the temporary files of killed writes (:func:`remove_leftovers`).
 
     The lock is an exclusive ``flock`` on :attr:`Workdir.lock`, which also names its holder
     (pid, host, since when, command line). The kernel lets go of it when its holder
@@ -322,7 +481,8 @@ def workdir_lock(workdir: Workdir) -> Iterator[None]:
     workdir.root.mkdir(parents=True, exist_ok=True)
     stream = _take_lock(workdir)
     try:
-        _name_holder(stream)
+        _name_holder(stream, workdir)
+        finish_commits(workdir)
         remove_leftovers(workdir)
         yield
     finally:
@@ -357,13 +517,14 @@ def _is_current(stream: Any, path: Path) -> bool:
         return False
 
 
-def _name_holder(stream: Any) -> None:
+def _name_holder(stream: Any, workdir: Workdir) -> None:
     holder = {"pid": os.getpid(), "host": platform.node(), "since": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
               "command": " ".join(["moodscape", *sys.argv[1:]])}
-    stream.seek(0)
-    stream.truncate()
-    stream.write(json.dumps(holder) + "\n")
-    stream.flush()
+    try:  # unbuffered, so that a write the disk refused is not tried again when the stream closes
+        os.ftruncate(stream.fileno(), 0)
+        os.pwrite(stream.fileno(), (json.dumps(holder) + "\n").encode(), 0)
+    except OSError as error:  # a full disk: say so, and where
+        raise StorageError(write_failure(workdir.lock, error)) from None
 
 
 def _busy_message(workdir: Workdir) -> str:
@@ -377,7 +538,11 @@ def _busy_message(workdir: Workdir) -> str:
 
 
 def remove_leftovers(workdir: Workdir, min_age: float = LEFTOVER_AGE_SECONDS) -> list[Path]:
-    """Remove the temporary files of writes killed mid-way (:func:`atomic_path`), older than ``min_age`` seconds.
+    """Remove the temporary files of writes killed mid-way (:func:`atomic_path`).
+
+    Call it holding the work directory's lock: every temporary file is then a leftover,
+    but in the cache ``serve`` writes unlocked, where only those older than ``min_age``
+    seconds are.
 
     Returns
     -------
@@ -385,17 +550,20 @@ def remove_leftovers(workdir: Workdir, min_age: float = LEFTOVER_AGE_SECONDS) ->
         The files removed.
     """
     cutoff = _time.time() - min_age
+    unlocked = workdir.root / UNLOCKED_CACHE
     removed = []
     for path in workdir.root.rglob(f".*{TEMPORARY_SUFFIX}"):
         with contextlib.suppress(FileNotFoundError):
-            if path.is_file() and path.stat().st_mtime < cutoff:
+            if path.is_file() and (unlocked not in path.parents or path.stat().st_mtime < cutoff):
                 path.unlink()
                 removed.append(path)
     return removed
 
 
 def write_failure(path: Path, error: OSError) -> str:
-    """One line saying that ``path`` could not be written, why, and what to do."""
+    """One line saying that ``path`` could not be written, why, and what to do (a staged file is named by
+    the path it was written for)."""
+    path = _unstaged(Path(path))
     advice = {
         errno.ENOSPC: f"free some space on the disk of {path.parent} (or choose another --workdir) and run again",
         errno.EDQUOT: f"free some of your disk quota on {path.parent} (or choose another --workdir) and run again",
@@ -440,17 +608,18 @@ def update_baselines(workdir: Workdir, section: str, baselines: Mapping[str, Any
     Parameters
     ----------
     workdir : Workdir
+        Where to write; a :class:`StagedWorkdir` starts from the file of its target.
     section : str
         The owning stage's section, e.g. ``"av"``, ``"tags"`` or ``"labels"``.
     baselines : mapping
         JSON-ready baseline results of that stage, scored on the model's own held-out items.
     """
-    path = workdir.baselines
-    document = read_json(path) if path.exists() else {}
+    current = next((path for path in (workdir.baselines, workdir.committed.baselines) if path.exists()), None)
+    document = read_json(current) if current is not None else {}
     if not isinstance(document, dict):
         document = {}
     document[section] = dict(baselines)
-    write_json(path, document)
+    write_json(workdir.baselines, document)
 
 
 def read_json(path: Path) -> Any:
@@ -593,6 +762,8 @@ def record_stage(
     Parameters
     ----------
     workdir : Workdir
+        Where the outputs were written: the stage's :class:`StagedWorkdir` (the entry then
+        moves into the work directory's manifest with them), or the work directory.
     stage : str
         The stage name, e.g. ``"cluster"``.
     outputs : sequence of Path
@@ -600,7 +771,8 @@ def record_stage(
     settings : mapping
         The JSON-ready settings the stage used.
     inputs : sequence of Path
-        The files the stage read; their hashes decide later whether the stage is stale.
+        The files the stage read (in the work directory, not staged); their hashes decide
+        later whether the stage is stale.
     details : mapping, optional
         What the stage resolved while running (e.g. ``features.source = "auto"`` became
         ``"audio"``): kept for provenance, not part of the staleness check.
@@ -620,7 +792,7 @@ def record_stage(
         "versions": package_versions(),
         **({"details": dict(details)} if details else {}),
     }
-    manifest = read_manifest(workdir)
+    manifest = read_manifest(workdir.committed)
     manifest.setdefault("stages", {})[stage] = entry
     write_json(workdir.manifest, manifest)
     return entry
@@ -634,11 +806,12 @@ def read_manifest(workdir: Workdir) -> dict[str, Any]:
 
 
 def _relative(workdir: Workdir, path: Path) -> str:
-    """``path`` relative to the work directory when inside it (so a run can be moved), else absolute."""
-    try:
-        return str(Path(path).resolve().relative_to(workdir.root.resolve()))
-    except ValueError:
-        return str(Path(path).resolve())
+    """``path`` relative to the work directory (or to the staging folder it is in) when inside it, so that a run
+    can be moved; else absolute."""
+    for root in (workdir.root, workdir.committed.root):
+        with contextlib.suppress(ValueError):
+            return str(Path(path).resolve().relative_to(root.resolve()))
+    return str(Path(path).resolve())
 
 
 def stale_reason(workdir: Workdir, stage: str, settings: Mapping[str, Any], inputs: Sequence[Path]) -> str | None:

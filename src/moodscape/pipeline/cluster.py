@@ -41,9 +41,10 @@ def run_cluster(settings: Settings, workdir: Workdir, *, show_progress: bool = T
     cluster_ids = clusterer.predict(features[feature_columns])
     clusters = pd.DataFrame({"track_id": features["track_id"], "cluster_id": cluster_ids.astype(int)})
     selection = {**clusterer.selection_, "n_train": int(len(train)), "n_assigned": int(len(clusters))}
-    artifacts.write_table(workdir.clusters, clusters)
-    artifacts.write_json(workdir.cluster_selection, selection)
-    BY_NAME["cluster"].record(workdir, settings, collection)
+    with BY_NAME["cluster"].staged(workdir) as out:
+        artifacts.write_table(out.clusters, clusters)
+        artifacts.write_json(out.cluster_selection, selection)
+        BY_NAME["cluster"].record(out, settings, collection)
     sizes = clusters["cluster_id"].value_counts().sort_index()
     structure = {"structure": "none found: K is cluster.target_k"} if selection["structure"] == "none" else {}
     return {"k": int(clusterer.n_clusters_), **structure, "n_train": len(train), "sizes": sizes.to_dict(), "rule": selection["reason"]}

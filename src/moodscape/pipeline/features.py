@@ -13,7 +13,7 @@ from ..config import Settings
 from ..errors import ConfigError, DataError
 from ..features import FEATURE_NAMES, MEL_UNRESOLVED, extract_features, features_from_mel, require_finite_features
 from .collection import load_collection
-from .parallel import clear_chunks, map_tracks
+from .parallel import map_tracks
 from .stages import BY_NAME
 
 
@@ -73,11 +73,12 @@ def run_features(settings: Settings, workdir: Workdir, *, show_progress: bool = 
         table, skipped, resumed = outcome.rows, skipped + outcome.failures, outcome.resumed
     if table.empty:
         raise DataError(f"no track gave features ({len(skipped)} skipped, see {workdir.skipped_report('features')})")
-    artifacts.write_table(workdir.features, table)
-    artifacts.write_skipped(workdir.skipped_report("features"), skipped)
-    artifacts.write_lines(workdir.dataset_problems, collection.problems)
-    BY_NAME["features"].record(workdir, settings, collection, details={"source": source})
-    clear_chunks(workdir.chunk_dir("features"))
+    with BY_NAME["features"].staged(workdir) as out:
+        artifacts.write_table(out.features, table)
+        artifacts.write_skipped(out.skipped_report("features"), skipped)
+        artifacts.write_lines(out.dataset_problems, collection.problems)
+        BY_NAME["features"].record(out, settings, collection, details={"source": source})
+        out.remove(workdir.chunk_dir("features"))
     return {"tracks": len(table), "skipped": len(skipped), "resumed": resumed, "source": source, "problems": len(collection.problems)}
 
 

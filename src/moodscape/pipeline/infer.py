@@ -23,7 +23,7 @@ from ..inference import export_bundle, infer_chunk, lookup_tables
 from ..models.checkpoint import save_checkpoint
 from .collection import inference_tracks, load_collection
 from .features import feature_tasks
-from .parallel import MapOutcome, clear_chunks, map_tracks
+from .parallel import MapOutcome, map_tracks
 from .stages import BY_NAME
 
 
@@ -101,15 +101,16 @@ def run_infer(settings: Settings, workdir: Workdir, *, show_progress: bool = Tru
     if outcome.rows.empty:
         raise DataError(f"no track could be inferred ({len(skipped)} skipped, see {workdir.skipped_report('infer')})")
     lookup, embeddings = lookup_tables(outcome.rows, label_names(workdir), tracks)
-    artifacts.write_table(workdir.inference_lookup, lookup)
-    artifacts.write_table(workdir.embeddings, embeddings)
-    artifacts.write_table(workdir.catalog, catalog_table(tracks, lookup["track_id"]))
-    for source, target in ((workdir.inference_bundle("infer"), workdir.serving_model),
-                           (artifacts.checkpoint_description(workdir.inference_bundle("infer")),
-                            artifacts.checkpoint_description(workdir.serving_model))):
-        artifacts.write_bytes(target, source.read_bytes())
-    artifacts.write_skipped(workdir.skipped_report("infer"), skipped)
-    BY_NAME["infer"].record(workdir, settings, collection.with_tracks(tracks))
-    clear_chunks(workdir.chunk_dir("infer"))
+    with BY_NAME["infer"].staged(workdir) as out:
+        artifacts.write_table(out.inference_lookup, lookup)
+        artifacts.write_table(out.embeddings, embeddings)
+        artifacts.write_table(out.catalog, catalog_table(tracks, lookup["track_id"]))
+        for source, target in ((workdir.inference_bundle("infer"), out.serving_model),
+                               (artifacts.checkpoint_description(workdir.inference_bundle("infer")),
+                                artifacts.checkpoint_description(out.serving_model))):
+            artifacts.write_bytes(target, source.read_bytes())
+        artifacts.write_skipped(out.skipped_report("infer"), skipped)
+        BY_NAME["infer"].record(out, settings, collection.with_tracks(tracks))
+        out.remove(workdir.chunk_dir("infer"))
     return {"tracks": len(lookup), "skipped": len(skipped), "labels": int(lookup["new_acoustic_label"].nunique()),
             "valence/arousal": "yes" if av else "no (run train-av)", "resumed": outcome.resumed}

@@ -50,14 +50,15 @@ def run_label(settings: Settings, workdir: Workdir, *, show_progress: bool = Tru
     names = namer.transform(cluster_ids)
     kept = np.array([name is not None for name in names])
     track_labels = pd.DataFrame({"track_id": clusters["track_id"][kept], "new_acoustic_label": names[kept]})
-    artifacts.write_json(workdir.cluster_profiles, _profiles_document(namer, int(in_train.sum())))
-    artifacts.write_table(workdir.track_labels, track_labels)
-    artifacts.write_json(workdir.label_to_idx, namer.label_to_idx_)
-    artifacts.write_skipped(
-        workdir.skipped_report("label"),
-        [(track_id, f"cluster {cid} dropped: {namer.dropped_[cid]}") for track_id, cid in zip(clusters["track_id"][~kept], cluster_ids[~kept])],
-    )
-    BY_NAME["label"].record(workdir, settings, collection)
+    with BY_NAME["label"].staged(workdir) as out:
+        artifacts.write_json(out.cluster_profiles, _profiles_document(namer, int(in_train.sum())))
+        artifacts.write_table(out.track_labels, track_labels)
+        artifacts.write_json(out.label_to_idx, namer.label_to_idx_)
+        artifacts.write_skipped(
+            out.skipped_report("label"),
+            [(track_id, f"cluster {cid} dropped: {namer.dropped_[cid]}") for track_id, cid in zip(clusters["track_id"][~kept], cluster_ids[~kept])],
+        )
+        BY_NAME["label"].record(out, settings, collection)
     return {"names": dict(namer.names_), "dropped": dict(namer.dropped_), "labelled": int(kept.sum()), "unlabelled": int((~kept).sum())}
 
 

@@ -29,7 +29,7 @@ from ..errors import ArtifactError, DataError, MissingArtifactError, MoodscapeEr
 from ..evaluation import tag_f1_macro, tagging_metrics
 from ..models.backbone import backbone_checkpoint, build_backbone, load_backbone_weights
 from ..models.checkpoint import save_checkpoint
-from ..training.classify import ClassifierConfig, train_classifier
+from ..training.classify import ClassifierConfig, last_checkpoint_path, train_classifier
 from ..launch import under_torchrun
 from ..training.loop import setup_processes, teardown_processes
 from ..training.data import embed_tracks, predict_tracks
@@ -154,9 +154,10 @@ def run_pretrain(settings: Settings, workdir: Workdir, *, show_progress: bool = 
     test = {**tagging_metrics(targets["test"], scores, collection.vocabulary), "f1_macro": tag_f1_macro(targets["test"], scores)}
     metrics = {"test": test, "history": history, "tags": collection.vocabulary, "n_tracks": {s: len(p) for s, p in parts.items()},
                **chosen}
-    _save_backbone(workdir, backbone_checkpoint(model, tags=list(collection.vocabulary), objective=objective))
-    _write_tag_baselines(workdir, parts, targets, collection.vocabulary, test)
-    _record_pretrain(settings, workdir, collection, metrics, skipped)
+    with BY_NAME["pretrain"].staged(workdir) as out:
+        save_checkpoint(backbone_checkpoint(model, tags=list(collection.vocabulary), objective=objective), out.backbone)
+        _write_tag_baselines(out, parts, targets, collection.vocabulary, test)
+        _record_pretrain(settings, out, collection, metrics, skipped)
     return {**chosen, "epochs": history["epochs_run"], "best_epoch": history["best_epoch"],
             "test_roc_auc_macro": test["roc_auc_macro"], "test_tag_f1_macro": test["f1_macro"], "skipped": len(skipped)}
 
@@ -173,10 +174,11 @@ def _pretrain_contrastive(settings: Settings, workdir: Workdir, collection, chos
     test = {"embedding_retrieval_top1": pair_scores(model, test_pairs, batch_size=config.batch_size,
                                                     temperature=config.temperature)["retrieval_top1"]}
     metrics = {"test": test, "history": history, "n_tracks": {s: len(p) for s, p in parts.items()}, **chosen}
-    _save_backbone(workdir, backbone_checkpoint(model, objective=chosen["objective"]))
-    artifacts.update_baselines(workdir, "tags", {"backbone": None, "note": "the backbone was pretrained without tags "
-                                                 f"(objective contrastive, {chosen['reason']}): no tag model to compare"})
-    _record_pretrain(settings, workdir, collection, metrics, skipped)
+    with BY_NAME["pretrain"].staged(workdir) as out:
+        save_checkpoint(backbone_checkpoint(model, objective=chosen["objective"]), out.backbone)
+        artifacts.update_baselines(out, "tags", {"backbone": None, "note": "the backbone was pretrained without tags "
+                                                f"(objective contrastive, {chosen['reason']}): no tag model to compare"})
+        _record_pretrain(settings, out, collection, metrics, skipped)
     return {**chosen, "epochs": history["epochs_run"], "best_epoch": history["best_epoch"],
             "best_val_nt_xent": history["best_val_nt_xent"], **{f"test_{k}": v for k, v in test.items()},
             "skipped": len(skipped)}
@@ -187,22 +189,19 @@ def _pretrain_config(kind: type[PretrainConfig] | type[ContrastiveConfig], setti
     return kind(**settings.pretrain.model_dump(include=set(kind.model_fields)), seed=settings.seed, progress=show_progress)
 
 
-def _save_backbone(workdir: Workdir, checkpoint: dict[str, Any]) -> None:
-    workdir.backbone.parent.mkdir(parents=True, exist_ok=True)
-    save_checkpoint(checkpoint, workdir.backbone)
+def _record_pretrain(settings: Settings, out: artifacts.StagedWorkdir, collection, metrics: dict[str, Any],
+                     skipped: list) -> None:
+    artifacts.write_json(out.pretrain_metrics, metrics)
+    artifacts.write_skipped(out.skipped_report("pretrain"), skipped)
+    BY_NAME["pretrain"].record(out, settings, collection, extra_outputs=[out.pretrain_metrics])
 
 
-def _record_pretrain(settings: Settings, workdir: Workdir, collection, metrics: dict[str, Any], skipped: list) -> None:
-    artifacts.write_json(workdir.pretrain_metrics, metrics)
-    artifacts.write_skipped(workdir.skipped_report("pretrain"), skipped)
-    BY_NAME["pretrain"].record(workdir, settings, collection, extra_outputs=[workdir.pretrain_metrics])
-
-
-def _write_tag_baselines(workdir: Workdir, parts: dict[str, pd.DataFrame], targets: dict[str, np.ndarray],
+def _write_tag_baselines(out: artifacts.StagedWorkdir, parts: dict[str, pd.DataFrame], targets: dict[str, np.ndarray],
                          vocabulary: list[str], backbone: dict) -> None:
     """``baselines.json`` ``tags``: a tag probe on stage-1 features, on the backbone's own test tracks."""
     section: dict[str, Any] = {"backbone": {"roc_auc_macro": backbone["roc_auc_macro"], "pr_auc_macro": backbone["pr_auc_macro"],
                                             "n_tracks": {s: len(parts[s]) for s in ("train", "test")}}}
+    workdir = out.committed
     if workdir.features.exists():
         section["stage1_features_logistic"] = stage1_tag_baseline(
             artifacts.read_table(workdir.features), parts["train"]["track_id"].tolist(), targets["train"],
@@ -210,15 +209,16 @@ def _write_tag_baselines(workdir: Workdir, parts: dict[str, pd.DataFrame], targe
     else:
         section["stage1_features_logistic"] = None
         section["note"] = f"no {workdir.features.name}: run `moodscape features` for the stage-1 baseline"
-    artifacts.update_baselines(workdir, "tags", section)
+    artifacts.update_baselines(out, "tags", section)
 
 
-def _write_label_baselines(workdir: Workdir, labels: dict[str, int], splits: dict[str, str], label_to_idx: dict[str, int],
-                           classifier: dict) -> None:
+def _write_label_baselines(out: artifacts.StagedWorkdir, labels: dict[str, int], splits: dict[str, str],
+                           label_to_idx: dict[str, int], classifier: dict) -> None:
     """``baselines.json`` ``labels``: logistic regression on stage-1 features, on the classifier's test tracks."""
     ids = {split: [t for t in labels if splits.get(t) == split] for split in ("train", "test")}
     section: dict[str, Any] = {"classifier": {"accuracy": classifier["accuracy"], "macro_f1": classifier["macro_f1"],
                                               "n_tracks": {s: len(p) for s, p in ids.items()}}}
+    workdir = out.committed
     if workdir.features.exists():
         section["stage1_features_logistic"] = stage1_label_baseline(
             artifacts.read_table(workdir.features), ids["train"], np.array([labels[t] for t in ids["train"]], dtype=int),
@@ -226,15 +226,16 @@ def _write_label_baselines(workdir: Workdir, labels: dict[str, int], splits: dic
     else:
         section["stage1_features_logistic"] = None
         section["note"] = f"no {workdir.features.name}: run `moodscape features` for the stage-1 baseline"
-    artifacts.update_baselines(workdir, "labels", section)
+    artifacts.update_baselines(out, "labels", section)
 
 
 def _adopt_backbone(settings: Settings, workdir: Workdir, collection) -> dict[str, Any]:
     backbone_file = Path(settings.pretrain.backbone)
     model = build_backbone(None)
     load_backbone_weights(model, backbone_file)
-    _save_backbone(workdir, backbone_checkpoint(model, source=str(backbone_file)))
-    BY_NAME["pretrain"].record(workdir, settings, collection)
+    with BY_NAME["pretrain"].staged(workdir) as out:
+        save_checkpoint(backbone_checkpoint(model, source=str(backbone_file)), out.backbone)
+        BY_NAME["pretrain"].record(out, settings, collection)
     return {"backbone": str(backbone_file), "pretrained": "given"}
 
 
@@ -285,17 +286,19 @@ def run_train(settings: Settings, workdir: Workdir, *, show_progress: bool = Tru
             torch.distributed.barrier()
         config = _classifier_config(settings, show_progress)
         workdir.classifier.parent.mkdir(parents=True, exist_ok=True)
-        metrics = train_classifier(
-            workdir.backbone, mels, labels, splits, config, label_to_idx=label_to_idx, checkpoint_path=workdir.classifier
-        ).metrics
+        result = train_classifier(workdir.backbone, mels, labels, splits, config, label_to_idx=label_to_idx,
+                                  state_path=last_checkpoint_path(workdir.classifier))
     finally:
         teardown_processes(processes)
     if not processes.is_main:
         return {}
-    artifacts.write_json(workdir.classifier_metrics, metrics)
-    artifacts.write_skipped(workdir.skipped_report("train"), skipped)
-    _write_label_baselines(workdir, labels, splits, label_to_idx, metrics)
-    BY_NAME["train"].record(workdir, settings, collection)
+    metrics = result.metrics
+    with BY_NAME["train"].staged(workdir) as out:
+        save_checkpoint(result.checkpoint, out.classifier)
+        artifacts.write_json(out.classifier_metrics, metrics)
+        artifacts.write_skipped(out.skipped_report("train"), skipped)
+        _write_label_baselines(out, labels, splits, label_to_idx, metrics)
+        BY_NAME["train"].record(out, settings, collection)
     return _train_summary(metrics, len(skipped))
 
 
@@ -403,9 +406,10 @@ def run_ablate(settings: Settings, workdir: Workdir, *, show_progress: bool = Tr
                     "av_settings": settings.stage_settings("av")["av"], "seed": settings.seed, "folds": transfer.folds,
                     "held_out_by": "whole-triplet folds (out-of-fold predictions), the same folds for every row"}}
     skipped = [] if transfer is None else transfer.skipped
-    artifacts.write_json(workdir.ablation_metrics, document)
-    artifacts.write_skipped(workdir.skipped_report("ablate"), skipped)
-    BY_NAME["ablate"].record(workdir, settings, collection)
+    with BY_NAME["ablate"].staged(workdir) as out:
+        artifacts.write_json(out.ablation_metrics, document)
+        artifacts.write_skipped(out.skipped_report("ablate"), skipped)
+        BY_NAME["ablate"].record(out, settings, collection)
     return {**{row["variant"]: _summary(row) for row in rows}, "skipped": len(skipped)}
 
 

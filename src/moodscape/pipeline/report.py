@@ -40,17 +40,18 @@ def run_report(settings: Settings, workdir: Workdir, *, show_progress: bool = Tr
     document = build_report(run)
     markdown = document.markdown()
     html = render_html(markdown, document.figures, title=f"{TITLE}: {workdir.root}")
-    written = []
-    for path, png in document.figures.items():
-        target = workdir.report_figure(Path(path).stem)
-        artifacts.write_bytes(target, png)
-        written.append(target)
-    for old in workdir.report_figures.glob("*.png"):
-        if old not in written:
-            old.unlink()
-    artifacts.write_bytes(workdir.report_markdown, markdown.encode("utf-8"))
-    artifacts.write_bytes(workdir.report_html, html.encode("utf-8"))
-    BY_NAME["report"].record(workdir, settings, collection, extra_outputs=written)
+    with BY_NAME["report"].staged(workdir) as out:
+        written = []
+        for path, png in document.figures.items():
+            target = out.report_figure(Path(path).stem)
+            artifacts.write_bytes(target, png)
+            written.append(target)
+        for old in workdir.report_figures.glob("*.png"):
+            if old.name not in {path.name for path in written}:
+                out.remove(old)
+        artifacts.write_bytes(out.report_markdown, markdown.encode("utf-8"))
+        artifacts.write_bytes(out.report_html, html.encode("utf-8"))
+        BY_NAME["report"].record(out, settings, collection, extra_outputs=written)
     return {"markdown": workdir.report_markdown, "html": workdir.report_html, "figures": len(written)}
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -79,11 +80,20 @@ class Stage:
         """
         return self.requests(settings, workdir, collection if self.uses_collection else None)
 
+    def staged(self, workdir: Workdir) -> AbstractContextManager[artifacts.StagedWorkdir]:
+        """Where the stage writes its artifacts, moved into ``workdir`` all together at the end of the block
+        (:func:`moodscape.artifacts.staged`)."""
+        return artifacts.staged(workdir, self.name)
+
     def record(self, workdir: Workdir, settings: Settings, collection: Any = None, *,
                extra_outputs: Sequence[Path] = (), details: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        """Record the stage's outputs (and ``extra_outputs``) with its request in ``manifest.json``."""
+        """Record the stage's outputs (and ``extra_outputs``) with its request in ``manifest.json``.
+
+        ``workdir`` is where the outputs were written: the stage's staged work directory
+        (:meth:`staged`), so that the entry is committed with them.
+        """
         return artifacts.record_stage(workdir, self.name, [*self.outputs(workdir), *extra_outputs],
-                                      *self.request(settings, workdir, collection), details)
+                                      *self.request(settings, workdir.committed, collection), details)
 
 
 def collection_fingerprint(tracks: pd.DataFrame) -> str:

@@ -19,7 +19,7 @@ from ..inference import AV_COLUMNS, embedding_matrix, embedding_table
 from ..models.checkpoint import save_checkpoint
 from .features import track_features
 from .infer import label_names, network_map
-from .parallel import MapOutcome, clear_chunks, map_tracks
+from .parallel import MapOutcome, map_tracks
 from .stages import BY_NAME
 from .summary import av_summary
 
@@ -58,20 +58,20 @@ def run_train_av(settings: Settings, workdir: Workdir, *, show_progress: bool = 
     baselines = _av_baselines(settings, songids, targets, pairs, fit.folds, fit.oof, features, ground_truth)
     metrics |= {key: baselines[key] for key in ("musav_set", "in_domain", "in_domain_note")}
     metrics["baselines"] = _baseline_summary(baselines)
-    workdir.av_regressor.parent.mkdir(parents=True, exist_ok=True)
-    save_checkpoint(av_checkpoint(fit.ensemble, config=av_cfg, label_names=label_names(workdir),
-                              classifier_sha256=artifacts.file_hash(workdir.classifier)), workdir.av_regressor)
-    artifacts.write_table(workdir.musav_embeddings, embedding_table(embedded))
-    artifacts.write_table(workdir.musav_features, features.rows)
-    with artifacts.atomic_path(workdir.musav_predictions) as tmp:
-        tmp.write_text(musav.format_predictions(oof), encoding="utf-8")
-    artifacts.write_json(workdir.av_metrics, metrics)
-    artifacts.update_baselines(workdir, "av", baselines)
-    artifacts.write_skipped(workdir.skipped_report("train-av"),
-                            skipped + [(songid, f"stage-1 features (baselines only): {reason}") for songid, reason in features.failures])
-    BY_NAME["train-av"].record(workdir, settings)
-    clear_chunks(workdir.chunk_dir("train-av"))
-    clear_chunks(workdir.chunk_dir(MUSAV_FEATURES_MAP))
+    checkpoint = av_checkpoint(fit.ensemble, config=av_cfg, label_names=label_names(workdir),
+                               classifier_sha256=artifacts.file_hash(workdir.classifier))
+    with BY_NAME["train-av"].staged(workdir) as out:
+        save_checkpoint(checkpoint, out.av_regressor)
+        artifacts.write_table(out.musav_embeddings, embedding_table(embedded))
+        artifacts.write_table(out.musav_features, features.rows)
+        artifacts.write_bytes(out.musav_predictions, musav.format_predictions(oof).encode("utf-8"))
+        artifacts.write_json(out.av_metrics, metrics)
+        artifacts.update_baselines(out, "av", baselines)
+        artifacts.write_skipped(out.skipped_report("train-av"),
+                                skipped + [(songid, f"stage-1 features (baselines only): {reason}") for songid, reason in features.failures])
+        BY_NAME["train-av"].record(out, settings)
+        out.remove(workdir.chunk_dir("train-av"))
+        out.remove(workdir.chunk_dir(MUSAV_FEATURES_MAP))
     return {"songs": len(embedded), "skipped": len(skipped), "mode": settings.av.mode,
             **av_summary(metrics, baselines)}
 

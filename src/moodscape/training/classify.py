@@ -144,6 +144,7 @@ def train_classifier(
     *,
     label_to_idx: Mapping[str, int] | None = None,
     checkpoint_path: str | os.PathLike | None = None,
+    state_path: str | os.PathLike | None = None,
 ) -> ClassifierResult:
     """Train, select on validation and test a classifier of the new labels.
 
@@ -163,6 +164,9 @@ def train_classifier(
         Name of each class index, ``0..K-1``; default ``"0".."K-1"``.
     checkpoint_path : path, optional
         Where to save the best model; its ``-last`` sibling holds the resumable state.
+    state_path : path, optional
+        Where the resumable state lives instead (a caller that saves the best model
+        itself, from the result's ``checkpoint``, passes this and no ``checkpoint_path``).
 
     Returns
     -------
@@ -179,7 +183,10 @@ def train_classifier(
     config = config or ClassifierConfig()
     processes = setup_processes(config.device)
     try:
-        return _train(processes, backbone, mels, labels, splits, config, label_to_idx, checkpoint_path)
+        if state_path is None and checkpoint_path is not None:
+            state_path = last_checkpoint_path(checkpoint_path)
+        state_path = None if state_path is None else Path(state_path)
+        return _train(processes, backbone, mels, labels, splits, config, label_to_idx, checkpoint_path, state_path)
     finally:
         teardown_processes(processes)
 
@@ -193,6 +200,7 @@ def _train(
     config: ClassifierConfig,
     label_to_idx: Mapping[str, int] | None,
     checkpoint_path: str | os.PathLike | None,
+    last_path: Path | None,
 ) -> ClassifierResult:
     device, show_progress = processes.device, config.progress and processes.is_main
 
@@ -239,7 +247,6 @@ def _train(
         "label_to_idx": label_to_idx,
         "data_fingerprint": _data_fingerprint(mels, track_ids, targets),
     }
-    last_path = None if checkpoint_path is None else last_checkpoint_path(checkpoint_path)
     run = {"epoch": 0, "best_epoch": 0, "best_val_macro_f1": -1.0, "best_val_loss": float("inf"), "bad_epochs": 0, "history": []}
     best_state = trained_state(model, config.mode)
     last = _read_last_checkpoint(last_path, identity)
