@@ -8,13 +8,14 @@ run (whose first Dask map came later) gave other models than an uninterrupted on
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from conftest import planted_k
 
 pytestmark = pytest.mark.slow
 
@@ -24,13 +25,22 @@ COMPARED = ["models/backbone.pt", "models/classifier.pt", "models/av_regressor.p
             "inference_lookup.csv", "clusters.csv"]
 
 
+def user_env() -> dict[str, str]:
+    """The environment of a user's shell: no thread limits inherited from the test process."""
+    return {key: value for key, value in os.environ.items()
+            if key not in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
+
+
 def moodscape(*args) -> subprocess.CompletedProcess:
-    env = {key: value for key, value in os.environ.items()
-           if key not in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
     command = [sys.executable, "-m", "moodscape", *map(str, args)]
-    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    result = subprocess.run(command, env=user_env(), capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     return result
+
+
+def tiny_settings(corpus: Path) -> list[str]:
+    """:data:`TINY_RUN` at the corpus's planted K."""
+    return [*TINY_RUN, f"--set=cluster.k={planted_k(corpus)}"]
 
 
 @pytest.fixture(scope="module")
@@ -42,9 +52,7 @@ def tiny_corpus(tmp_path_factory) -> Path:
 
 def test_a_run_resumed_after_features_gives_byte_identical_models_and_lookup(tiny_corpus, tmp_path):
     config = tiny_corpus / "moodscape.toml"
-    truth = json.loads((tiny_corpus / "truth.json").read_text())["tracks"]
-    k = len({track["archetype"] for track in truth.values() if track["dataset"] == "jamendo"})
-    settings = [*TINY_RUN, f"--set=cluster.k={k}"]
+    settings = tiny_settings(tiny_corpus)
     straight, resumed = tmp_path / "straight", tmp_path / "resumed"
     moodscape("run", "--config", config, "--workdir", straight, *settings)
     moodscape("features", "--config", config, "--workdir", resumed, *settings)  # where the first run was killed
