@@ -490,6 +490,26 @@ def workdir_lock(workdir: Workdir) -> Iterator[None]:
         stream.close()
 
 
+def tidy_if_free(workdir: Workdir) -> bool:
+    """Clean up after killed commands (see :func:`workdir_lock`) unless another command holds the work directory.
+
+    For a command that only reads the work directory and so does not hold its lock while
+    it runs (``serve``): it starts on the artifacts of a killed stage's commit completed.
+
+    Returns
+    -------
+    bool
+        Whether it was done: not when the directory does not exist, is in use, or cannot be written.
+    """
+    if not workdir.root.is_dir():
+        return False
+    try:
+        with workdir_lock(workdir):
+            return True
+    except (WorkdirBusyError, StorageError, OSError):
+        return False
+
+
 def _take_lock(workdir: Workdir) -> Any:
     """The open lock file, locked by this process (a file unlinked by its last holder meanwhile is opened again)."""
     import fcntl

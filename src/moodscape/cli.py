@@ -448,6 +448,7 @@ def serve(
 
     bundle = bundle.resolve()
     subsonic = SubsonicSettings.load(config) if config is not None else None
+    artifacts.tidy_if_free(Workdir(bundle))  # a killed stage's commit completed before the bundle is read
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     started = time.perf_counter()
     if workers == 1:
