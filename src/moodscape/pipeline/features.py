@@ -76,9 +76,10 @@ def run_features(settings: Settings, workdir: Workdir, *, show_progress: bool = 
     artifacts.write_table(workdir.features, table)
     artifacts.write_skipped(workdir.skipped_report("features"), skipped)
     artifacts.write_lines(workdir.dataset_problems, collection.problems)
+    artifacts.write_lines(workdir.duplicates_report, collection.duplicates)
     BY_NAME["features"].record(workdir, settings, collection, details={"source": source})
     clear_chunks(workdir.chunk_dir("features"))
-    return {"tracks": len(table), "skipped": len(skipped), "resumed": resumed, "source": source, "problems": len(collection.problems)}
+    return {"tracks": len(table), "skipped": len(skipped), "resumed": resumed, "source": source, "problems": len(collection.problems), "duplicates": len(collection.duplicates)}
 
 
 def _essentia_features(tracks: pd.DataFrame, json_root: Path | None) -> tuple[pd.DataFrame, list[tuple[str, str]], str]:
