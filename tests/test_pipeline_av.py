@@ -84,7 +84,7 @@ def test_infer_on_a_folder_lists_a_bad_file_and_keeps_the_others(demo_run, demo_
         shutil.copy(path, folder / path.name)
     (folder / "broken.mp3").write_bytes(b"not an mp3 at all")
     result = invoke("infer", "--config", demo_corpus / "moodscape.toml", "--workdir", workdir,
-                    "--audio-folder", folder, "--scheduler", "synchronous")
+                    "--audio-folder", folder, "--replace", "--scheduler", "synchronous")
     assert result.exit_code == 0, result.output
     lookup = pd.read_csv(workdir / "inference_lookup.csv")
     skipped = pd.read_csv(workdir / "reports" / "skipped_infer.csv")
