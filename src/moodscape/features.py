@@ -254,16 +254,10 @@ def features_at_rate(y: np.ndarray, sr: float, *, n_fft: int | None = None) -> d
 
     Parameters
     ----------
-    y : np.ndarray [shape=(n_samples,)]
-        Mono float signal.
-    sr : float
-        Its sample rate.
+    y, sr
+        As :func:`features_from_signal`.
     n_fft : int, optional
         Frame length; by default ~96 ms (:func:`analysis_frame_length`). Hop: ``n_fft // 4``.
-
-    Returns
-    -------
-    dict[str, float]
     """
     y = np.asarray(y, dtype=np.float32)
     n_fft = n_fft or analysis_frame_length(sr)
