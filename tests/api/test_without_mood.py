@@ -10,18 +10,16 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 from api.browser import CHROMIUM_ARGS, ensure_chromium, serve
-from serving_bundle import copy_bundle
+from serving_bundle import synthetic_bundle_module
 
 from moodscape.api import create_app
 from moodscape.artifacts import Workdir, checkpoint_description
 
-pytestmark = pytest.mark.slow
-
 
 @pytest.fixture(scope="module")
-def bundle(demo_run, tmp_path_factory):
-    """The demo bundle as stage 5 writes it without an AV model: no regressor, no AV metrics, empty valence/arousal."""
-    bundle = copy_bundle(demo_run, tmp_path_factory.mktemp("no-av"))
+def bundle(tmp_path_factory):
+    """A bundle as stage 5 writes it without an AV model: no regressor, no AV metrics, empty valence/arousal."""
+    bundle = synthetic_bundle_module().write_synthetic_bundle(tmp_path_factory.mktemp("no-av") / "bundle", 60)
     files = Workdir(bundle)
     for path in (files.av_regressor, checkpoint_description(files.av_regressor), files.av_metrics):
         path.unlink(missing_ok=True)
@@ -69,6 +67,7 @@ def test_every_other_page_and_query_works(client):
     assert client.post("/api/v1/recommend/label", json={"label": label, "limit": 5}).json()["items"]
 
 
+@pytest.mark.slow
 def test_the_page_shows_why_in_place_of_the_list(bundle):
     chromium, why = ensure_chromium()
     if chromium is None:
