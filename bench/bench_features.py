@@ -8,9 +8,13 @@ one core, after a warm-up:
     ``spectral_rolloff``, ``spectral_bandwidth``, ``zero_crossing_rate``, ``rms``,
     ``mfcc`` and ``chroma_stft``, each on the signal ``y``;
 (b) decoding alone: ``soundfile.read``;
-(c) ``moodscape.features.extract_features``.
+(c) ``moodscape.features.extract_features``: soxr to the 8 kHz analysis rate, analysis there;
+(d) the chain it replaced (issue 15), which made features depend on the file's rate: decode,
+    decimate by an integer factor (block means) towards 22.05 kHz, analysis at that rate
+    with ~93 ms (2048-point) frames, by the same feature code (:func:`features_at_rate`).
 
-Targets: a/c >= 3 and c/b <= 2. Run: ``PYTHONPATH=src python bench/bench_features.py``.
+Targets: a/c >= 3 and c/b <= 2; c/d is the cost (or gain) of the one analysis rate.
+Run: ``PYTHONPATH=src python bench/bench_features.py [--sample-rate 48000]``.
 """
 
 import os
@@ -64,7 +68,7 @@ def synth_track(seconds: float, rng: np.random.Generator, sr: int = SAMPLE_RATE)
     return np.stack([mix * pan, mix * (2 - pan)], axis=1).astype(np.float32) / 2
 
 
-def make_tracks(out_dir: Path, n_tracks: int, seconds: float) -> tuple[list[Path], str]:
+def make_tracks(out_dir: Path, n_tracks: int, seconds: float, sr: int = SAMPLE_RATE) -> tuple[list[Path], str]:
     """The benchmark corpus and its name: the demo generator's MP3s if it accepts the
     settings, else our own synth."""
     from moodscape.errors import MoodscapeError
@@ -73,7 +77,7 @@ def make_tracks(out_dir: Path, n_tracks: int, seconds: float) -> tuple[list[Path
         from moodscape.datasets.demo import generate_demo_corpus
 
         generate_demo_corpus(out_dir / "demo", n_tracks=n_tracks, n_musav=3, seconds=seconds,
-                             sample_rate=SAMPLE_RATE, channels=2)
+                             sample_rate=sr, channels=2)
         paths = sorted((out_dir / "demo").rglob("*.mp3"))
         paths = [p for p in paths if "musav" not in str(p).lower()][:n_tracks]
         if paths:
@@ -84,7 +88,7 @@ def make_tracks(out_dir: Path, n_tracks: int, seconds: float) -> tuple[list[Path
     paths = []
     for index in range(n_tracks):
         path = out_dir / f"track_{index:03d}.mp3"
-        sf.write(path, synth_track(seconds, rng), SAMPLE_RATE, format="MP3")
+        sf.write(path, synth_track(seconds, rng, sr), sr, format="MP3")
         paths.append(path)
     return paths, "drums + bass + chords synth"
 
@@ -112,6 +116,28 @@ def ours(path: Path) -> None:
     from moodscape.features import extract_features
 
     extract_features(path)
+
+
+def decimate_by_mean(y: np.ndarray, factor: int) -> np.ndarray:
+    """Downsample by an integer factor, averaging each block of ``factor`` samples (the old chain's low-pass)."""
+    if factor <= 1:
+        return y
+    n_blocks = y.shape[-1] // factor
+    blocks = y[: n_blocks * factor].reshape(n_blocks, factor)
+    if factor == 2:
+        return (blocks[:, 0] + blocks[:, 1]) * np.float32(0.5)
+    return blocks.mean(axis=1, dtype=np.float32)
+
+
+def previous_chain(path: Path) -> None:
+    """Features as computed before one analysis rate: at the file's rate decimated towards 22.05 kHz."""
+    from moodscape.audio import load_audio
+    from moodscape.features import features_at_rate
+
+    y, sr = load_audio(path)
+    factor = max(1, int(sr / 22050 + 0.5))
+    rate = sr / factor
+    features_at_rate(decimate_by_mean(y, factor), rate, n_fft=int(2 ** round(np.log2(2048 * rate / 22050))))
 
 
 def time_per_track(functions, paths: list[Path], repeats: int) -> list[float]:
@@ -156,28 +182,32 @@ def main() -> None:
     parser.add_argument("--out-dir", type=Path, default=None,
                         help="where to write the tracks (default: a temporary folder)")
     parser.add_argument("--repeats", type=int, default=3,
-                        help="runs per track of (b) and (c); (a) runs once")
+                        help="runs per track of (b), (c) and (d); (a) runs once")
+    parser.add_argument("--sample-rate", type=int, default=SAMPLE_RATE,
+                        help="rate of the MP3 test tracks (an MPEG rate: 32000, 44100, 48000, ...)")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as scratch:
         out_dir = args.out_dir or Path(scratch)
         out_dir.mkdir(parents=True, exist_ok=True)
-        paths, corpus = make_tracks(out_dir, args.tracks, args.seconds)
-        for function in (naive_librosa, decode_only, ours):  # warm-up: imports, JIT, caches
+        paths, corpus = make_tracks(out_dir, args.tracks, args.seconds, args.sample_rate)
+        for function in (naive_librosa, decode_only, ours, previous_chain):  # warm-up: imports, JIT, caches
             function(paths[0])
         (naive,) = time_per_track([naive_librosa], paths, 1)
-        decode, extraction = time_per_track([decode_only, ours], paths, args.repeats)
+        decode, extraction, previous = time_per_track([decode_only, ours, previous_chain], paths, args.repeats)
 
     print(f"machine: {machine_description()}")
-    print(f"{len(paths)} tracks of {args.seconds:g} s ({corpus}), 44.1 kHz stereo MP3, "
+    print(f"{len(paths)} tracks of {args.seconds:g} s ({corpus}), {args.sample_rate / 1000:g} kHz stereo MP3, "
           "one thread\n")
     print("| step | ms per track |")
     print("|---|---:|")
     print(f"| (a) naive librosa chain | {naive:.1f} |")
     print(f"| (b) decode only (soundfile.read) | {decode:.1f} |")
-    print(f"| (c) moodscape extract_features | {extraction:.1f} |")
+    print(f"| (c) moodscape extract_features (soxr to 8 kHz, one analysis rate) | {extraction:.1f} |")
+    print(f"| (d) previous chain (decimate towards 22.05 kHz, analysis at that rate) | {previous:.1f} |")
+    print(f"| **c/d** (new / old) | **{extraction / previous:.2f}** |")
     print(f"\na/c = {naive / extraction:.1f} (target >= 3), "
-          f"c/b = {extraction / decode:.2f} (target <= 2)")
+          f"c/b = {extraction / decode:.2f} (target <= 2), c/d = {extraction / previous:.2f}")
 
 
 if __name__ == "__main__":

@@ -280,6 +280,11 @@ class Workdir:
         """Text file listing the rows and files the dataset loader skipped, one per line."""
         return self.root / "reports" / "dataset_problems.txt"
 
+    @property
+    def duplicates_report(self) -> Path:
+        """Text file listing the groups of identical tracks of which one was kept, one per line."""
+        return self.root / "reports" / "duplicates.txt"
+
     def skipped_report(self, stage: str) -> Path:
         """CSV listing the tracks a stage skipped, and why."""
         return self.root / "reports" / f"skipped_{stage}.csv"

@@ -375,30 +375,6 @@ def resample(y: np.ndarray, orig_sr: float, target_sr: float) -> np.ndarray:
     return np.ascontiguousarray(out.T, dtype=np.float32)
 
 
-def decimate_by_mean(y: np.ndarray, factor: int) -> np.ndarray:
-    """Downsample by an integer factor, averaging each block of ``factor`` samples.
-
-    A cheap low-pass (boxcar) for analysis, not for listening: about 10x faster than
-    soxr, with some aliasing near the new Nyquist frequency.
-
-    Parameters
-    ----------
-    y : np.ndarray [shape=(n_samples,)]
-    factor : int
-
-    Returns
-    -------
-    np.ndarray [shape=(n_samples // factor,), dtype=float32]
-    """
-    if factor <= 1:
-        return y
-    n_blocks = y.shape[-1] // factor
-    blocks = y[: n_blocks * factor].reshape(n_blocks, factor)
-    if factor == 2:
-        return (blocks[:, 0] + blocks[:, 1]) * np.float32(0.5)
-    return blocks.mean(axis=1, dtype=np.float32)
-
-
 def frame_signal(y: np.ndarray, frame_length: int, hop_length: int) -> np.ndarray:
     """Cut a signal into overlapping frames centred at multiples of ``hop_length``.
 

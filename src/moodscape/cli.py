@@ -371,16 +371,17 @@ def eval_musav(
 def infer(
     config: ConfigOption = None,
     workdir: WorkdirOption = DEFAULT_WORKDIR,
-    split: Annotated[str | None, typer.Option(help="train, validation, test (default) or all.")] = None,
+    split: Annotated[str | None, typer.Option(help="train, validation, test or all (default).")] = None,
     track_list: Annotated[Path | None, typer.Option(help="Text file of track ids to infer, one per line.")] = None,
-    audio_folder: Annotated[Path | None, typer.Option(help="Infer every audio file of this folder instead.")] = None,
+    audio_folder: Annotated[Path | None, typer.Option(help="Add every audio file of this folder to the catalog.")] = None,
+    replace: Annotated[bool, typer.Option("--replace", help="Make the inferred tracks the whole catalog (drop the others).")] = False,
     scheduler: Annotated[str | None, typer.Option(help="'local' (default), 'synchronous', or a Dask scheduler address.")] = None,
     workers: Annotated[int | None, typer.Option(min=1, help="Workers of the local Dask cluster (default: one per core).")] = None,
     set_: SetOption = None,
 ) -> None:
     """Stage 5: labels, valence/arousal and embeddings per track → inference_lookup.csv, embeddings.parquet."""
     settings = _settings(config, set_, infer__split=split, infer__track_list=track_list, infer__folder=audio_folder,
-                         features__scheduler=scheduler, features__n_workers=workers)
+                         infer__replace=replace or None, features__scheduler=scheduler, features__n_workers=workers)
     summary = _run_stage("infer", settings, workdir)
     _print_summary("infer", {**summary, "lookup": Workdir(workdir).inference_lookup, "embeddings": Workdir(workdir).embeddings})
 

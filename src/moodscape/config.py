@@ -307,15 +307,18 @@ class AVSettings(AVModelSettings):
 
 
 class InferSettings(_Section):
-    """Stage 5: which tracks the lookup covers and how the network runs.
+    """Stage 5: which tracks the lookup (the serving catalog) covers and how the network runs.
 
-    By default the test split of the collection; ``track_list`` (a text file of track
-    ids, one per line) or ``folder`` (any folder of audio) replace it.
+    By default every track of the collection (``split``), with the tracks added earlier
+    from other folders; ``track_list`` (a text file of track ids, one per line) restricts
+    the collection's. ``folder`` (any folder of audio) adds its files to the catalog, or
+    with ``replace`` makes them the whole catalog (:mod:`moodscape.pipeline.catalog_scope`).
     """
 
-    split: Literal["train", "validation", "test", "all"] = "test"
+    split: Literal["train", "validation", "test", "all"] = "all"
     track_list: Path | None = None
     folder: Path | None = None
+    replace: bool = False
     batch_size: int = Field(32, ge=1)
     device: Literal["auto", "cpu", "cuda"] = "auto"
 

@@ -49,7 +49,7 @@ import numpy as np
 import pandas as pd
 
 from moodscape.errors import DataError
-from moodscape.features import ANALYSIS_SR, FEATURE_NAMES, N_CHROMA, N_CONTRAST_BANDS, N_MFCC
+from moodscape.features import FEATURE_NAMES, N_CHROMA, N_CONTRAST_BANDS, N_MFCC, ZCR_UNIT_SR
 
 KEY_SOURCES = ("tonal.key_edma", "tonal.key_krumhansl", "tonal.key_temperley", "tonal.key")
 """Key estimates tried in order; ``tonal.key`` stands for the old flat ``key_*`` keys."""
@@ -148,7 +148,7 @@ def _map_descriptors(document: Mapping[str, Any]) -> tuple[dict[str, float], lis
     columns["spectral_flatness_mean"] = 10.0 ** (-6.0 * flatness_db)
     zcr = _as_float(take("lowlevel.zerocrossingrate.mean"))
     analysis_sr = _as_float(_lookup(document, "metadata.audio_properties.analysis.sample_rate"))
-    columns["zcr_mean"] = zcr * (44100.0 if np.isnan(analysis_sr) else analysis_sr) / ANALYSIS_SR
+    columns["zcr_mean"] = zcr * (44100.0 if np.isnan(analysis_sr) else analysis_sr) / ZCR_UNIT_SR
 
     contrast = _as_vector(take("lowlevel.spectral_contrast_coeffs.mean"), N_CONTRAST_BANDS)
     columns.update({f"spectral_contrast_mean_{i}": v for i, v in enumerate(contrast)})

@@ -1,8 +1,11 @@
 """Stage 1a: one row of hand-crafted acoustic features per track.
 
-A track is decoded once (:func:`moodscape.audio.load_audio`), downmixed and cheaply
-decimated to an *analysis rate* near 22.05 kHz (44.1/48 kHz files by 2, 88.2/96 kHz by
-4), then analysed with ONE STFT (Hann, ``n_fft`` ≈ 93 ms, hop ``n_fft // 4`` ≈ 23 ms),
+A track is decoded once, downmixed and resampled once with soxr
+(:func:`moodscape.audio.load_audio`) to the **analysis rate** :data:`ANALYSIS_SR` = 8 kHz,
+whatever its own rate (files below it are upsampled). 8 kHz is the lowest rate supported,
+so every feature is defined on the 0–4 kHz band that every file has, and on frames of
+fixed duration: none moves with the file's rate (tested from 8 to 96 kHz). The signal is
+then analysed with ONE STFT (Hann, :data:`N_FFT` = 96 ms, hop :data:`HOP_LENGTH` = 24 ms),
 computed in cache-sized blocks by :func:`project_stft`: every frame's power goes through
 one stacked filterbank (mel, chroma, Parseval), and the magnitude ``S`` of every 8th frame
 (non-overlapping frames) feeds the spectral-shape features. Like librosa's, each feature
@@ -23,18 +26,19 @@ Columns (:data:`FEATURE_NAMES`, in order):
 ``spectral_flatness_mean``
     Geometric over arithmetic mean of the power spectrum (0 tonal … 1 noise).
 ``spectral_contrast_mean_0`` … ``_6``
-    Peak-to-valley level difference in dB (top vs bottom 2 % of bins) in 7 octave
-    bands: 0–200, 200–400, …, 3.2–6.4 kHz, 6.4 kHz–Nyquist (librosa's definition).
+    Peak-to-valley level difference in dB (top vs bottom 2 % of bins) in 7 bands:
+    0–100 Hz, then octaves 100–200, …, 1.6–3.2 kHz, 3.2–4 kHz (librosa's definition
+    with ``fmin`` = 100 Hz).
 ``zcr_mean``
-    Zero crossings per sample, expressed at 22.05 kHz (crossings per second / 22050)
-    so it does not depend on the file's sample rate.
+    Zero crossings of the 0–4 kHz signal per second / 22050 (librosa's per-sample
+    rate at 22.05 kHz).
 ``rms_mean``, ``rms_std``
     Frame RMS amplitude (Hann-weighted, full scale = 1), from the power spectrum.
 ``onset_rate``
     Onsets per second, from peaks of the onset envelope.
 ``mfcc_mean_0`` … ``_12``
-    Mean MFCCs: DCT-II (orthonormal) of the 40-band Slaney log-mel power (dB) of each
-    frame, averaged (computed as the DCT of the mean log-mel, which is the same).
+    Mean MFCCs: DCT-II (orthonormal) of the 40-band Slaney log-mel power (dB, 0–4 kHz)
+    of each frame, averaged (computed as the DCT of the mean log-mel, which is the same).
 ``chroma_mean_0`` … ``_11``
     Mean chroma, C first, each frame normalised to max 1; pitch classes assume A = 440
     Hz (no tuning estimation).
@@ -67,13 +71,19 @@ from scipy.ndimage import gaussian_filter1d, maximum_filter1d, uniform_filter1d
 
 from moodscape import audio
 
-ANALYSIS_SR = 22050
-"""Nominal analysis rate; files are decimated by an integer factor towards it."""
+ANALYSIS_SR = 8000
+"""Every track is resampled to this rate before analysis: the lowest supported rate, so
+every feature lies in the 0–4 kHz band all files have."""
+N_FFT = 768
+"""96 ms frames at :data:`ANALYSIS_SR` (2^8 · 3 points: an FFT as fast as a power of two)."""
+HOP_LENGTH = N_FFT // 4
+ZCR_UNIT_SR = 22050
+"""``zcr_mean`` is crossings per second divided by this (librosa's scale at 22.05 kHz)."""
 
 N_MFCC = 13
 N_CHROMA = 12
 N_CONTRAST_BANDS = 6
-CONTRAST_FMIN = 200.0
+CONTRAST_FMIN = 100.0
 N_ANALYSIS_MELS = 40
 STFT_BLOCK_FRAMES = 128
 SHAPE_FRAME_STEP = 8
@@ -138,20 +148,13 @@ _TINY = np.float32(1e-10)
 # --------------------------------------------------------------------------- track level
 
 
-def extract_features(
-    path: str | os.PathLike,
-    *,
-    analysis_sr: float = ANALYSIS_SR,
-    min_duration: float = 1.0,
-) -> dict[str, float]:
-    """Decode one track and compute every column of :data:`FEATURE_NAMES`.
+def extract_features(path: str | os.PathLike, *, min_duration: float = 1.0) -> dict[str, float]:
+    """Decode one track, resample it to :data:`ANALYSIS_SR` and compute every column of :data:`FEATURE_NAMES`.
 
     Parameters
     ----------
     path : str or os.PathLike
-        An audio file.
-    analysis_sr : float
-        Rate the signal is decimated towards (by an integer factor) before analysis.
+        An audio file, at any sample rate.
     min_duration : float
         Shortest accepted track, seconds.
 
@@ -166,11 +169,13 @@ def extract_features(
         The file is missing, unreadable, too short or silent, or a feature is not finite.
     """
     y, sr = audio.load_audio(path, min_duration=min_duration)
-    return features_from_decoded(y, sr, path, analysis_sr=analysis_sr)
+    return features_from_decoded(y, sr, path)
 
 
-def features_from_decoded(y: np.ndarray, sr: int, path: str | os.PathLike, *, analysis_sr: float = ANALYSIS_SR) -> dict[str, float]:
+def features_from_decoded(y: np.ndarray, sr: int, path: str | os.PathLike) -> dict[str, float]:
     """The features of :func:`extract_features` from a signal :func:`~moodscape.audio.load_audio` decoded at the file's rate.
+
+    The signal is resampled once to :data:`ANALYSIS_SR` (:func:`features_from_signal`).
 
     Parameters
     ----------
@@ -180,16 +185,13 @@ def features_from_decoded(y: np.ndarray, sr: int, path: str | os.PathLike, *, an
         Its sample rate.
     path : str or os.PathLike
         The file it came from, named in an error.
-    analysis_sr : float
-        Rate the signal is decimated towards (by an integer factor) before analysis.
 
     Raises
     ------
     AudioError
         When a feature is not finite.
     """
-    factor = max(1, int(sr / analysis_sr + 0.5))
-    return require_finite_features(features_from_signal(audio.decimate_by_mean(y, factor), sr / factor), path, samples=y)
+    return require_finite_features(features_from_signal(y, sr), path, samples=y)
 
 
 def require_finite_features(
@@ -225,12 +227,14 @@ def require_finite_features(
 
 
 def features_from_signal(y: np.ndarray, sr: float) -> dict[str, float]:
-    """Compute every column of :data:`FEATURE_NAMES` from a mono signal.
+    """Compute every column of :data:`FEATURE_NAMES` from a mono signal at any rate.
+
+    The signal is resampled to :data:`ANALYSIS_SR` first, as :func:`extract_features` does.
 
     Parameters
     ----------
     y : np.ndarray [shape=(n_samples,)]
-        Mono float signal, ideally at 16–24 kHz (see :func:`extract_features`).
+        Mono float signal.
     sr : float
         Its sample rate.
 
@@ -238,8 +242,25 @@ def features_from_signal(y: np.ndarray, sr: float) -> dict[str, float]:
     -------
     dict[str, float]
     """
+    return features_at_rate(audio.resample(np.asarray(y, dtype=np.float32), sr, ANALYSIS_SR), ANALYSIS_SR)
+
+
+def features_at_rate(y: np.ndarray, sr: float, *, n_fft: int | None = None) -> dict[str, float]:
+    """Compute every column of :data:`FEATURE_NAMES` from a signal at its own rate.
+
+    At :data:`ANALYSIS_SR` (the default frame length is :data:`N_FFT` there) this is the
+    feature definition; at another rate the band and frames follow that rate, so the
+    values are not comparable. Other rates serve benchmarks of earlier analysis chains.
+
+    Parameters
+    ----------
+    y, sr
+        As :func:`features_from_signal`.
+    n_fft : int, optional
+        Frame length; by default ~96 ms (:func:`analysis_frame_length`). Hop: ``n_fft // 4``.
+    """
     y = np.asarray(y, dtype=np.float32)
-    n_fft = analysis_frame_length(sr)
+    n_fft = n_fft or analysis_frame_length(sr)
     hop_length = n_fft // 4
     frame_rate = sr / hop_length
     projected, sparse_S = project_stft(
@@ -288,8 +309,8 @@ def _indexed(prefix: str, values: np.ndarray) -> dict[str, float]:
 
 
 def analysis_frame_length(sr: float) -> int:
-    """FFT length giving ~93 ms frames at ``sr``: the power of two nearest 2048·sr/22050."""
-    return int(2 ** round(np.log2(2048 * sr / 22050.0)))
+    """FFT length of ~96 ms frames at ``sr``: :data:`N_FFT` at :data:`ANALYSIS_SR`, else a multiple of 4 near it."""
+    return N_FFT if sr == ANALYSIS_SR else 4 * max(1, round(N_FFT * sr / ANALYSIS_SR / 4))
 
 
 def project_stft(
@@ -503,10 +524,10 @@ def _contrast_band_bins(freqs: np.ndarray, edges: np.ndarray, band: int, n_bands
 
 
 def zero_crossing_rate(y: np.ndarray, sr: float) -> float:
-    """Sign changes per second divided by 22050 (librosa's per-sample rate at 22.05 kHz)."""
+    """Sign changes per second divided by :data:`ZCR_UNIT_SR` (librosa's per-sample rate at 22.05 kHz)."""
     negative = np.signbit(y)
     crossings = np.count_nonzero(negative[1:] != negative[:-1])
-    return crossings * sr / max(y.size - 1, 1) / ANALYSIS_SR
+    return crossings * sr / max(y.size - 1, 1) / ZCR_UNIT_SR
 
 
 def level_features(rms: np.ndarray) -> dict[str, float]:
@@ -726,10 +747,9 @@ def key_profiles() -> np.ndarray:
 
 
 MEL_UNRESOLVED = frozenset(
-    ["zcr_mean", f"spectral_contrast_mean_{N_CONTRAST_BANDS}", *(f"chroma_mean_{i}" for i in range(N_CHROMA)),
-     "mode_major", "key_strength"]
+    ["zcr_mean", *(f"chroma_mean_{i}" for i in range(N_CHROMA)), "mode_major", "key_strength"]
 )
-"""The columns :func:`features_from_mel` leaves NaN: a 0–6 kHz mel axis cannot resolve them."""
+"""The columns :func:`features_from_mel` leaves NaN: a mel axis cannot resolve them."""
 
 
 def features_from_mel(
@@ -743,14 +763,14 @@ def features_from_mel(
 ) -> dict[str, float]:
     """The feature columns, as far as a dB mel-spectrogram allows (MTG-Jamendo ``.npy``).
 
+    Only the bands within the analysis band (0–4 kHz, as the audio path) are used.
     Spectral shape features use band centre frequencies on the mel axis, with each
     band's magnitude weighted by its spacing in Hz so that sums approximate sums over
     linear bins; rms comes from mel power by Parseval's theorem; MFCCs are the DCT of
-    the log-mel power (96 bands, 0–6 kHz: not on the same scale as the audio path);
-    tempo, onset rate and flux come from the mel onset envelope. NaN, because the mel
-    axis cannot resolve them: ``zcr_mean``, all ``chroma_mean_*``, ``mode_major``,
-    ``key_strength``, and ``spectral_contrast_mean_6`` (6.4 kHz and up lies above the
-    6 kHz band limit).
+    the log-mel power (the MTG-Jamendo file's bands up to 4 kHz: not on the same scale as
+    the audio path's 40 bands); tempo, onset rate and flux come from the mel onset
+    envelope. NaN, because the mel axis cannot resolve them (:data:`MEL_UNRESOLVED`):
+    ``zcr_mean``, all ``chroma_mean_*``, ``mode_major`` and ``key_strength``.
 
     Parameters
     ----------
@@ -769,11 +789,11 @@ def features_from_mel(
     dict[str, float]
         Every name in :data:`FEATURE_NAMES`.
     """
-    mel_db = np.asarray(mel_db, dtype=np.float64)
-    n_mels, n_frames = mel_db.shape
+    edges = audio.mel_band_edges(len(mel_db), 0.0, fmax)
+    n_bands = max(1, int(np.count_nonzero(edges[2:] <= ANALYSIS_SR / 2.0 + 1e-6)))
+    mel_db, edges = np.asarray(mel_db[:n_bands], dtype=np.float64), edges[: n_bands + 2]
     frame_rate = sr / hop_length
     power = 10.0 ** (mel_db / db_scale)
-    edges = audio.mel_band_edges(n_mels, 0.0, fmax)
     centres, spacing = edges[1:-1], (edges[2:] - edges[:-2]) / 2.0
     linear_power = power * spacing[:, None]  # ≈ sum of |X|² over the bins a band stands for
     band_magnitude = np.sqrt(power) * spacing[:, None]
@@ -783,10 +803,6 @@ def features_from_mel(
     onset_env = onset_strength(log_mel)
     window_energy = float(np.sum(audio.hann_window(n_fft).astype(np.float64) ** 2))
     rms = np.sqrt(2.0 * linear_power.sum(axis=0) / (n_fft * window_energy))
-    contrast = np.full(N_CONTRAST_BANDS + 1, np.nan)
-    contrast[:N_CONTRAST_BANDS] = spectral_contrast(band_magnitude, centres).mean(axis=1)[
-        :N_CONTRAST_BANDS
-    ]
     columns = {
         "bpm": estimate_tempo(onset_env, frame_rate),
         "spectral_centroid_mean": centroid.mean(),
@@ -794,7 +810,7 @@ def features_from_mel(
         "spectral_rolloff_mean": spectral_rolloff(band_magnitude, centres).mean(),
         "spectral_bandwidth_mean": bandwidth.mean(),
         "spectral_flatness_mean": spectral_flatness(power).mean(),
-        **_indexed("spectral_contrast_mean", contrast),
+        **_indexed("spectral_contrast_mean", spectral_contrast(band_magnitude, centres).mean(axis=1)),
         "rms_mean": rms.mean(),
         "rms_std": rms.std(),
         "onset_rate": onset_rate(onset_env, frame_rate),

@@ -23,6 +23,7 @@ decoding and every server process on the machine shares one copy of the pages.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -155,6 +156,11 @@ class Catalog:
 
     def __len__(self) -> int:
         return len(self.track_ids)
+
+    @functools.cached_property
+    def has_mood(self) -> bool:
+        """Whether any track has a valence/arousal prediction (the run had an AV model)."""
+        return bool(np.isfinite(self.valence).any())
 
     @property
     def tags(self) -> TagLists:

@@ -8,22 +8,27 @@ from pathlib import Path
 import pandas as pd
 
 from ..config import Settings
-from ..datasets import SPLITS, folder, jamendo
+from ..datasets import SPLITS, duplicates, folder, jamendo
 from ..errors import ConfigError, DataError
 
 
 @dataclass(frozen=True)
 class Collection:
-    """The tracks of a run and the tag vocabulary they are labelled with."""
+    """The tracks of a run and the tag vocabulary they are labelled with.
+
+    ``duplicates`` describes the groups of identical files of which one track was kept
+    (:func:`moodscape.datasets.duplicates.drop_identical`), one line each.
+    """
 
     tracks: pd.DataFrame
     vocabulary: list[str]
     problems: list[str]
     source_files: list[Path]
+    duplicates: tuple[str, ...] = ()
 
     def with_tracks(self, tracks: pd.DataFrame) -> Collection:
         """The same collection restricted to (or replaced by) ``tracks``."""
-        return Collection(tracks, self.vocabulary, self.problems, self.source_files)
+        return Collection(tracks, self.vocabulary, self.problems, self.source_files, self.duplicates)
 
 
 def load_collection(settings: Settings) -> Collection:
@@ -41,8 +46,10 @@ def load_collection(settings: Settings) -> Collection:
         cfg = settings.folder
         tracks, problems = folder.load_folder(cfg.root, tags_csv=cfg.tags_csv, split_fractions=cfg.split_fractions,
                                               extensions=cfg.extensions, tags_from=cfg.tags_from)
+        tracks, groups = duplicates.drop_identical(tracks)  # before anything splits them
         vocabulary = sorted({tag for tags in tracks["tags"] for tag in tags})
         sources = [cfg.tags_csv] if cfg.tags_csv else []
+        return Collection(tracks, vocabulary, [str(p) for p in problems], sources, tuple(g.describe() for g in groups))
     return Collection(tracks, vocabulary, [str(problem) for problem in problems], sources)
 
 

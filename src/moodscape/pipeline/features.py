@@ -11,7 +11,9 @@ from .. import artifacts
 from ..artifacts import Workdir
 from ..config import Settings
 from ..errors import ConfigError, DataError
-from ..features import FEATURE_NAMES, MEL_UNRESOLVED, extract_features, features_from_mel, require_finite_features
+from ..features import (
+    ANALYSIS_SR, FEATURE_NAMES, MEL_UNRESOLVED, extract_features, features_from_mel, require_finite_features,
+)
 from .collection import load_collection
 from .parallel import map_tracks
 from .stages import BY_NAME
@@ -57,7 +59,8 @@ def run_features(settings: Settings, workdir: Workdir, *, show_progress: bool = 
         table, skipped, source = _essentia_features(collection.tracks, cfg.essentia_json_root)
     else:
         tasks, skipped, source = feature_tasks(collection.tracks, cfg.source)
-        fingerprint = {"source": source, "features": list(FEATURE_NAMES), "version": artifacts.package_versions()}
+        fingerprint = {"source": source, "features": list(FEATURE_NAMES), "analysis_sr": ANALYSIS_SR,
+                       "version": artifacts.package_versions()}
         outcome = map_tracks(
             track_features,
             tasks,
@@ -77,9 +80,11 @@ def run_features(settings: Settings, workdir: Workdir, *, show_progress: bool = 
         artifacts.write_table(out.features, table)
         artifacts.write_skipped(out.skipped_report("features"), skipped)
         artifacts.write_lines(out.dataset_problems, collection.problems)
+        artifacts.write_lines(out.duplicates_report, collection.duplicates)
         BY_NAME["features"].record(out, settings, collection, details={"source": source})
         out.remove(workdir.chunk_dir("features"))
-    return {"tracks": len(table), "skipped": len(skipped), "resumed": resumed, "source": source, "problems": len(collection.problems)}
+    return {"tracks": len(table), "skipped": len(skipped), "resumed": resumed, "source": source, "problems": len(collection.problems),
+            "duplicates": len(collection.duplicates)}
 
 
 def _essentia_features(tracks: pd.DataFrame, json_root: Path | None) -> tuple[pd.DataFrame, list[tuple[str, str]], str]:

@@ -21,6 +21,7 @@ from ..config import Settings
 from ..errors import DataError, MissingArtifactError
 from ..inference import export_bundle, infer_chunk, lookup_tables
 from ..models.checkpoint import save_checkpoint
+from . import catalog_scope
 from .collection import inference_tracks, load_collection
 from .features import feature_tasks
 from .parallel import MapOutcome, map_tracks
@@ -65,9 +66,10 @@ def network_map(
 
 def catalog_table(tracks: pd.DataFrame, track_ids: pd.Series) -> pd.DataFrame:
     """The serving catalog: ``track_id``, ``audio_path`` (absolute, ``""`` when none), ``split``
-    and the dataset's ``title``/``artist``/``album`` (a folder's embedded tags) and
-    ``artist_id``/``album_id`` when it has them, for ``track_ids`` in order."""
-    optional = ("title", "artist", "album", "artist_id", "album_id")
+    and the dataset's ``title``/``artist``/``album`` (a folder's embedded tags),
+    ``artist_id``/``album_id`` and ``added_from`` (:mod:`~moodscape.pipeline.catalog_scope`)
+    when it has them, for ``track_ids`` in order."""
+    optional = ("title", "artist", "album", "artist_id", "album_id", catalog_scope.ADDED_FROM)
     columns = ["track_id", "audio_path", "split"] + [c for c in optional if c in tracks]
     table = tracks.reindex(columns=columns).drop_duplicates("track_id").set_index("track_id").loc[list(track_ids)]
     audio = table["audio_path"].fillna("").astype(str)
@@ -88,12 +90,21 @@ def _av_checkpoint_dict(workdir: Workdir) -> dict | None:
 
 def run_infer(settings: Settings, workdir: Workdir, *, show_progress: bool = True) -> dict[str, Any]:
     """Stage 5: labels, probabilities, valence/arousal and embeddings of every requested track."""
+    cfg = settings.infer
     collection = load_collection(settings)
-    tracks, unreadable = inference_tracks(settings, collection)
+    requested, unreadable = inference_tracks(settings, collection)
+    previous = None if cfg.replace else catalog_scope.previous_catalog(workdir)
+    if cfg.folder is not None:
+        if previous is not None:
+            catalog_scope.check_labels(previous[0], label_names(workdir), workdir.inference_lookup)
+        tracks = catalog_scope.ids_in_catalog(requested, cfg.folder, None if previous is None else previous[2])
+    else:
+        added = catalog_scope.added_tracks(None if previous is None else previous[2], requested["track_id"])
+        tracks = pd.concat([requested, added], ignore_index=True) if len(added) else requested
     if tracks.empty and not unreadable:
-        raise DataError(f"no track to infer (infer.split = {settings.infer.split!r})")
+        raise DataError(f"no track to infer (infer.split = {cfg.split!r})")
     source = settings.features.source if settings.features.source in ("audio", "mel") else "auto"
-    tasks, skipped, _ = feature_tasks(tracks, "auto" if settings.infer.folder else source)
+    tasks, skipped, _ = feature_tasks(tracks, "auto" if cfg.folder else source)
     skipped = unreadable + skipped
     av = _av_checkpoint_dict(workdir)
     outcome = network_map(settings, workdir, "infer", tasks, av, show_progress)
@@ -101,16 +112,19 @@ def run_infer(settings: Settings, workdir: Workdir, *, show_progress: bool = Tru
     if outcome.rows.empty:
         raise DataError(f"no track could be inferred ({len(skipped)} skipped, see {workdir.skipped_report('infer')})")
     lookup, embeddings = lookup_tables(outcome.rows, label_names(workdir), tracks)
+    catalog = catalog_table(tracks, lookup["track_id"])
+    if cfg.folder is not None and previous is not None:
+        lookup, embeddings, catalog = catalog_scope.merged(previous, (lookup, embeddings, catalog))
     with BY_NAME["infer"].staged(workdir) as out:
         artifacts.write_table(out.inference_lookup, lookup)
         artifacts.write_table(out.embeddings, embeddings)
-        artifacts.write_table(out.catalog, catalog_table(tracks, lookup["track_id"]))
+        artifacts.write_table(out.catalog, catalog)
         for source, target in ((workdir.inference_bundle("infer"), out.serving_model),
                                (artifacts.checkpoint_description(workdir.inference_bundle("infer")),
                                 artifacts.checkpoint_description(out.serving_model))):
             artifacts.write_bytes(target, source.read_bytes())
         artifacts.write_skipped(out.skipped_report("infer"), skipped)
-        BY_NAME["infer"].record(out, settings, collection.with_tracks(tracks))
+        BY_NAME["infer"].record(out, settings, collection.with_tracks(requested))
         out.remove(workdir.chunk_dir("infer"))
     return {"tracks": len(lookup), "skipped": len(skipped), "labels": int(lookup["new_acoustic_label"].nunique()),
             "valence/arousal": "yes" if av else "no (run train-av)", "resumed": outcome.resumed}

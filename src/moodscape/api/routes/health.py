@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 from fastapi import APIRouter
 
 from ..deps import ServicesDep
@@ -22,5 +20,4 @@ async def read_health() -> dict:
 async def read_ready(services: ServicesDep) -> dict:
     """Readiness: the bundle is loaded and checked; how many tracks and labels it serves."""
     catalog = services.catalog
-    has_mood = bool(len(catalog)) and math.isfinite(float(catalog.valence[0]))
-    return {"status": "ready", "tracks": len(catalog), "labels": len(catalog.labels), "valence_arousal": has_mood}
+    return {"status": "ready", "tracks": len(catalog), "labels": len(catalog.labels), "valence_arousal": catalog.has_mood}

@@ -17,7 +17,27 @@ router = APIRouter(tags=["recommend"], route_class=StrictJsonRoute)
 # than a hop to the thread pool, and they answer JSON spliced from cached track records
 # (``Services.hits_json``) instead of validating a response model. The model still
 # documents the answer in OpenAPI.
-_RANKED = {"response_model": None, "response_class": Response, "responses": {200: {"model": RecommendationsPublic}}}
+NO_MOOD = (
+    "this catalog has no valence/arousal predictions, so mood queries cannot run: no valence/arousal "
+    "model was trained. Configure the MusAV dataset in the config ([musav] root, audio_root, "
+    "metadata_root), run `moodscape train-av` and `moodscape infer` (or `moodscape run`), and restart "
+    "the server. Recommendations by seed tracks and by label work without it."
+)
+"""The 409 answer of a query that needs valence/arousal from a catalog without them."""
+_NEEDS_MOOD = {409: {"description": "The catalog has no valence/arousal predictions (no AV model was trained)."}}
+_RANKED = {"response_model": None, "response_class": Response,
+           "responses": {200: {"model": RecommendationsPublic}, **_NEEDS_MOOD}}
+
+
+def _require_mood(services: Services, needed: bool = True) -> None:
+    """409 with :data:`NO_MOOD` when a query ``needed`` valence/arousal and the catalog has none."""
+    if needed and not services.catalog.has_mood:
+        raise HTTPException(409, NO_MOOD)
+
+
+def _bounds_mood(query) -> bool:
+    """Whether a query's filters bound valence or arousal."""
+    return any(value is not None for value in (query.min_valence, query.max_valence, query.min_arousal, query.max_arousal))
 
 
 def _filters(services: Services, query) -> TrackFilter:
@@ -44,6 +64,7 @@ def _recommend(call) -> list:
 @router.post("/recommend/mood", **_RANKED)
 async def recommend_by_mood(services: ServicesDep, query: MoodQuery) -> Response:
     """Tracks closest to a target valence/arousal, within a tolerance and min/max ranges (Spotify's query style)."""
+    _require_mood(services)
     hits = _recommend(lambda: services.recommender.by_mood(
         target_valence=query.target_valence, target_arousal=query.target_arousal, tolerance=query.tolerance,
         where=_filters(services, query), **_ranking(services, query)))
@@ -59,6 +80,7 @@ async def recommend_by_mood_get(services: ServicesDep, request: Request) -> Resp
 @router.post("/recommend/seeds", **_RANKED)
 async def recommend_by_seeds(services: ServicesDep, query: SeedQuery) -> Response:
     """Tracks like the seed tracks (embedding cosine, optionally blended with mood), less like the negative seeds."""
+    _require_mood(services, query.va_weight > 0 or _bounds_mood(query))
     seeds = services.rows(query.seeds, "seeds")
     negative = services.rows(query.negative_seeds, "negative_seeds")
     hits = _recommend(lambda: services.recommender.by_seeds(
@@ -86,9 +108,10 @@ def _answer(services: Services, hits) -> Response:
     return Response(services.hits_json(hits), media_type="application/json")
 
 
-@router.post("/path", response_model=PathPublic)
+@router.post("/path", response_model=PathPublic, responses=_NEEDS_MOOD)
 def create_mood_path(services: ServicesDep, request: PathRequest) -> dict:
     """A playlist moving in even steps along the line between two moods (or two tracks' moods), no repeats."""
+    _require_mood(services)
     start, end = (_point(services, point) for point in (request.start, request.end))
     hits = _recommend(lambda: services.recommender.mood_path(
         start, end, request.steps, labels=services.label_indices(request.labels),

@@ -1038,7 +1038,7 @@ async function runRecommend() {
     Object.assign(body, { target_valence: target.valence, target_arousal: target.arousal, tolerance: Number($("tolerance").value) });
     caption = `Mood target ${vaText(target)} ± ${fmt(body.tolerance)}`;
   }
-  const { items } = await api(endpoint, { method: "POST", json: body, errorTarget });
+  const items = await rankingQuery(endpoint, body, "rec-results", errorTarget);
   $("rec-caption").textContent = caption + (body.labels ? ` · labels: ${body.labels.map(labelName).join(", ")}` : "");
   $("rec-count").textContent = String(items.length);
   renderTrackList("rec-results", items, { score: true, empty: "No track matches these filters." });
@@ -1058,13 +1058,31 @@ async function runPath() {
   const body = { start, end, steps: numberInput("path-steps", 2, 100) };
   const labels = chosenLabels();
   if (labels.length) body.labels = labels;
-  const { items } = await api(`${API}/path`, { method: "POST", json: body, errorTarget });
+  const items = await rankingQuery(`${API}/path`, body, "path-results", errorTarget);
   state.pad.path = items;
   $("path-caption").textContent = `From ${vaText(start)} to ${vaText(end)} in ${body.steps} steps`;
   $("path-count").textContent = String(items.length);
   renderTrackList("path-results", items, { numbered: true, empty: "No path found." });
   setExport("path", "mood-path", items.map((t) => t.track_id));
   await drawPad();
+}
+
+/**
+ * POST a recommendation or path query and return its items. A catalog without valence/arousal
+ * answers a mood query with 409 and says why and what to configure: that text replaces the
+ * list (not an empty list); other errors go to `errorTarget`.
+ */
+async function rankingQuery(endpoint, body, listId, errorTarget) {
+  try {
+    return (await api(endpoint, { method: "POST", json: body, quiet: true })).items;
+  } catch (err) {
+    if (err.status === 409) {
+      renderTrackList(listId, [], { empty: err.message });
+    } else {
+      reportError(err.message, errorTarget);
+    }
+    throw err;
+  }
 }
 
 const suggestTracks = debounce(async (input) => {
@@ -1236,7 +1254,8 @@ async function loadSummary() {
   const ready = await api("/api/v1/ready", { quiet: true }).catch(() => null);
   const count = (value) => (Array.isArray(value) ? value.length : value);
   $("catalog-summary").textContent = ready
-    ? `${count(ready.tracks)} tracks · ${count(ready.labels)} labels` : `${state.labels.length} labels`;
+    ? `${count(ready.tracks)} tracks · ${count(ready.labels)} labels${ready.valence_arousal ? "" : " · no valence/arousal"}`
+    : `${state.labels.length} labels`;
 }
 
 async function init() {
