@@ -63,6 +63,9 @@ def test_byte_identical_copies_are_one_track_and_listed_in_the_report(tmp_path):
     assert set(pd.read_parquet(workdir / "features.parquet")["track_id"]) == set(tracks.index)
     report = (workdir / "reports" / "duplicates.txt").read_text(encoding="utf-8").splitlines()
     assert report == [f"kept {KEPT}; dropped {', '.join(COPIES)} (identical audio files)"]
+    problems = (workdir / "reports" / "dataset_problems.txt").read_text(encoding="utf-8")
+    for copy in COPIES:  # every folder entry is a track or a line
+        assert f"{music / copy}.wav: skipped: identical to {music / KEPT}.wav, which is kept" in problems
 
 
 def test_only_files_with_the_same_bytes_are_grouped(tmp_path):

@@ -132,7 +132,7 @@ CASES = [
     Case("name with  spaces.mp3", write("MP3", frequency=770.0)),
     Case("very_long.flac", very_long),
     Case("duplicate_a.wav", write("WAV", frequency=1100.0)),
-    Case("duplicate_b.wav", duplicate_of("duplicate_a.wav")),
+    Case("duplicate_b.wav", duplicate_of("duplicate_a.wav"), "identical to"),  # one recording is one track
     Case("truncated_wav.wav", truncated("WAV")),
     Case("truncated_mp3.mp3", truncated("MP3")),
     Case("truncated_flac.flac", truncated("FLAC"), "damaged or truncated"),

@@ -5,7 +5,9 @@ another folder under another name). Left in, the copies land in different splits
 their ids and the test split holds tracks the model trained on. Files are grouped by size,
 then by a BLAKE2b hash of their bytes, so only files of equal size are read; of a group
 of byte-identical files the one with the smallest track id is kept and the others are
-dropped from the collection, their tags merged into the kept track's.
+dropped from the collection, their tags merged into the kept track's; each dropped copy
+is a problem line of the folder scan (``"<path>: skipped: identical to <kept path>, ..."``),
+as every folder entry that is no track is.
 
 Copies that differ in their bytes but not in their audio (the same stream with other
 embedded tags, or WAV and FLAC of one recording) are not detected: that needs the decoded
@@ -27,14 +29,21 @@ _READ_BYTES = 1 << 20
 
 @dataclass(frozen=True)
 class DuplicateGroup:
-    """Track ids of one recording: the one kept and the copies dropped."""
+    """Track ids (and files) of one recording: the one kept and the copies dropped."""
 
     kept: str
     dropped: tuple[str, ...]
+    kept_path: str = ""
+    dropped_paths: tuple[str, ...] = ()
 
     def describe(self) -> str:
         """One report line: ``kept A; dropped B, C (identical audio files)``."""
         return f"kept {self.kept}; dropped {', '.join(self.dropped)} (identical audio files)"
+
+    def problems(self) -> list[str]:
+        """A folder-scan problem line per dropped copy: ``"<path>: skipped: identical to <kept path>, ..."``."""
+        return [f"{path}: skipped: identical to {self.kept_path}, which is kept as track {self.kept!r}"
+                for path in self.dropped_paths]
 
 
 def identical_files(paths: Sequence[str | Path]) -> list[list[int]]:
@@ -111,7 +120,8 @@ def drop_identical(tracks: pd.DataFrame) -> tuple[pd.DataFrame, list[DuplicateGr
         kept, copies = rows[0], rows[1:]
         merged_tags[kept] = list(dict.fromkeys(tag for row in rows for tag in tags[row]))
         dropped_rows.update(copies)
-        groups.append(DuplicateGroup(track_ids[kept], tuple(track_ids[row] for row in copies)))
+        groups.append(DuplicateGroup(track_ids[kept], tuple(track_ids[row] for row in copies),
+                                     paths[kept], tuple(paths[row] for row in copies)))
     tracks = tracks.copy()
     tracks["tags"] = [merged_tags.get(row, row_tags) for row, row_tags in enumerate(tags)]
     keep = [row not in dropped_rows for row in range(len(tracks))]

@@ -47,6 +47,7 @@ def load_collection(settings: Settings) -> Collection:
         tracks, problems = folder.load_folder(cfg.root, tags_csv=cfg.tags_csv, split_fractions=cfg.split_fractions,
                                               extensions=cfg.extensions, tags_from=cfg.tags_from)
         tracks, groups = duplicates.drop_identical(tracks)  # before anything splits them
+        problems = [*problems, *(line for group in groups for line in group.problems())]
         vocabulary = sorted({tag for tags in tracks["tags"] for tag in tags})
         sources = [cfg.tags_csv] if cfg.tags_csv else []
         return Collection(tracks, vocabulary, [str(p) for p in problems], sources, tuple(g.describe() for g in groups))
@@ -62,6 +63,8 @@ def inference_tracks(settings: Settings, collection: Collection) -> tuple[pd.Dat
     cfg = settings.infer
     if cfg.folder is not None:
         tracks, problems = folder.load_folder(cfg.folder, extensions=settings.folder.extensions, tags_from=settings.folder.tags_from)
+        tracks, groups = duplicates.drop_identical(tracks)
+        problems += [line for group in groups for line in group.problems()]
         return tracks, [_folder_problem(Path(cfg.folder), problem) for problem in problems if ": skipped: " in problem]
     tracks = collection.tracks
     if cfg.track_list is not None:
