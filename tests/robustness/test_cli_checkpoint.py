@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from cli_runner import invoke
+from cli_runner import invoke, one_line_error
 
 
 class Payload:
@@ -23,13 +23,6 @@ def crafted(tmp_path) -> Path:
     path = tmp_path / "crafted.pt"
     torch.save({"state_dict": {"conv1.weight": torch.zeros(1)}, "extra": Payload()}, path)
     return path
-
-
-def one_line_error(result) -> str:
-    assert result.exit_code == 2, result.output
-    lines = result.output.strip().splitlines()
-    assert len(lines) == 1, result.output
-    return lines[0]
 
 
 def adopt(demo_corpus: Path, workdir: Path, backbone: Path):

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cli_runner import invoke
+from cli_runner import invoke, one_line_error
 from moodscape.config import Settings
 from moodscape.features import FEATURE_NAMES, FEATURE_WORDS
 from moodscape.pipeline.collection import load_collection
@@ -60,13 +60,6 @@ def clustered(demo_corpus, tmp_path) -> Path:
 
 def label(demo_corpus: Path, workdir: Path, *settings: str):
     return run("label", demo_corpus, workdir, *settings)
-
-
-def one_line_error(result) -> str:
-    assert result.exit_code == 2, result.output
-    lines = result.output.strip().splitlines()
-    assert len(lines) == 1, result.output
-    return lines[0]
 
 
 def test_clusters_without_a_distinctive_tag_are_named_after_their_sound(demo_corpus, clustered):
