@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import subprocess
 import time
 
@@ -18,17 +17,13 @@ from serving_bundle import point_catalog_at, synthetic_bundle_module
 
 from moodscape.api.catalog import load_catalog
 from moodscape.api.recommender import Recommender
+from loopback import free_port
 
 MPD = shutil.which("mpd")
 pytestmark = pytest.mark.skipif(MPD is None, reason="mpd is not installed (Debian: apt-get install mpd; `make test` does it as root)")
 SR = 22050
 NAMES = ["a/one.flac", "a/two.ogg", "b/three.mp3", "b/four four.flac", "five.ogg"]
 
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def wait_for(condition, what: str, timeout: float = 30.0):

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 from pathlib import Path
 
 import torch
 
 from moodscape.training.classify import ClassifierConfig, train_classifier, trained_state
+from loopback import free_port
 
 NAMES = ["low", "mid", "high"]
 CONFIG = ClassifierConfig(epochs=2, batch_size=4, crop_frames=64, n_eval_crops=2, dropout=0.1, progress=False, device="cpu")
@@ -36,11 +36,6 @@ def run_rank(rank: int, task: dict, port: int, out: Path) -> None:
     if result.metrics is not None:
         (out / "metrics.json").write_text(json.dumps(result.metrics))
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def test_two_cpu_processes_end_with_identical_adapter_weights(tmp_path, make_band_task):

@@ -89,8 +89,18 @@ def select_files(catalog, track_ids: Sequence[str] = (), *, mood_path: str | Non
     return [str(catalog.audio_path[row]) for row in rows]
 
 
-def mpd_uris(paths: Sequence[str | os.PathLike], music_directory: str | os.PathLike) -> list[str]:
+def mpd_uris(paths: Sequence[str | os.PathLike], music_directory: str | os.PathLike,
+             names: Sequence[str] | None = None) -> list[str]:
     """MPD's URI of each audio file: its path relative to MPD's ``music_directory``, with ``/``.
+
+    Parameters
+    ----------
+    paths : sequence of path-like, length n
+        The audio files.
+    music_directory : path-like
+        MPD's ``music_directory``.
+    names : sequence of str, length n, optional
+        What a message calls each file (the web app names track ids, not the server's paths).
 
     Raises
     ------
@@ -99,12 +109,13 @@ def mpd_uris(paths: Sequence[str | os.PathLike], music_directory: str | os.PathL
     """
     root = Path(music_directory).expanduser().resolve()
     uris = []
-    for path in paths:
+    for index, path in enumerate(paths):
+        name = str(path) if names is None else names[index]
         if not str(path):
-            raise DataError("a track has no audio file, so MPD cannot play it; leave it out")
+            raise DataError(f"{name}: no audio file, so MPD cannot play it; leave it out")
         resolved = Path(path).expanduser().resolve()
         if not resolved.is_relative_to(root):
-            raise DataError(f"{path}: outside MPD's music directory {root}; "
+            raise DataError(f"{name}: outside MPD's music directory {music_directory}; "
                             "pass the music_directory of mpd.conf as --music-directory, or add the folder to it")
         uris.append(resolved.relative_to(root).as_posix())
     return uris

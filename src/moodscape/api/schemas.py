@@ -275,8 +275,8 @@ class PlaylistRequest(_Model):
 
 class MpdPushRequest(_Model):
     track_ids: list[TrackId] = Field(min_length=1, max_length=5000, description="Catalog tracks, in queue order.")
-    music_directory: Annotated[str, StringConstraints(min_length=1, max_length=4096)] = Field(
-        description="MPD's music_directory (mpd.conf); every track's file must lie under it.")
+    music_directory: Annotated[str, StringConstraints(min_length=1, max_length=4096, pattern=r"^[/~][^\x00]*$")] = Field(
+        description="MPD's music_directory (mpd.conf), absolute or under ~; every track's file must lie under it.")
     host: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9.:\-\[\]]{1,253}$")] = "127.0.0.1"
     port: int = Field(6600, ge=1, le=65535)
     clear: bool = Field(False, description="Replace MPD's queue (else append to it).")

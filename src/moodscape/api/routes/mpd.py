@@ -26,7 +26,8 @@ def push_to_mpd(services: ServicesDep, request: MpdPushRequest) -> MpdPushResult
                                  f"start it with `moodscape serve --mpd-host {request.host}` to allow {request.host}")
     rows = services.rows(request.track_ids, "track_ids")
     try:
-        uris = mpd_uris([services.catalog.audio_path[row] for row in rows], request.music_directory)
+        uris = mpd_uris([services.catalog.audio_path[row] for row in rows], request.music_directory,
+                        names=[f"track {services.catalog.track_ids[row]}" for row in rows])
     except DataError as error:
         raise HTTPException(422, str(error)) from None
     try:
