@@ -20,10 +20,10 @@ REQUIRED = [
     "spectral_bandwidth_mean", "spectral_flatness_mean",
     *(f"spectral_contrast_mean_{i}" for i in range(7)), "zcr_mean", "rms_mean", "rms_std",
     "onset_rate", *(f"mfcc_mean_{i}" for i in range(13)),
-    *(f"chroma_mean_{i}" for i in range(12)), "mode_major", "key_strength",
+    *(f"chroma_degree_{i}" for i in range(12)), "mode_major", "key_strength",
 ]
 MEL_NAN = {"zcr_mean", "mode_major", "key_strength"} | {
-    f"chroma_mean_{i}" for i in range(12)
+    f"chroma_degree_{i}" for i in range(12)
 }
 
 
@@ -90,10 +90,20 @@ def test_noise_is_flatter_and_brighter_than_a_tone():
     assert noisy["spectral_centroid_mean"] == pytest.approx(ANALYSIS_SR / 4, rel=0.05), "white noise: the middle of the 0-4 kHz band"
 
 
-def test_chroma_of_a_tone_peaks_at_its_pitch_class():
-    features = features_from_signal(sine(440.0), SR)
-    chroma = [features[f"chroma_mean_{i}"] for i in range(12)]
-    assert int(np.argmax(chroma)) == 9  # A
+def degrees(features: dict) -> np.ndarray:
+    return np.array([features[f"chroma_degree_{i}"] for i in range(12)])
+
+
+def test_chroma_of_a_tone_peaks_at_the_tonic_of_its_key():
+    assert int(np.argmax(degrees(features_from_signal(sine(440.0), SR)))) == 0
+
+
+@pytest.mark.parametrize("cadence", ["major", "minor"])
+def test_chroma_degrees_do_not_change_when_a_song_is_transposed(cadence):
+    chords = {"major": major_cadence, "minor": minor_cadence}[cadence]
+    in_c, in_a = (degrees(features_from_signal(progression(chords(tonic)), SR)) for tonic in (60, 57))
+    assert np.abs(in_c - in_a).max() < 0.1, (in_c.round(2), in_a.round(2))  # absolute pitch classes differ by 0.58 or more
+    assert in_c[7] > 0.5  # the fifth: the tonic's triad is in every chord of a cadence
 
 
 @pytest.mark.parametrize("tonic", [60, 57])

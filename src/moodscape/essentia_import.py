@@ -21,8 +21,9 @@ rms_mean, rms_std           ``lowlevel.spectral_rms.mean`` / ``.stdev`` (RMS of 
                             not of the signal: other units)
 onset_rate                  ``rhythm.onset_rate``
 mfcc_mean_0-12              ``lowlevel.mfcc.mean`` (40 bands, Essentia's dB scaling)
-chroma_mean_0-11            ``tonal.hpcp.mean`` (36 bins from A) folded to 12, rotated to C
-                            first, scaled to max 1
+chroma_degree_0-11          ``tonal.hpcp.mean`` (36 bins from A) folded to 12, scaled to max 1,
+                            rotated to start at the key's tonic (the key estimate's ``key``
+                            below, else moodscape's Krumhansl–Schmuckler estimate)
 mode_major, key_strength    ``tonal.key_edma`` (else ``key_krumhansl``, ``key_temperley``,
                             or the older ``tonal.key_scale`` / ``tonal.key_strength``)
 loudness_db                 ``lowlevel.loudness_ebu128.integrated`` (LUFS)
@@ -49,8 +50,12 @@ import numpy as np
 import pandas as pd
 
 from moodscape.errors import DataError
-from moodscape.features import FEATURE_NAMES, N_CHROMA, N_CONTRAST_BANDS, N_MFCC, ZCR_UNIT_SR
+from moodscape.features import FEATURE_NAMES, N_CHROMA, N_CONTRAST_BANDS, N_MFCC, ZCR_UNIT_SR, estimate_key
 
+#: Essentia's key names (sharps and flats) as pitch classes, C = 0.
+PITCH_CLASSES = {name: index for index, names in enumerate(
+    [("C", "B#"), ("C#", "Db"), ("D",), ("D#", "Eb"), ("E", "Fb"), ("F", "E#"), ("F#", "Gb"), ("G",), ("G#", "Ab"),
+     ("A",), ("A#", "Bb"), ("B", "Cb")]) for name in names}
 KEY_SOURCES = ("tonal.key_edma", "tonal.key_krumhansl", "tonal.key_temperley", "tonal.key")
 """Key estimates tried in order; ``tonal.key`` stands for the old flat ``key_*`` keys."""
 
@@ -155,9 +160,11 @@ def _map_descriptors(document: Mapping[str, Any]) -> tuple[dict[str, float], lis
     mfcc = _as_vector(take("lowlevel.mfcc.mean"), N_MFCC)
     columns.update({f"mfcc_mean_{i}": v for i, v in enumerate(mfcc)})
     chroma = hpcp_to_chroma(_as_vector(take("tonal.hpcp.mean"), 36))
-    columns.update({f"chroma_mean_{i}": v for i, v in enumerate(chroma)})
+    tonic, scale, strength = _key_estimate(document)
+    if tonic is None:
+        tonic = estimate_key(chroma)[0] if np.isfinite(chroma).all() else 0
+    columns.update({f"chroma_degree_{i}": v for i, v in enumerate(np.roll(chroma, -tonic))})
 
-    scale, strength = _key_estimate(document)
     if scale is None:
         missing.append("tonal.key_edma.scale")
     columns["mode_major"] = {"major": 1.0, "minor": 0.0}.get(scale, np.nan)
@@ -184,14 +191,15 @@ def hpcp_to_chroma(hpcp: np.ndarray) -> np.ndarray:
     return chroma / peak if peak > 0 else chroma
 
 
-def _key_estimate(document: Mapping[str, Any]) -> tuple[str | None, float]:
-    """Scale ('major'/'minor') and strength of the first key estimate present."""
+def _key_estimate(document: Mapping[str, Any]) -> tuple[int | None, str | None, float]:
+    """Tonic pitch class (0 = C, None when not named), scale ('major'/'minor') and strength of the first key estimate present."""
     for source in KEY_SOURCES:
         prefix = source + "_" if source == "tonal.key" else source + "."
         scale = _lookup(document, prefix + "scale")
         if isinstance(scale, str):
-            return scale, _as_float(_lookup(document, prefix + "strength"))
-    return None, np.nan
+            key = _lookup(document, prefix + "key")
+            return PITCH_CLASSES.get(key) if isinstance(key, str) else None, scale, _as_float(_lookup(document, prefix + "strength"))
+    return None, None, np.nan
 
 
 def _lookup(document: Mapping[str, Any], dotted: str) -> Any:

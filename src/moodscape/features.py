@@ -39,12 +39,16 @@ Columns (:data:`FEATURE_NAMES`, in order):
 ``mfcc_mean_0`` … ``_12``
     Mean MFCCs: DCT-II (orthonormal) of the 40-band Slaney log-mel power (dB, 0–4 kHz)
     of each frame, averaged (computed as the DCT of the mean log-mel, which is the same).
-``chroma_mean_0`` … ``_11``
-    Mean chroma, C first, each frame normalised to max 1; pitch classes assume A = 440
-    Hz (no tuning estimation).
+``chroma_degree_0`` … ``_11``
+    Mean chroma, each frame normalised to max 1, rotated so that degree 0 is the estimated
+    key's tonic (degree 7 its fifth): a transposed song keeps its columns, because the
+    key of a song says nothing about its mood. Pitch classes assume A = 440 Hz (no tuning
+    estimation). With absolute pitch classes, the demo's K scan split one archetype by key
+    and chose K = 7 or 8 for six planted archetypes on three seeds; relative to the tonic
+    it chooses 6 on all three.
 ``mode_major``
     1.0 when the mean chroma correlates best with a Krumhansl–Kessler major key
-    profile, 0.0 for minor.
+    profile (the key whose tonic is degree 0), 0.0 for minor.
 ``key_strength``
     That best Pearson correlation (−1 … 1).
 ``loudness_db``
@@ -105,7 +109,7 @@ FEATURE_NAMES: list[str] = [
     "rms_std",
     "onset_rate",
     *(f"mfcc_mean_{i}" for i in range(N_MFCC)),
-    *(f"chroma_mean_{i}" for i in range(N_CHROMA)),
+    *(f"chroma_degree_{i}" for i in range(N_CHROMA)),
     "mode_major",
     "key_strength",
     "loudness_db",
@@ -277,7 +281,8 @@ def features_at_rate(y: np.ndarray, sr: float, *, n_fft: int | None = None) -> d
 
     centroid, bandwidth = spectral_centroid_bandwidth(sparse_S, freqs)
     onset_env = onset_strength(log_mel)
-    mode_major, key_strength = estimate_mode(chroma_mean(chroma))
+    pitch_classes = chroma_mean(chroma)
+    tonic, mode_major, key_strength = estimate_key(pitch_classes)
 
     columns: dict[str, float] = {
         "bpm": estimate_tempo(onset_env, frame_rate),
@@ -292,7 +297,7 @@ def features_at_rate(y: np.ndarray, sr: float, *, n_fft: int | None = None) -> d
         "rms_std": rms.std(),
         "onset_rate": onset_rate(onset_env, frame_rate),
         **_indexed("mfcc_mean", mfcc_from_log_mel(log_mel.mean(axis=1))),
-        **_indexed("chroma_mean", chroma_mean(chroma)),
+        **_indexed("chroma_degree", np.roll(pitch_classes, -tonic)),
         "mode_major": mode_major,
         "key_strength": key_strength,
         **level_features(rms),
@@ -705,8 +710,8 @@ def chroma_mean(chroma_power: np.ndarray) -> np.ndarray:
     return (chroma_power / (chroma_power.max(axis=0) + _TINY)).mean(axis=1)
 
 
-def estimate_mode(chroma: np.ndarray) -> tuple[float, float]:
-    """Major/minor mode and key strength by Krumhansl–Schmuckler profile correlation.
+def estimate_key(chroma: np.ndarray) -> tuple[int, float, float]:
+    """Tonic, major/minor mode and key strength by Krumhansl–Schmuckler profile correlation.
 
     Parameters
     ----------
@@ -715,6 +720,8 @@ def estimate_mode(chroma: np.ndarray) -> tuple[float, float]:
 
     Returns
     -------
+    tonic : int
+        Pitch class of the best-correlated key's tonic (0 = C); 0 for a flat profile.
     mode_major : float
         1.0 if the best-correlated of the 24 key profiles is major, else 0.0.
     key_strength : float
@@ -724,10 +731,10 @@ def estimate_mode(chroma: np.ndarray) -> tuple[float, float]:
     centred = chroma - chroma.mean()
     norm = np.linalg.norm(centred)
     if norm < 1e-9:
-        return 1.0, 0.0
+        return 0, 1.0, 0.0
     correlations = profiles @ (centred / norm)
     best = int(np.argmax(correlations))
-    return float(best < N_CHROMA), float(correlations[best])
+    return best % N_CHROMA, float(best < N_CHROMA), float(correlations[best])
 
 
 @functools.lru_cache(maxsize=1)
@@ -747,7 +754,7 @@ def key_profiles() -> np.ndarray:
 
 
 MEL_UNRESOLVED = frozenset(
-    ["zcr_mean", *(f"chroma_mean_{i}" for i in range(N_CHROMA)), "mode_major", "key_strength"]
+    ["zcr_mean", *(f"chroma_degree_{i}" for i in range(N_CHROMA)), "mode_major", "key_strength"]
 )
 """The columns :func:`features_from_mel` leaves NaN: a mel axis cannot resolve them."""
 
@@ -770,7 +777,7 @@ def features_from_mel(
     the log-mel power (the MTG-Jamendo file's bands up to 4 kHz: not on the same scale as
     the audio path's 40 bands); tempo, onset rate and flux come from the mel onset
     envelope. NaN, because the mel axis cannot resolve them (:data:`MEL_UNRESOLVED`):
-    ``zcr_mean``, all ``chroma_mean_*``, ``mode_major`` and ``key_strength``.
+    ``zcr_mean``, all ``chroma_degree_*``, ``mode_major`` and ``key_strength``.
 
     Parameters
     ----------

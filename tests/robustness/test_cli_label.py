@@ -36,7 +36,7 @@ def noise_features(demo_corpus: Path, workdir: Path, planted: dict[str, float] |
     for group, (feature, offset) in enumerate((planted or {}).items()):
         members = slice(group, None, len(planted))
         values[members, FEATURE_NAMES.index(feature)] += offset
-        chroma = FEATURE_NAMES.index(f"chroma_mean_{4 * group}")
+        chroma = FEATURE_NAMES.index(f"chroma_degree_{4 * group}")
         values[members, chroma:chroma + 4] += 4.0
     workdir.mkdir()
     pd.concat([tracks[["track_id"]].reset_index(drop=True), pd.DataFrame(values, columns=FEATURE_NAMES)],
