@@ -1,5 +1,6 @@
 """Write a signal in every audio format moodscape reads: libsndfile for WAV, AIFF, FLAC, Ogg
-Vorbis and MP3, FFmpeg (PyAV) for Opus, m4a (AAC) and raw AAC, as a user's files would be."""
+Vorbis and MP3, FFmpeg (PyAV) for Opus, m4a (AAC) and raw AAC, as a user's files would be;
+and embed tags in them with mutagen, as taggers do."""
 
 from __future__ import annotations
 
@@ -39,4 +40,63 @@ def write_audio(path: Path, signal: np.ndarray, sr: int) -> Path:
         frame.sample_rate = rate
         for packet in [*stream.encode(frame), *stream.encode(None)]:
             container.mux(packet)
+    return path
+
+
+
+def write_vorbis_comments(path: Path, tags: dict) -> None:
+    """Ogg Vorbis, Opus and FLAC: one comment per value, upper-case keys as taggers write them."""
+    import mutagen
+
+    file = mutagen.File(path)
+    if file.tags is None:
+        file.add_tags()
+    for key, value in tags.items():
+        file.tags[key.upper()] = [str(value)]
+    file.save()
+
+
+def write_id3(path: Path, tags: dict) -> None:
+    """MP3, WAV and AIFF: ID3v2.4 frames; genres (``" / "``) and moods (``"; "``) as several null-separated
+    values, the style in TXXX."""
+    import mutagen
+    from mutagen.id3 import TALB, TBPM, TCON, TIT2, TMOO, TPE1, TXXX
+
+    frames = {"title": lambda text: TIT2(encoding=3, text=text), "artist": lambda text: TPE1(encoding=3, text=text),
+              "album": lambda text: TALB(encoding=3, text=text), "genre": lambda text: TCON(encoding=3, text=text.split(" / ")),
+              "mood": lambda text: TMOO(encoding=3, text=text.split("; ")),
+              "style": lambda text: TXXX(encoding=3, desc="STYLE", text=text), "bpm": lambda bpm: TBPM(encoding=3, text=str(int(bpm)))}
+    file = mutagen.File(path)
+    if file.tags is None:
+        file.add_tags()
+    for key, value in tags.items():
+        file.tags.add(frames[key](value))
+    file.save()
+
+
+def write_mp4_atoms(path: Path, tags: dict) -> None:
+    """m4a: the iTunes atoms, BPM as ``tmpo``, mood and style as freeform atoms."""
+    from mutagen.mp4 import MP4, MP4FreeForm
+
+    atoms = {"title": "©nam", "artist": "©ART", "album": "©alb", "genre": "©gen"}
+    freeform = {"mood": "----:com.apple.iTunes:MOOD", "style": "----:com.apple.iTunes:STYLE"}
+    file = MP4(path)
+    for key, value in tags.items():
+        if key == "bpm":
+            file.tags["tmpo"] = [int(value)]
+        elif key in freeform:
+            file.tags[freeform[key]] = [MP4FreeForm(value.encode())]
+        else:
+            file.tags[atoms[key]] = value
+    file.save()
+
+
+TAG_WRITERS = {"ogg": write_vorbis_comments, "opus": write_vorbis_comments, "flac": write_vorbis_comments,
+               "mp3": write_id3, "wav": write_id3, "aiff": write_id3, "m4a": write_mp4_atoms}
+"""Extension: how its tags are embedded (title, artist, album, genre, mood, style and bpm; any of them)."""
+
+
+def write_tags(path: Path, tags: dict) -> Path:
+    """Embed ``tags`` in the audio file ``path`` the way its format stores them (:data:`TAG_WRITERS`)."""
+    TAG_WRITERS[path.name.rpartition(".")[2].strip().lower()](path, tags)
     return path

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from audio_formats import write_audio
+from audio_formats import TAG_WRITERS, write_audio, write_id3, write_tags
 
 from moodscape.config import Settings
 from moodscape.datasets.embedded_tags import FIELDS, read_embedded_tags, split_values, tags_from_fields
@@ -30,55 +30,8 @@ def tone(seconds: float = 1.5, frequency: float = 330.0) -> np.ndarray:
     return (0.3 * np.sin(2 * np.pi * frequency * time)).astype(np.float32)
 
 
-def write_vorbis_comments(path: Path, tags: dict) -> None:
-    """Ogg Vorbis, Opus and FLAC: one comment per value, upper-case keys as taggers write them."""
-    import mutagen
-
-    file = mutagen.File(path)
-    if file.tags is None:
-        file.add_tags()
-    for key, value in tags.items():
-        file.tags[key.upper()] = [str(value)]
-    file.save()
-
-
-def write_id3(path: Path, tags: dict) -> None:
-    """MP3, WAV and AIFF: ID3v2.4 frames; genres and moods as several null-separated values, the style in TXXX."""
-    import mutagen
-    from mutagen.id3 import TALB, TBPM, TCON, TIT2, TMOO, TPE1, TXXX
-
-    file = mutagen.File(path)
-    if file.tags is None:
-        file.add_tags()
-    frames = [TIT2(encoding=3, text=tags["title"]), TPE1(encoding=3, text=tags["artist"]), TALB(encoding=3, text=tags["album"]),
-              TCON(encoding=3, text=tags["genre"].split(" / ")), TMOO(encoding=3, text=tags["mood"].split("; ")),
-              TXXX(encoding=3, desc="STYLE", text=tags["style"]), TBPM(encoding=3, text=str(int(tags["bpm"])))]
-    for frame in frames:
-        file.tags.add(frame)
-    file.save()
-
-
-def write_mp4_atoms(path: Path, tags: dict) -> None:
-    """m4a: the iTunes atoms, BPM as ``tmpo``, mood and style as freeform atoms."""
-    from mutagen.mp4 import MP4, MP4FreeForm
-
-    file = MP4(path)
-    file.tags["©nam"], file.tags["©ART"], file.tags["©alb"] = tags["title"], tags["artist"], tags["album"]
-    file.tags["©gen"] = tags["genre"]
-    file.tags["tmpo"] = [int(tags["bpm"])]
-    file.tags["----:com.apple.iTunes:MOOD"] = [MP4FreeForm(tags["mood"].encode())]
-    file.tags["----:com.apple.iTunes:STYLE"] = [MP4FreeForm(tags["style"].encode())]
-    file.save()
-
-
-WRITERS = {"ogg": write_vorbis_comments, "opus": write_vorbis_comments, "flac": write_vorbis_comments,
-           "mp3": write_id3, "wav": write_id3, "aiff": write_id3, "m4a": write_mp4_atoms}
-
-
 def tagged_file(path: Path, tags: dict = TAGS, frequency: float = 330.0) -> Path:
-    write_audio(path, tone(frequency=frequency), SR)
-    WRITERS[path.name.rpartition(".")[2].strip()](path, tags)
-    return path
+    return write_tags(write_audio(path, tone(frequency=frequency), SR), tags)
 
 
 def expected(tags: dict) -> dict:
@@ -86,11 +39,11 @@ def expected(tags: dict) -> dict:
     return {**tags, "genre": tags["genre"].replace(" / ", "; ")}
 
 
-@pytest.mark.parametrize("extension", sorted(WRITERS))
+@pytest.mark.parametrize("extension", sorted(TAG_WRITERS))
 def test_each_tagging_system_gives_title_artist_album_genre_mood_style_and_bpm(tmp_path, extension):
     path = tagged_file(tmp_path / f"song.{extension}")
     tags = read_embedded_tags(path)
-    want = expected(TAGS) if WRITERS[extension] is write_id3 else TAGS
+    want = expected(TAGS) if TAG_WRITERS[extension] is write_id3 else TAGS
     assert tags == want
 
 
