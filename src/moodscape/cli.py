@@ -152,7 +152,7 @@ def _parse_value(raw: str, given: str = "") -> Any:
 def _print_summary(title: str, rows: dict[str, Any]) -> None:
     table = Table(title=title, show_header=False, title_justify="left")
     for key, value in rows.items():
-        table.add_row(key, str(value))
+        table.add_row(key, escape(str(value)))
     Console().print(table)
 
 
@@ -420,7 +420,7 @@ def run(
         outcomes = run_pipeline(settings, work, force=force, on_stage=report)
     table = Table("stage", "status", "seconds", "why", title="run", title_justify="left")
     for outcome in outcomes:
-        table.add_row(outcome.stage, outcome.status, f"{outcome.seconds:.1f}", outcome.reason)
+        table.add_row(outcome.stage, outcome.status, f"{outcome.seconds:.1f}", escape(outcome.reason))
     Console().print(table)
     _print_summary("results", run_summary(Workdir(workdir)))
 
