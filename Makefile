@@ -67,12 +67,12 @@ js:
 		echo "npm ci failed: the JavaScript Subsonic client test will skip"
 
 # One pytest-xdist worker per core (at most 4), a test module's tests on one worker
-# (so its module fixtures are built once); PYTEST_ARGS="-n 0" runs in one process.
+# (so its module fixtures are built once), the longest modules first (tests/conftest.py); PYTEST_ARGS="-n 0" runs in one process.
 test: $(STAMP) browser js
 	@command -v mpd >/dev/null || { test "$$(id -u)" = 0 && command -v apt-get >/dev/null && \
 		(apt-get update -qq && apt-get install -y -qq mpd >/dev/null) || \
 		echo "mpd not installed (needs root and apt): the MPD test will skip"; }
-	$(BIN)/python -m pytest -n auto --maxprocesses 4 --dist loadscope $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n auto --maxprocesses 4 --dist loadscope --no-loadscope-reorder $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	@command -v wrk >/dev/null || { test "$$(id -u)" = 0 && apt-get install -y -qq wrk >/dev/null; } || \

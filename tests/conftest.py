@@ -23,6 +23,24 @@ os.environ.setdefault("NUMBA_CPU_NAME", "generic")
 
 SMALL_DEMO = {"tracks": 150, "musav_tracks": 600, "seconds": 12.0, "seed": 0}
 
+LONGEST_MODULES = [
+    "test_evidence.py", "test_pipeline_network.py", "test_workflow.py", "robustness/test_faults_kill.py",
+    "robustness/test_stage_metadata.py", "test_resumed_run.py", "training/test_av.py", "test_folder_collection_e2e.py",
+    "training/test_classify.py", "training/test_contrastive.py", "api/test_projections.py",
+]
+"""The modules that took longest in ``--durations`` (longest first): started first, so no worker
+runs one of them alone at the end of the session (``make test`` passes ``--no-loadscope-reorder``,
+which keeps this order instead of ordering modules by their number of tests)."""
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """Run :data:`LONGEST_MODULES` first, in that order; the other modules keep theirs."""
+    def rank(item) -> int:
+        module = item.nodeid.split("::")[0].removeprefix("tests/")
+        return LONGEST_MODULES.index(module) if module in LONGEST_MODULES else len(LONGEST_MODULES)
+
+    items.sort(key=rank)
+
 
 @pytest.fixture(scope="module", autouse=True)
 def one_torch_thread(request):

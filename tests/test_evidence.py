@@ -48,9 +48,12 @@ def run_until_train_av(corpus: Path, workdir: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def seed_runs(demo_corpus, demo_run, tmp_path_factory) -> dict[int, tuple[Path, Path]]:
-    """``{seed: (corpus, workdir)}``: the session's demo run and one run per extra seed."""
-    runs = {SMALL_DEMO["seed"]: (demo_corpus, demo_run)}
+def seed_runs(request, tmp_path_factory) -> dict[int, tuple[Path, Path]]:
+    """``{seed: (corpus, workdir)}``: the session's demo run and one run per extra seed.
+
+    The extra seeds run first: meanwhile another worker builds the session's demo run.
+    """
+    runs = {}
     for seed in EXTRA_SEEDS:
         corpus = tmp_path_factory.mktemp(f"demo-seed{seed}")
         options = [f"--{key.replace('_', '-')}={value}" for key, value in {**SMALL_DEMO, "seed": seed}.items()]
@@ -59,7 +62,8 @@ def seed_runs(demo_corpus, demo_run, tmp_path_factory) -> dict[int, tuple[Path, 
         workdir = tmp_path_factory.mktemp(f"run-seed{seed}")
         run_until_train_av(corpus, workdir)
         runs[seed] = (corpus, workdir)
-    return runs
+    runs[SMALL_DEMO["seed"]] = (request.getfixturevalue("demo_corpus"), request.getfixturevalue("demo_run"))
+    return dict(sorted(runs.items()))
 
 
 @pytest.fixture(scope="module")

@@ -94,7 +94,7 @@ def finite(value, low=-math.inf, high=math.inf):
 def test_ablation_compares_every_variant_on_the_same_splits(demo_run, demo_corpus, tmp_path):
     workdir = copy_run(demo_run, tmp_path)
     result = invoke("ablate", "--config", demo_corpus / "moodscape.toml", "--workdir", workdir,
-                    "--set=ablate.ranks=[2]", "--set=ablate.epochs=1", "--set=av.epochs=40", "--set=av.patience=5",
+                    "--set=ablate.ranks=[2]", "--set=ablate.epochs=1", "--set=av.epochs=10", "--set=av.patience=3",
                     *SMALL_TRAINING)
     assert result.exit_code == 0, result.output
     ablation = read_metrics(workdir, "ablation")

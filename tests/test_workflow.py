@@ -49,7 +49,8 @@ def test_changing_k_reruns_the_cluster_stage_and_everything_after_it(demo_run, d
     workdir = tmp_path / "run"
     shutil.copytree(demo_run, workdir)
     k = planted_k(demo_corpus) + 1
-    result = invoke(*run_args(demo_corpus, workdir)[:-1], f"--set=cluster.k={k}")
+    # fewer epochs for the stages that rerun anyway (pretrain's settings are untouched)
+    result = invoke(*run_args(demo_corpus, workdir)[:-1], f"--set=cluster.k={k}", "--set=train.epochs=1", "--set=av.epochs=2")
     assert result.exit_code == 0, result.output
     found = statuses(result.output)
     # pretraining reads only the original tags, not the clusters, so it stays current

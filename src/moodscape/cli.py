@@ -272,9 +272,9 @@ def label(
     summary = _run_stage("label", settings, workdir)
     names = Table("cluster", "new acoustic label", title="labels", title_justify="left")
     for cluster_id, name in summary["names"].items():
-        names.add_row(str(cluster_id), name)
+        names.add_row(str(cluster_id), escape(name))
     for cluster_id, reason in summary["dropped"].items():
-        names.add_row(str(cluster_id), f"[dim]dropped: {reason}[/]")
+        names.add_row(str(cluster_id), f"[dim]dropped: {escape(reason)}[/]")
     Console().print(names)
     _print_summary("label", {"labelled tracks": summary["labelled"], "unlabelled": summary["unlabelled"], "output": Workdir(workdir).track_labels})
 
@@ -361,7 +361,7 @@ def eval_musav(
                   title="MusAV pairwise accuracy", title_justify="left")
     for row in rows:
         accuracy = "n/a" if row["accuracy"] is None else f"{row['accuracy']:.2f}"
-        table.add_row(row["file"], row["model"], accuracy, str(row["correct"]), str(row["incorrect"]),
+        table.add_row(escape(row["file"]), row["model"], accuracy, str(row["correct"]), str(row["incorrect"]),
                       str(row["skipped_ab"]), str(row["skipped_equal"]))
     Console().print(table)
 
@@ -464,7 +464,7 @@ def serve(
         if config is not None:
             os.environ["MOODSCAPE_CONFIG"] = str(config.resolve())
         target, tracks = "moodscape.api.app:create_app_from_env", f"{workers} processes"
-    Console().print(f"[bold]moodscape[/bold] serving {bundle} ({tracks}, loaded and checked in {time.perf_counter() - started:.1f} s) "
+    Console().print(f"[bold]moodscape[/bold] serving {escape(str(bundle))} ({tracks}, loaded and checked in {time.perf_counter() - started:.1f} s) "
                     f"at [link]http://{shown}:{port}/[/link]  (API docs: /docs; Subsonic API: /rest; Ctrl-C stops)")
     uvicorn.run(target, host=host, port=port, workers=workers, factory=workers > 1, log_level="warning")
 

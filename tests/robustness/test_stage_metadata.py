@@ -463,7 +463,7 @@ def test_ablate_lists_the_musav_previews_it_cannot_read(demo_run, demo_corpus, t
     rank = json.loads((workdir / "metrics" / "classifier.json").read_text())["config"]["r"]
     result = invoke("ablate", "--config", demo_corpus / "moodscape.toml", "--workdir", workdir,
                     f"--set=musav.audio_root={damaged}", f"--set=ablate.ranks=[{rank}]", '--set=ablate.include=["lora"]',
-                    "--set=av.epochs=20", "--set=av.patience=3")
+                    "--set=av.epochs=5", "--set=av.patience=2")
     assert result.exit_code == 0, result.output
     skipped = pd.read_csv(workdir / "reports" / "skipped_ablate.csv", dtype=str).set_index("track_id")["reason"]
     assert sorted(skipped.index) == sorted(path.stem for path in (garbage, empty, absent))
