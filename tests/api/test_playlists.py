@@ -1,4 +1,5 @@
-"""Playlist export: M3U that streams from the server, JSON with the mood fields, safe file names."""
+"""Playlist export: M3U that streams from the server or points at the files (absolute, or relative
+to a base folder), JSON with the mood fields, safe file names."""
 
 from __future__ import annotations
 
@@ -6,10 +7,14 @@ import datetime as _dt
 import json
 import math
 
-from hypothesis import given
+import pytest
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from serving_bundle import point_catalog_at, synthetic_bundle_module
 
-from moodscape.api.playlists import JSON_FIELDS, playlist_filename, to_json, to_m3u
+from moodscape.api.catalog import load_catalog
+from moodscape.api.playlists import JSON_FIELDS, file_locations, playlist_filename, to_json, to_m3u
+from moodscape.errors import DataError
 
 ENTRIES = [
     {"track_id": "track_0001", "label": "Calm", "label_name": "Sunday morning", "valence": 0.7, "arousal": 0.2,
@@ -65,3 +70,79 @@ def test_any_name_gives_a_safe_bounded_filename(name, ext):
     assert suffix == ext and 1 <= len(stem) <= 80
     assert all(char.isascii() and (char.isalnum() or char in "._-") for char in filename)
     assert not stem.startswith(".")
+
+
+def test_m3u_points_at_the_given_files_and_comments_out_the_unplayable():
+    lines = to_m3u("x", ENTRIES, "http://h", files=["/music/a.mp3", "b\nc.mp3", None]).splitlines()
+    assert lines[2:] == ["#EXTINF:242,Sunday morning — track_0001", "/music/a.mp3",
+                         "# folder/a b#1.mp3: its file name holds a line break", "# mel_only: no audio on this server"]
+
+
+def test_file_locations_are_absolute_or_relative_to_a_base_that_holds_them(tmp_path):
+    music = tmp_path / "music"
+    (music / "Ana").mkdir(parents=True)
+    files = [str(music / "Ana" / "été 1.mp3"), "", str(music / "b.ogg")]
+    assert file_locations(files) == [files[0], None, files[2]]
+    assert file_locations(files, music) == ["Ana/été 1.mp3", None, "b.ogg"]
+    (tmp_path / "link").symlink_to(music)
+    assert file_locations(files, tmp_path / "link") == ["Ana/été 1.mp3", None, "b.ogg"]
+    with pytest.raises(DataError, match=r"^track b: its file is outside .*/Ana; choose a base folder"):
+        file_locations(files, music / "Ana", names=["track a", "track -", "track b"])
+
+
+@pytest.fixture(scope="module")
+def filed(tmp_path_factory):
+    """A client over a synthetic bundle whose first two tracks have files under ``music/``, and their ids."""
+    from fastapi.testclient import TestClient
+
+    from moodscape.api import create_app
+
+    root = synthetic_bundle_module().write_synthetic_bundle(tmp_path_factory.mktemp("export") / "bundle", 20)
+    music = root / "music"
+    files = [music / "Ana" / "été 1.ogg", music / "b.flac"]
+    for file in files:
+        file.parent.mkdir(parents=True, exist_ok=True)
+        file.write_bytes(b"not decoded here")
+    catalog = load_catalog(root)
+    point_catalog_at(root, [str(file) for file in files])
+    with TestClient(create_app(root)) as client:
+        yield client, music, catalog.track_ids[:3].tolist()
+
+
+def export(client, ids, **params):
+    return client.post("/api/v1/playlists/export", params={"format": "m3u8", **params}, json={"track_ids": ids})
+
+
+def test_the_web_export_writes_absolute_or_relative_paths(filed):
+    client, music, ids = filed
+    absolute = export(client, ids, paths="absolute")
+    assert absolute.status_code == 200
+    assert absolute.text.splitlines()[3::2] == [str(music / "Ana" / "été 1.ogg"), str(music / "b.flac")]
+    assert absolute.text.splitlines()[-1] == f"# {ids[2]}: no audio on this server"
+    relative = export(client, ids, paths="relative", relative_to=str(music))
+    assert relative.status_code == 200 and relative.text.splitlines()[3:6:2] == ["Ana/été 1.ogg", "b.flac"]
+    assert "/api/v1/tracks/" in export(client, ids).text  # the server's URLs stay the default
+    as_json = client.post("/api/v1/playlists/export", params={"format": "json", "paths": "absolute"}, json={"track_ids": ids})
+    assert as_json.status_code == 200 and str(music) not in as_json.text
+
+
+def test_the_web_export_refuses_a_bad_base_naming_the_track_not_the_file(filed):
+    client, music, ids = filed
+    outside = export(client, ids, paths="relative", relative_to=str(music / "Ana"))
+    assert outside.status_code == 422 and outside.json()["detail"].startswith(f"track {ids[1]}: its file is outside")
+    assert "b.flac" not in outside.text
+    for params in ({"paths": "relative"}, {"relative_to": str(music)}, {"paths": "absolute", "relative_to": str(music)},
+                   {"paths": "relative", "relative_to": "music"}, {"paths": "relative", "relative_to": "/a\x00b"},
+                   {"paths": "relative", "relative_to": "/" + "x" * 5000}, {"paths": "file"}):
+        response = export(client, ids, **params)
+        assert response.status_code == 422, params
+        assert str(music) not in response.text
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.text(st.characters(blacklist_categories=("Cs",)), max_size=300))
+def test_no_base_folder_gives_a_server_error(filed, base):
+    client, music, ids = filed
+    response = export(client, ids, paths="relative", relative_to="/" + base)
+    assert response.status_code in (200, 422)
+    assert response.status_code == 422 or "/api/v1/tracks/" not in response.text

@@ -3,7 +3,9 @@
 An entry is a track record of the API (``track_id``, ``title``, ``artist``, ``album``,
 ``label``, ``label_name``, ``valence``, ``arousal``, ``duration``, ``tags``, and
 ``audio_url``, ``None`` when the server has no audio for it). The M3U playlist points a
-player at this server's audio route, so it plays wherever the server is reachable; it is
+player at this server's audio route, so it plays wherever the server is reachable, or at the
+audio files themselves (:func:`file_locations`: absolute paths, or paths relative to a base
+folder the user chooses, for a player on the same machine or one that mounts the music); it is
 UTF-8 text, so the same text serves as M3U8.
 """
 
@@ -11,18 +13,23 @@ from __future__ import annotations
 
 import datetime as _dt
 import math
+import os
 import re
 import unicodedata
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
+
+from moodscape.errors import DataError
 
 JSON_FIELDS = ("track_id", "title", "artist", "album", "label", "label_name", "valence", "arousal", "duration", "tags")
 MAX_FILENAME_STEM = 80
 
 
-def to_m3u(name: str, entries: Sequence[Mapping[str, Any]], base_url: str) -> str:
-    """An extended M3U playlist whose entries stream from this server.
+def to_m3u(name: str, entries: Sequence[Mapping[str, Any]], base_url: str,
+           files: Sequence[str | None] | None = None) -> str:
+    """An extended M3U playlist whose entries stream from this server, or point at the audio files.
 
     Parameters
     ----------
@@ -33,13 +40,17 @@ def to_m3u(name: str, entries: Sequence[Mapping[str, Any]], base_url: str) -> st
         comment line.
     base_url : str
         The server's address, e.g. ``"http://localhost:8000"``.
+    files : sequence of (str or None), same length as ``entries``, optional
+        Each entry's audio file as the player should find it (:func:`file_locations`), in place
+        of the server's URL; ``None``: no audio file, a comment line. A path that cannot stand
+        on one line (a line break in a file name) becomes a comment line too.
 
     Returns
     -------
     str
         ``#EXTM3U``, ``#PLAYLIST:<name>``, then per track ``#EXTINF:<seconds>,<artist> - <title>``
         (the title alone without an artist; ``<label name> — <track id>`` without a title) and
-        ``<base_url>/api/v1/tracks/<quoted id>/audio``; ``\\n`` line ends.
+        ``<base_url>/api/v1/tracks/<quoted id>/audio`` (or its entry of ``files``); ``\\n`` line ends.
 
     Examples
     --------
@@ -55,17 +66,72 @@ def to_m3u(name: str, entries: Sequence[Mapping[str, Any]], base_url: str) -> st
     #EXTINF:62,Ana - Été
     http://host/api/v1/tracks/t1/audio
     <BLANKLINE>
+    >>> print(to_m3u("Calm", [{"track_id": "t1", "title": "Été", "duration": 61.6}], "", files=["Ana/été.mp3"]))
+    #EXTM3U
+    #PLAYLIST:Calm
+    #EXTINF:62,Été
+    Ana/été.mp3
+    <BLANKLINE>
     """
     base_url = base_url.rstrip("/")
     lines = ["#EXTM3U", f"#PLAYLIST:{_one_line(name)}"]
-    for entry in entries:
+    for index, entry in enumerate(entries):
         track_id = str(entry["track_id"])
-        if "audio_url" in entry and entry["audio_url"] is None:
-            lines.append(f"# {_one_line(track_id)}: no audio on this server")
+        if files is None:
+            location = None if "audio_url" in entry and entry["audio_url"] is None else \
+                f"{base_url}/api/v1/tracks/{quote(track_id, safe='')}/audio"
+        else:
+            location = files[index]
+        if location is None or "\n" in location or "\r" in location:
+            why = "no audio on this server" if location is None else "its file name holds a line break"
+            lines.append(f"# {_one_line(track_id)}: {why}")
             continue
         lines.append(f"#EXTINF:{_whole_seconds(entry.get('duration'))},{_one_line(_display_title(entry))}")
-        lines.append(f"{base_url}/api/v1/tracks/{quote(track_id, safe='')}/audio")
+        lines.append(location)
     return "\n".join(lines) + "\n"
+
+
+def file_locations(paths: Sequence[str], relative_to: str | os.PathLike | None = None,
+                   names: Sequence[str] | None = None) -> list[str | None]:
+    """Each audio file as an absolute path, or relative to the folder ``relative_to`` (with ``/``).
+
+    Parameters
+    ----------
+    paths : sequence of str, length n
+        The catalog's audio files (``""``: a track without one).
+    relative_to : path-like, optional
+        The folder the playlist's paths start from (a player reads them relative to the
+        playlist file, so the user saves it there); every file must lie under it.
+    names : sequence of str, length n, optional
+        What a message calls each file (the web app names track ids, not the server's paths).
+
+    Returns
+    -------
+    list of (str or None), length n
+        ``None`` for a track without an audio file.
+
+    Raises
+    ------
+    DataError
+        When a file lies outside ``relative_to`` (naming the first one and what to do).
+
+    Examples
+    --------
+    >>> file_locations(["/music/Ana/a.mp3", ""], "/music")
+    ['Ana/a.mp3', None]
+    """
+    if relative_to is None:
+        return [os.path.abspath(path) if path else None for path in paths]
+    root = Path(relative_to).resolve()
+    found: list[str | None] = []
+    for index, path in enumerate(paths):
+        resolved = Path(path).resolve() if path else None
+        if resolved is not None and not resolved.is_relative_to(root):
+            name = str(path) if names is None else names[index]
+            raise DataError(f"{name}: its file is outside {relative_to}; choose a base folder that holds "
+                            "every track's file, or export absolute paths")
+        found.append(None if resolved is None else resolved.relative_to(root).as_posix())
+    return found
 
 
 def to_json(name: str, entries: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
