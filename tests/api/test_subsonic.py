@@ -53,7 +53,7 @@ def valid_calls(base, song_ids) -> list[tuple[str, dict]]:
         "getRandomSongs": {"size": 3}, "getSimilarSongs": {"id": song_ids[0]}, "getSimilarSongs2": {"id": album["artistId"]},
         "getSonicSimilarTracks": {"id": song_ids[0]}, "findSonicPath": {"startSongId": song_ids[0], "endSongId": song_ids[5]},
         "getPlaylist": {"id": playlist}, "createPlaylist": {"name": "another", "songId": song_ids[3]},
-        "deletePlaylist": {"id": playlist},
+        "updatePlaylist": {"playlistId": playlist, "songIdToAdd": song_ids[4]}, "deletePlaylist": {"id": playlist},
     }
     order = sorted(schema_methods(), key=lambda method: method == "deletePlaylist")
     return [(method, plan.get(method, {})) for method in order]
@@ -72,10 +72,10 @@ def test_every_method_answers_by_the_opensubsonic_schema_in_json_and_the_same_in
             assert as_xml.headers["content-type"].startswith("text/xml")
             xml_matches_json(ET.fromstring(as_xml.content), body)
         checked.append(method)
-    assert len(checked) == len(schema_methods()) == 22
+    assert len(checked) == len(schema_methods()) == 23
 
 
-CHANGING = ("getRandomSongs", "getAlbumList2", "createPlaylist", "deletePlaylist")
+CHANGING = ("getRandomSongs", "getAlbumList2", "createPlaylist", "updatePlaylist", "deletePlaylist")
 """Methods whose second identical call answers differently (random lists, a new or deleted playlist)."""
 
 

@@ -148,8 +148,11 @@ async def _playlists(conn) -> dict:
     entries = [song.id for song in (await conn.get_playlist(made.id)).entry]
     await conn.create_playlist(playlist_id=made.id, song_ids=ids[:1])
     replaced = [song.id for song in (await conn.get_playlist(made.id)).entry]
+    await conn.update_playlist(made.id, name="py mix 2", song_ids_to_add=ids[1:], song_indices_to_remove=[0])
+    updated = await conn.get_playlist(made.id)
     await conn.delete_playlist(made.id)
-    return {"ids": ids, "entries": entries, "replaced": replaced, "after": [p.name for p in await conn.get_playlists()]}
+    return {"ids": ids, "entries": entries, "replaced": replaced, "updated": (updated.name, [song.id for song in updated.entry]),
+            "after": [p.name for p in await conn.get_playlists()]}
 
 
 def check_recommendations(server: Server, seed: str, similar: list[str], sonic: list[float], path: list[str], ends: list[str]):
@@ -187,6 +190,7 @@ def test_py_opensonic_browses_searches_streams_and_gets_sonic_recommendations(se
 def test_py_opensonic_manages_a_playlist(server):
     found = session(server.url, _playlists, username="ana", password=PASSWORD)
     assert found["entries"] == found["ids"] and found["replaced"] == found["ids"][:1]
+    assert found["updated"] == ("py mix 2", found["ids"][1:])
     assert "py mix" not in found["after"]
 
 
@@ -244,6 +248,7 @@ def test_the_javascript_client_subsonic_api_does_the_same(server):
     assert password["stream"] == {"http": 206, "contentRange": f"bytes 0-99/{len(file)}", "hex": file[:100].hex()}
     assert password["created"]["name"] == "JS mix" and password["created"]["songs"] == ends and password["playlist"] == 2
     assert "JS mix" in password["playlists"] and "JS mix" not in password["playlistsAfter"]
+    assert password["updated"] == {"name": "JS mix 2", "songs": [ends[1], ends[0]]}
     assert password["deleted"]["status"] == "ok"
     assert key["ping"]["status"] == "ok" and key["stream"]["http"] == 206
     assert key["stream"]["hex"] == server.file_bytes(key["streamed"])[:100].hex()

@@ -218,6 +218,14 @@ def test_playlists_are_stored_and_each_user_changes_only_their_own(base, bundle,
     assert error_code(call(base, "getPlaylist", {"id": made["id"]}, auth=bob)) == 70
     assert error_code(call(base, "deletePlaylist", {"id": made["id"]}, auth=bob)) == 70
     assert error_code(call(base, "getPlaylists", {"username": "bob"})) == 50
+    assert ok(call(base, "updatePlaylist", {"playlistId": made["id"], "name": "Nuit", "public": "true",
+                                            "songIndexToRemove": ["0", "2"], "songIdToAdd": first[3]}))
+    changed = ok(call(base, "getPlaylist", {"id": made["id"]}, auth=bob))["playlist"]  # public now: bob sees it
+    assert changed["name"] == "Nuit" and [song["id"] for song in changed["entry"]] == [first[1], first[3], first[3]]
+    assert error_code(call(base, "updatePlaylist", {"playlistId": made["id"], "name": "x"}, auth=bob)) == 50
+    for bad in ({"songIndexToRemove": "3"}, {"songIndexToRemove": "-1"}, {"public": "yes"}, {"songIdToAdd": "so-bm9uZQ"}):
+        assert error_code(call(base, "updatePlaylist", {"playlistId": made["id"], **bad})) in (0, 70), bad
+    assert [song["id"] for song in ok(call(base, "getPlaylist", {"id": made["id"]}))["playlist"]["entry"]] == [first[1], first[3], first[3]]
     updated = ok(call(base, "createPlaylist", {"playlistId": made["id"], "songId": first[:1]}))["playlist"]
     assert [song["id"] for song in updated["entry"]] == first[:1] and updated["id"] == made["id"]
     with serve(create_app(bundle, subsonic=USERS)) as again:  # kept in the bundle's database

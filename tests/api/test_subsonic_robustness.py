@@ -34,6 +34,7 @@ PARAMETERS = {
     "getSimilarSongs": ["id", "count", *MOODS], "getSimilarSongs2": ["id", "count", *MOODS],
     "getSonicSimilarTracks": ["id", "count"], "findSonicPath": ["startSongId", "endSongId", "count"],
     "getPlaylists": ["username"], "getPlaylist": ["id"], "createPlaylist": ["playlistId", "name", "songId"],
+    "updatePlaylist": ["playlistId", "name", "comment", "public", "songIdToAdd", "songIndexToRemove"],
     "deletePlaylist": ["id"], "stream": ["id", "maxBitRate", "format", "timeOffset"], "download": ["id"],
     "getCoverArt": ["id", "size"],
 }

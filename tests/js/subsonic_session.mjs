@@ -81,6 +81,9 @@ async function passwordSession() {
   out.created = { name: created.name, songs: created.entry.map((entry) => entry.id) };
   out.playlists = (await api.getPlaylists()).playlists.playlist.map((playlist) => playlist.name);
   out.playlist = (await api.getPlaylist({ id: created.id })).playlist.entry.length;
+  await api.updatePlaylist({ playlistId: created.id, name: "JS mix 2", songIndexToRemove: [0], songIdToAdd: [first.id] });
+  const updated = (await api.getPlaylist({ id: created.id })).playlist;
+  out.updated = { name: updated.name, songs: updated.entry.map((entry) => entry.id) };
   out.deleted = summary(await api.deletePlaylist({ id: created.id }));
   out.playlistsAfter = ((await api.getPlaylists()).playlists.playlist || []).map((playlist) => playlist.name);
   return out;

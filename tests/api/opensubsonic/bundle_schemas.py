@@ -19,7 +19,7 @@ from pathlib import Path, PurePosixPath
 METHODS = ["ping", "getLicense", "getOpenSubsonicExtensions", "getMusicFolders", "getIndexes", "getArtists", "getArtist",
            "getAlbum", "getSong", "getGenres", "getSongsByGenre", "getAlbumList2", "getRandomSongs", "search3",
            "getSimilarSongs", "getSimilarSongs2", "getSonicSimilarTracks", "findSonicPath", "getPlaylists", "getPlaylist",
-           "createPlaylist", "deletePlaylist"]
+           "createPlaylist", "updatePlaylist", "deletePlaylist"]
 OUT = Path(__file__).with_name("responses.json")
 
 

@@ -1,5 +1,5 @@
 """Playlists: ``getPlaylists``, ``getPlaylist``, ``createPlaylist`` (create, or replace the songs
-of an own playlist) and ``deletePlaylist``, kept by :class:`~.store.PlaylistStore`.
+of an own playlist), ``updatePlaylist`` and ``deletePlaylist``, kept by :class:`~.store.PlaylistStore`.
 
 A user sees the playlists they own and the public ones, and changes only their own.
 """
@@ -37,12 +37,33 @@ def create_playlist(call: Call) -> dict:
     playlist_id = call.params.get("playlistId")
     if playlist_id:
         playlist = _own(call, playlist_id)
-        store.replace_tracks(playlist.id, track_ids)
+        store.update(playlist.id, track_ids=track_ids)
         return {"playlist": _with_songs(call, store.get(playlist.id))}
-    name = call.params.required("name").strip()
-    if not name or len(name) > MAX_NAME_LENGTH or not name.isprintable():
-        raise SubsonicError(GENERIC, f"a playlist name has 1 to {MAX_NAME_LENGTH} printable characters")
+    name = _checked_name(call.params.required("name"))
     return {"playlist": _with_songs(call, store.get(store.create(call.user, name, track_ids)))}
+
+
+@method("updatePlaylist")
+def update_playlist(call: Call) -> dict:
+    """Rename an own playlist, make it public or private, remove songs by index and append songs.
+
+    ``songIndexToRemove`` counts in the playlist as it was before the call; ``comment`` is
+    accepted and not kept (the store has no comments).
+    """
+    playlist = _own(call, call.params.required("playlistId"))
+    name = call.params.get("name")
+    public = call.params.get("public")
+    if public not in (None, "true", "false"):
+        raise SubsonicError(GENERIC, f"public is true or false, got {public[:40]!r}")
+    removed = {_position(text, len(playlist.track_ids)) for text in call.params.all("songIndexToRemove")}
+    kept = [track for position, track in enumerate(playlist.track_ids) if position not in removed]
+    added = [str(call.services.catalog.track_ids[row]) for row in _song_rows(call, "songIdToAdd")]
+    if len(kept) + len(added) > MAX_TRACKS:
+        raise SubsonicError(GENERIC, f"a playlist holds at most {MAX_TRACKS} songs")
+    call.state.playlists.update(playlist.id, name=None if name is None else _checked_name(name),
+                                public=None if public is None else public == "true",
+                                track_ids=kept + added if removed or added else None)
+    return {}
 
 
 @method("deletePlaylist")
@@ -51,8 +72,23 @@ def delete_playlist(call: Call) -> dict:
     return {}
 
 
-def _song_rows(call: Call) -> list[int]:
-    identifiers = call.params.all("songId")
+def _position(text: str, length: int) -> int:
+    """A ``songIndexToRemove``: an index of the playlist's songs (error 0 otherwise, never clamped)."""
+    stripped = text.strip()
+    if not (stripped.isascii() and stripped.isdigit() and len(stripped) < 10 and int(stripped) < length):
+        raise SubsonicError(GENERIC, f"songIndexToRemove {text[:40]!r} is not an index of this playlist's {length} songs")
+    return int(stripped)
+
+
+def _checked_name(name: str) -> str:
+    name = name.strip()
+    if not name or len(name) > MAX_NAME_LENGTH or not name.isprintable():
+        raise SubsonicError(GENERIC, f"a playlist name has 1 to {MAX_NAME_LENGTH} printable characters")
+    return name
+
+
+def _song_rows(call: Call, parameter: str = "songId") -> list[int]:
+    identifiers = call.params.all(parameter)
     if len(identifiers) > MAX_TRACKS:
         raise SubsonicError(GENERIC, f"a playlist holds at most {MAX_TRACKS} songs, got {len(identifiers)}")
     index = call.services.catalog.index

@@ -78,11 +78,17 @@ class PlaylistStore:
             self._write_tracks(cursor.lastrowid, track_ids)
         return int(cursor.lastrowid)
 
-    def replace_tracks(self, playlist_id: int, track_ids: list[str]) -> None:
-        """Make ``track_ids`` the playlist's tracks, in this order."""
+    def update(self, playlist_id: int, *, name: str | None = None, public: bool | None = None,
+               track_ids: list[str] | None = None) -> None:
+        """Change the given fields of a playlist in one transaction (``None``: keep)."""
         with self._lock, write_transaction(self._connection):
-            self._connection.execute("DELETE FROM subsonic_playlist_tracks WHERE playlist_id = ?", (playlist_id,))
-            self._write_tracks(playlist_id, track_ids)
+            if name is not None:
+                self._connection.execute("UPDATE subsonic_playlists SET name = ? WHERE id = ?", (name, playlist_id))
+            if public is not None:
+                self._connection.execute("UPDATE subsonic_playlists SET public = ? WHERE id = ?", (int(public), playlist_id))
+            if track_ids is not None:
+                self._connection.execute("DELETE FROM subsonic_playlist_tracks WHERE playlist_id = ?", (playlist_id,))
+                self._write_tracks(playlist_id, track_ids)
             self._connection.execute("UPDATE subsonic_playlists SET changed = ? WHERE id = ?", (_now(), playlist_id))
 
     def get(self, playlist_id: int) -> StoredPlaylist | None:
