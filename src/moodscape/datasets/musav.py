@@ -1,6 +1,6 @@
 """MusAV: Spotify previews with relative arousal/valence judgments and Spotify AV values.
 
-Files read (layout of the real dataset, see ``shared/data/README.md``):
+Files read (the layout of the MTG/musav-dataset repository and its audio):
 
 - ``audio.chunk_000-006.songids``: the Spotify ids of the songs, one per line;
 - ``annotations/annotations.{arousal,valence}.all``: raw pairwise judgments (JSON lines);
