@@ -214,17 +214,16 @@ def _progress(what: str) -> Iterator[Callable[[int, int], None]]:
 
 
 def _like_jamendo_data(metadata: Path, out: Path, *, n_musav: int | None, **options: Any) -> None:
-    """``demo-data --like-jamendo``: the rehearsal corpus and its two config files."""
-    from .datasets.like_jamendo import MUSAV_PREVIEWS, write_configs, write_like_jamendo
+    """``demo-data --like-jamendo``: the rehearsal corpus (with its config files)."""
+    from .datasets.like_jamendo import MUSAV_PREVIEWS, write_like_jamendo
 
     with _progress("rehearsal corpus") as progress:
         corpus = write_like_jamendo(metadata, out, n_musav=MUSAV_PREVIEWS if n_musav is None else n_musav,
                                     progress=progress, **options)
-    config, sample_config = write_configs(corpus, options["seed"])
     _print_summary("rehearsal corpus", {"tracks": corpus.n_tracks, "hours": f"{corpus.seconds / 3600:.1f}",
                                         "mp3 sample": corpus.n_mp3, "musav previews": corpus.n_musav,
-                                        "skipped metadata rows": len(corpus.problems), "config": config,
-                                        "mp3 sample config": sample_config})
+                                        "skipped metadata rows": len(corpus.problems), "config": corpus.config,
+                                        "mp3 sample config": corpus.sample_config})
 
 
 def _demo_config(corpus: Any, out: Path, seed: int) -> str:

@@ -9,17 +9,19 @@ tempo are drawn from the track's own tags (:func:`track_params`), with the demo'
 nuisances (level, key, timbre, tone, balance) drawn independently of them.
 
 Tracks are written as the dataset's released mel-spectrograms, not as audio: the music is
-rendered at the mel rate (12 kHz) for at most one loop of whole chord progressions (about
-30 s) and its log-mel computed once (:func:`moodscape.audio.log_mel_spectrogram`); a
+rendered at the mel rate (12 kHz) for at most one loop of whole chord progressions (15 to
+18 s) and its log-mel computed once (:func:`moodscape.audio.log_mel_spectrogram`); a
 longer track repeats the loop's frames (:func:`track_mel`). A sample of tracks is also
-written as MP3 (rendered in full at the MP3 rate), and a MusAV-sized set of previews with
-simulated judgments as the demo's (:mod:`moodscape.datasets.demo_musav`).
+written as MP3 (:func:`write_track_mp3`: the loop at the MP3 rate, repeated likewise),
+and a MusAV-sized set of previews with simulated judgments as the demo's
+(:mod:`moodscape.datasets.demo_musav`).
 
 Every track's content depends only on the seed and its track id, so a corpus of 1,000
 tracks holds the same music for those tracks as one of 18,486; ``limit`` keeps the
 tracks first in a seeded order, so smaller corpora are subsets of larger ones. Files go
-to disk as they are made (never all mels in memory); a mel already on disk with the
-expected shape is kept, so a killed run resumes. The metadata tables are written last.
+to disk as they are made (never all mels in memory); a rerun with the same settings keeps
+the files already written (a mel if it has the expected shape), so a killed run resumes.
+The metadata tables are written last.
 
 Layout written under ``out_dir``::
 
@@ -31,39 +33,48 @@ Layout written under ``out_dir``::
     mp3-sample/...                               the sample's rows, in the same three files
     musav/...                                    as the demo corpus (previews, metadata, annotations)
     truth.json                                   as the demo corpus's
+    moodscape.toml                               the config of the corpus (its mels)
+    moodscape-mp3-sample.toml                    the config of the MP3 sample
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import math
 import os
 from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
+import soundfile as sf
+import threadpoolctl
 
 from moodscape import artifacts
 from moodscape.audio import MEL_HOP, MEL_N_BANDS, MEL_SR, log_mel_spectrogram
 from moodscape.datasets import SPLITS
-from moodscape.datasets.demo import _render_to_mp3, _write_truth
+from moodscape.datasets.demo import _write_truth
 from moodscape.datasets.demo_musav import draw_musav_songs, write_musav
 from moodscape.datasets.demo_synth import ARCHETYPES, TrackParams, draw_track_params, render_track
 from moodscape.datasets.jamendo import SPLIT_TSV, TAG_PREFIX, TRACKS_TSV, TSV_HEADER, VOCABULARY_TXT, read_tag_vocabulary, read_tracks_tsv
-from moodscape.errors import ConfigError
+from moodscape.errors import AudioError, ConfigError
 
-__all__ = ["LikeJamendoCorpus", "archetype_weights", "track_mel", "track_params", "write_like_jamendo"]
+__all__ = ["LikeJamendoCorpus", "archetype_weights", "track_mel", "track_params", "write_like_jamendo", "write_track_mp3"]
 
 MUSAV_PREVIEWS = 2092
 """Previews in the real MusAV set."""
 PREVIEW_SECONDS = 30.0
 """Length of a MusAV preview (Spotify's)."""
-LOOP_SECONDS = 30.0
-"""A mel is rendered for whole chord progressions lasting at least this long, then repeated."""
+LOOP_SECONDS = 15.0
+"""A mel is rendered for whole chord progressions lasting at least this long, then repeated
+(one to three progressions: 15 to 18 s at the archetypes' tempi)."""
 SPLIT = 0
 
+_SETTINGS_JSON = ".like-jamendo.json"  # what the files were written with: a rerun keeps them only when it matches
+_FORMAT = 1  # raised whenever the same settings would write other content
 _MARGIN_SECONDS = 0.5  # rendered around the loop so that its frames lie clear of the render's fades
 # uploader tags: the archetype's signature tags vote 1 for it; these vote besides (a tag's
 # meaning, read as music: "calm" is slow and soft, "fast" fast); any tag, or none, leaves
@@ -106,6 +117,8 @@ class LikeJamendoCorpus:
     musav_audio_root: Path
     musav_metadata_root: Path
     truth_path: Path
+    config: Path
+    sample_config: Path
     n_tracks: int
     n_mp3: int
     n_musav: int
@@ -226,6 +239,39 @@ def track_mel(params: TrackParams, seconds: float) -> np.ndarray:
     return np.concatenate([mel[:, :stop], *[mel[:, start:stop]] * repeats], axis=1)[:, :n_frames]
 
 
+def write_track_mp3(params: TrackParams, path: Path, seconds: float, sample_rate: int, channels: int) -> None:
+    """Write a track ``seconds`` long as MP3, as :func:`track_mel` makes its mel.
+
+    A track no longer than a loop is rendered whole; a longer one is its first loop, then
+    the loop again, encoded block by block, so memory holds one loop whatever the length.
+
+    Parameters
+    ----------
+    params : TrackParams
+    path : Path
+        The file (written atomically).
+    seconds : float
+    sample_rate, channels : int
+
+    Raises
+    ------
+    AudioError
+        When libsndfile cannot encode MP3.
+    """
+    loop = _loop_seconds(params)
+    whole = seconds <= loop + 2 * _MARGIN_SECONDS
+    audio = render_track(params, seconds if whole else loop + 2 * _MARGIN_SECONDS, sample_rate, channels)
+    start, stop = round(_MARGIN_SECONDS * sample_rate), round((_MARGIN_SECONDS + loop) * sample_rate)
+    n_samples = len(audio) if whole else round(seconds * sample_rate)
+    try:
+        with artifacts.atomic_path(path) as tmp, sf.SoundFile(tmp, "w", sample_rate, channels, format="MP3") as out:
+            out.write(audio[:n_samples if whole else stop])
+            for offset in range(stop, n_samples, stop - start):
+                out.write(audio[start:start + min(stop - start, n_samples - offset)])
+    except (sf.LibsndfileError, RuntimeError) as error:
+        raise AudioError(f"{path}: cannot write MP3: {error}") from None
+
+
 def _written(path: Path, n_frames: int) -> bool:
     """Whether ``path`` already holds a float32 mel of ``n_frames`` frames (a resumed run)."""
     try:
@@ -235,25 +281,35 @@ def _written(path: Path, n_frames: int) -> bool:
     return mel.shape == (MEL_N_BANDS, n_frames) and mel.dtype == np.float32
 
 
-def _write_job(job: _Job, sample_rate: int, channels: int) -> None:
-    """Write one job's files; top-level so that worker processes can run it."""
-    if job.mel_path is not None and not _written(job.mel_path, _n_frames(job.seconds)):
+def _write_job(job: _Job, sample_rate: int, channels: int, resume: bool) -> None:
+    """Write one job's files, but those a resumed run finds whole; top-level so that worker processes can run it."""
+    if job.mel_path is not None and not (resume and _written(job.mel_path, _n_frames(job.seconds))):
         artifacts.write_array(job.mel_path, track_mel(job.params, job.seconds))
-    if job.mp3_path is not None:
-        _render_to_mp3(job.params, job.mp3_path, job.seconds, sample_rate, channels)
+    if job.mp3_path is not None and not (resume and job.mp3_path.is_file()):
+        write_track_mp3(job.params, job.mp3_path, job.seconds, sample_rate, channels)
 
 
-def _run_jobs(jobs: list[_Job], sample_rate: int, channels: int, workers: int,
+def _run_jobs(jobs: list[_Job], settings: dict[str, Any], stamp: Path, workers: int,
               progress: Callable[[int, int], None] | None) -> None:
-    """Run the jobs on ``workers`` processes (in this one when 1), reporting each one done."""
-    results: Iterator
+    """Run the jobs on ``workers`` processes (in this one when 1), reporting each one done.
+
+    Files already there are kept only when ``stamp`` records the same ``settings`` (every
+    file is written atomically, so one that is there is whole). Each process runs one
+    BLAS thread: the jobs' matrix products are small, and threads waiting on busy cores
+    made them half as fast.
+    """
+    try:
+        resume = json.loads(stamp.read_text()) == settings
+    except (OSError, ValueError):
+        resume = False
+    artifacts.write_json(stamp, settings)
+    rates = [settings["sample_rate"]] * len(jobs), [settings["channels"]] * len(jobs), [resume] * len(jobs)
     if workers == 1:
-        results = (_write_job(job, sample_rate, channels) for job in jobs)
-        _count(results, len(jobs), progress)
+        with threadpoolctl.threadpool_limits(1):
+            _count(map(_write_job, jobs, *rates), len(jobs), progress)
         return
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        chunk = max(1, min(16, len(jobs) // (8 * workers)))
-        _count(pool.map(_write_job, jobs, [sample_rate] * len(jobs), [channels] * len(jobs), chunksize=chunk),
+    with ProcessPoolExecutor(max_workers=workers, initializer=threadpoolctl.threadpool_limits, initargs=(1,)) as pool:
+        _count(pool.map(_write_job, jobs, *rates, chunksize=max(1, min(16, len(jobs) // (8 * workers)))),
                len(jobs), progress)
 
 
@@ -363,7 +419,8 @@ def write_like_jamendo(
         root=root, jamendo_root=jamendo_root, melspec_root=jamendo_root / "melspec",
         jamendo_audio_root=jamendo_root / "audio", sample_root=root / "mp3-sample", musav_root=root / "musav",
         musav_audio_root=root / "musav" / "audio", musav_metadata_root=root / "musav" / "metadata",
-        truth_path=root / "truth.json", n_tracks=0, n_mp3=0, n_musav=n_musav,
+        truth_path=root / "truth.json", config=root / "moodscape.toml", sample_config=root / "moodscape-mp3-sample.toml",
+        n_tracks=0, n_mp3=0, n_musav=n_musav,
         seconds=0.0, problems=(),
     )
     rows, splits, vocabulary, problems = _read_metadata(metadata)
@@ -378,26 +435,25 @@ def write_like_jamendo(
     preview_seconds = min(PREVIEW_SECONDS, max_seconds or math.inf)
     songs = draw_musav_songs(np.sort(np.arange(n_musav) % len(ARCHETYPES)), np.random.default_rng([seed, 1]))
     jobs += [_Job(song.params, preview_seconds, None, corpus.musav_audio_root / f"{song.path}.mp3") for song in songs]
-    _run_jobs(jobs, sample_rate, channels, workers or os.cpu_count() or 1, progress)
+    settings = {"format": _FORMAT, "seed": seed, "max_seconds": max_seconds, "sample_rate": sample_rate,
+                "channels": channels, "loop_seconds": LOOP_SECONDS}
+    _run_jobs(jobs, settings, root / _SETTINGS_JSON, workers or os.cpu_count() or 1, progress)
 
     write_musav(corpus.musav_root, corpus.musav_metadata_root, songs, preview_seconds, np.random.default_rng([seed, 2]))
     _write_truth(corpus.truth_path, planted, songs, len(ARCHETYPES))
     kept_ids = set(durations)
     _write_tables(corpus.sample_root, rows, splits, vocabulary, sample, durations)
     _write_tables(jamendo_root, rows, splits, vocabulary, kept_ids, durations)
+    _write_configs(corpus, seed)
     return dataclasses.replace(corpus, n_tracks=len(kept), n_mp3=len(sample), seconds=sum(durations.values()),
                                problems=tuple(problems))
 
 
-def write_configs(corpus: LikeJamendoCorpus, seed: int) -> tuple[Path, Path]:
-    """Write ``moodscape.toml`` (the mels) and ``moodscape-mp3-sample.toml`` (the MP3 sample) beside the corpus.
+def _write_configs(corpus: LikeJamendoCorpus, seed: int) -> None:
+    """Write the corpus's config (the mels) and its MP3 sample's, paths relative to them.
 
-    Paths in them are relative to the files; the training settings are the product's
-    defaults (the rehearsal runs what a user of the real dataset runs).
-
-    Returns
-    -------
-    main, sample : Path
+    The training settings are the product's defaults: the rehearsal runs what a user of
+    the real dataset runs.
     """
     def rel(path: Path) -> str:
         return path.resolve().relative_to(corpus.root.resolve()).as_posix()
@@ -407,13 +463,11 @@ def write_configs(corpus: LikeJamendoCorpus, seed: int) -> tuple[Path, Path]:
     head = ["# Written by `moodscape demo-data --like-jamendo`; paths are relative to this file.", f"seed = {seed}",
             "", "[data]", 'source = "jamendo"', "", "[jamendo]"]
     texts = {
-        corpus.root / "moodscape.toml": [*head, f'root = "{rel(corpus.jamendo_root)}"',
-                                         f'melspec_root = "{rel(corpus.melspec_root)}"', f"split = {SPLIT}", "", *musav],
-        corpus.root / "moodscape-mp3-sample.toml": [*head, f'root = "{rel(corpus.sample_root)}"',
-                                                    f'audio_root = "{rel(corpus.jamendo_audio_root)}"', f"split = {SPLIT}",
-                                                    "", *musav],
+        corpus.config: [*head, f'root = "{rel(corpus.jamendo_root)}"', f'melspec_root = "{rel(corpus.melspec_root)}"',
+                        f"split = {SPLIT}", "", *musav],
+        corpus.sample_config: [*head, f'root = "{rel(corpus.sample_root)}"', f'audio_root = "{rel(corpus.jamendo_audio_root)}"',
+                               f"split = {SPLIT}", "", *musav],
     }
     for path, lines in texts.items():
         with artifacts.atomic_path(path) as tmp:
             tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return tuple(texts)
