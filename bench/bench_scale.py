@@ -61,6 +61,8 @@ DEFAULT_METADATA = Path(os.environ.get("MOODSCAPE_SHARED_DATA") or REPO.parent /
 STAGES = ("demo-data", "features", "features-mp3", "cluster", "label", "pretrain", "train", "train-av",
           "infer-test", "infer-all", "report", "serve")
 METADATA_FILE = "autotagging_moodtheme.tsv"
+STAGE_TRACKS = {"features-mp3": "mp3", "pretrain": "train", "train": "train", "train-av": "musav", "infer-test": "test"}
+"""The tracks a stage works on, where not the whole corpus (the ``tracks`` column)."""
 MB = 2 ** 20
 
 
@@ -181,6 +183,17 @@ def epoch_projection(stage: str, config: Path, work: Path, wall: float, epochs_r
             "projected_s": round(wall + max(0, configured - epochs_run) * per_epoch, 1)}
 
 
+def corpus_counts(args, corpus: Path) -> dict[str, int]:
+    """Tracks of the corpus in all, in the train and test splits, of the MP3 sample and of MusAV."""
+    from moodscape.config import Settings
+    from moodscape.pipeline.collection import load_collection
+
+    tracks = load_collection(Settings.load(corpus / "moodscape.toml", {})).tracks
+    splits = tracks["split"].value_counts()
+    return {"all": len(tracks), "train": int(splits.get("train", 0)), "test": int(splits.get("test", 0)),
+            "mp3": args.mp3_sample, "musav": args.musav_tracks}
+
+
 def stage_commands(args, size: int, corpus: Path, work: Path) -> dict[str, tuple[list[str], Path]]:
     """Each stage's command and the folder whose growth is its disk written."""
     config = corpus / "moodscape.toml"
@@ -210,7 +223,10 @@ def stage_commands(args, size: int, corpus: Path, work: Path) -> dict[str, tuple
 
 
 def serve_measure(args, size: int, work: Path, logs: Path) -> Measure:
-    """Start-up of ``moodscape serve`` on the run's bundle, and recommend latency under load."""
+    """Start-up of ``moodscape serve`` on the run's bundle, and recommend latency under load.
+
+    Its RSS is the server's after the load; its CPU time the server's over start-up and load.
+    """
     import asyncio
 
     import psutil
@@ -244,21 +260,26 @@ def run_size(args, size: int) -> list[Measure]:
     if "demo-data" in args.stages:
         for folder in (corpus, work, work.with_name(work.name + "-mp3")):
             shutil.rmtree(folder, ignore_errors=True)
+    elif not (corpus / "moodscape.toml").is_file():
+        print(f"n={size}: no corpus at {corpus}; run the demo-data stage first")
+        return []
     commands = stage_commands(args, size, corpus, work)
-    results = []
+    results, counts = [], None
     for stage in (s for s in STAGES if s in args.stages):
         print(f"n={size}: {stage} ...", flush=True)
+        if stage != "demo-data":
+            counts = counts or corpus_counts(args, corpus)
         if stage == "serve":
             results.append(serve_measure(args, size, work, logs))
         else:
             command, output = commands[stage]
             rc, wall, cpu, peak, largest, disk = measured(command, logs / f"{stage}.log", output, args.sample_every,
                                                           args.stage_timeout)
-            tracks = args.mp3_sample if stage == "features-mp3" else size
+            tracks = counts[STAGE_TRACKS.get(stage, "all")] if counts else size
             measure = Measure(stage, size, tracks, rc, wall, cpu, peak, largest, disk,
                               error="" if rc == 0 else log_tail(logs / f"{stage}.log"))
             if stage == "features-mp3" and tracks:
-                measure.extra["projected_s"] = round(wall / tracks * size, 1)
+                measure.extra["projected_s"] = round(wall / tracks * counts["all"], 1)
             if stage in ("pretrain", "train") and rc == 0:
                 measure.extra.update(epoch_projection(stage, corpus / "moodscape.toml", work, wall, args.epochs))
             results.append(measure)
@@ -317,6 +338,9 @@ def plot(runs: dict[int, list[Measure]], path: Path) -> None:
                             if m.stage == stage and m.rc == 0 and getattr(m, key) > 0)
             if len(points) > 1:
                 axis.plot(*zip(*points), marker="o", label=stage)
+                if key == "wall_s" and stage == "features":  # a line of slope 1 through it: linear growth
+                    (n0, y0), (n1, _) = points[0], points[-1]
+                    axis.plot([n0, n1], [y0, y0 * n1 / n0], color="grey", linestyle="--", label="∝ N")
         axis.set(xscale="log", yscale="log", xlabel="tracks", ylabel=label)
         axis.grid(True, which="both", alpha=0.3)
     axes[0].legend(fontsize=7)
