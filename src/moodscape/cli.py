@@ -161,28 +161,69 @@ def _print_summary(title: str, rows: dict[str, Any]) -> None:
 def demo_data(
     out: Annotated[Path, typer.Option(help="Directory for the corpus.")] = Path("demo"),
     tracks: Annotated[int, typer.Option(min=15, help="MTG-Jamendo-style tracks.")] = 200,
-    musav_tracks: Annotated[int, typer.Option(min=3, help="MusAV-style previews (600: about 500 judged pairs a "
-                                                          "dimension, so a pairwise accuracy is known to ~1.5 points).")] = 600,
+    musav_tracks: Annotated[int | None, typer.Option(min=3, help="MusAV-style previews (default 600: about 500 judged pairs a "
+                                                                 "dimension, so a pairwise accuracy is known to ~1.5 points; "
+                                                                 "2,092, MusAV's, with --like-jamendo).")] = None,
     seconds: Annotated[float, typer.Option(min=2.0, help="Length of each track.")] = 20.0,
     seed: Annotated[int, typer.Option(help="Random seed; the corpus is deterministic for a seed.")] = 0,
     sample_rate: Annotated[int, typer.Option(help="Sample rate of the MP3 files.")] = 22050,
     channels: Annotated[int, typer.Option(min=1, max=2)] = 1,
+    like_jamendo: Annotated[Path | None, typer.Option(help="A copy of the MTG-Jamendo metadata (autotagging_moodtheme.tsv, "
+                                                           "splits/): its real tracks, tags and split 0, written as mels "
+                                                           "(--tracks and --seconds do not apply).")] = None,
+    max_seconds: Annotated[float | None, typer.Option(min=2.0, help="--like-jamendo: cap each track's length.")] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="--like-jamendo: keep this many tracks (a seeded subset).")] = None,
+    mp3_sample: Annotated[int, typer.Option(min=0, help="--like-jamendo: tracks also written as MP3.")] = 0,
+    workers: Annotated[int | None, typer.Option(min=1, help="--like-jamendo: processes (default: one per core).")] = None,
 ) -> None:
     """Stage 0: synthesise a demo corpus with planted structure, in the real dataset formats."""
     from .datasets.demo import generate_demo_corpus
 
-    columns = (TextColumn("demo corpus"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=console) as progress:
-        task = progress.add_task("render", total=tracks + musav_tracks)
+    if like_jamendo is not None:
+        return _like_jamendo_data(like_jamendo, out, max_seconds=max_seconds, limit=limit, mp3_sample=mp3_sample,
+                                  n_musav=musav_tracks, seed=seed, sample_rate=sample_rate, channels=channels, workers=workers)
+    musav_tracks = 600 if musav_tracks is None else musav_tracks
+    with _progress("demo corpus") as progress:
         corpus = generate_demo_corpus(
             out, n_tracks=tracks, n_musav=musav_tracks, seconds=seconds, seed=seed,
-            sample_rate=sample_rate, channels=channels,
-            progress=lambda done, total: progress.update(task, completed=done, total=total),
+            sample_rate=sample_rate, channels=channels, progress=progress,
         )
     config_path = Path(out) / "moodscape.toml"
     with artifacts.atomic_path(config_path) as tmp:
         tmp.write_text(_demo_config(corpus, Path(out), seed), encoding="utf-8")
     _print_summary("demo corpus", {"tracks": tracks, "musav previews": musav_tracks, "archetypes": corpus.n_archetypes, "config": config_path})
+
+
+@contextlib.contextmanager
+def _progress(what: str) -> Iterator[Callable[[int, int], None]]:
+    """A progress bar on stderr, shown from the first call ``progress(n_done, n_total)`` (an error before shows alone)."""
+    bar = Progress(TextColumn(what), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=console)
+    tasks = []
+
+    def progress(done: int, total: int) -> None:
+        if not tasks:
+            bar.start()
+            tasks.append(bar.add_task(what, total=total))
+        bar.update(tasks[0], completed=done, total=total)
+
+    try:
+        yield progress
+    finally:
+        if tasks:
+            bar.stop()
+
+
+def _like_jamendo_data(metadata: Path, out: Path, *, n_musav: int | None, **options: Any) -> None:
+    """``demo-data --like-jamendo``: the rehearsal corpus (with its config files)."""
+    from .datasets.like_jamendo import MUSAV_PREVIEWS, write_like_jamendo
+
+    with _progress("rehearsal corpus") as progress:
+        corpus = write_like_jamendo(metadata, out, n_musav=MUSAV_PREVIEWS if n_musav is None else n_musav,
+                                    progress=progress, **options)
+    _print_summary("rehearsal corpus", {"tracks": corpus.n_tracks, "hours": f"{corpus.seconds / 3600:.1f}",
+                                        "mp3 sample": corpus.n_mp3, "musav previews": corpus.n_musav,
+                                        "skipped metadata rows": len(corpus.problems), "config": corpus.config,
+                                        "mp3 sample config": corpus.sample_config})
 
 
 def _demo_config(corpus: Any, out: Path, seed: int) -> str:

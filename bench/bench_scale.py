@@ -1,0 +1,414 @@
+"""Scale rehearsal (issue 17): every pipeline stage on a corpus of MTG-Jamendo's size, timed and measured.
+
+For each ``--sizes`` N, writes a rehearsal corpus of N tracks with ``moodscape demo-data
+--like-jamendo METADATA --limit N`` (the real ids, paths, durations capped at
+``--max-seconds``, tags and split 0; mels in the released layout, ``--mp3-sample`` tracks
+also as MP3, ``--musav-tracks`` MusAV previews), then runs the stages as a user would,
+each a ``moodscape`` subprocess on one work directory:
+
+==============  ==============================================================
+demo-data       the corpus itself
+features        stage 1a from the mels (``--workers`` Dask workers)
+features-mp3    stage 1a from the MP3 sample (its own work directory); the time per
+                track is projected to N tracks
+cluster         stage 1b, K scanned (silhouette sampled)
+label           stage 2, with the real tags
+pretrain        stage 3a, ``--epochs`` epochs; projected to the configured epochs
+train           stage 3b, ``--epochs`` epochs; projected likewise
+train-av        stage 4 on the MusAV previews
+infer-test      stage 5 on the test split
+infer-all       stage 5 on every track (the serving catalog)
+report          the run report
+serve           ``moodscape serve`` start-up (process start → /ready) and recommend
+                latency under ``--connections`` connections for ``--load-seconds``
+==============  ==============================================================
+
+Per stage: wall time; CPU time (user + system of the whole process tree, from ``wait4``,
+Dask workers included); peak RSS of the tree (the sum over its live processes, sampled
+every ``--sample-every`` s with psutil, at least the largest process's) and the largest
+single process's (``wait4``: exact, however short its peak);
+disk written (the growth of the stage's output folder: corpus or work directory). A table
+per size, a table of growth exponents (the slope of log cost against log N between the
+smallest and largest size), JSON (``--json``) and, with several sizes, a log-log plot of
+wall time and peak RSS against N (``--plot``).
+
+Without the metadata (``--metadata``, default ``../shared/data/mtg-jamendo`` beside the
+repository) it prints why and exits 0.
+
+Run: ``PYTHONPATH=src python bench/bench_scale.py --sizes 1000 5000 18486 [--max-seconds 30]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import math
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
+sys.path.insert(0, str(BENCH))
+
+DEFAULT_METADATA = Path(os.environ.get("MOODSCAPE_SHARED_DATA") or REPO.parent / "shared" / "data") / "mtg-jamendo"
+STAGES = ("demo-data", "features", "features-mp3", "cluster", "label", "pretrain", "train", "train-av",
+          "infer-test", "infer-all", "report", "serve")
+METADATA_FILE = "autotagging_moodtheme.tsv"
+STAGE_TRACKS = {"features-mp3": "mp3", "pretrain": "train", "train": "train", "train-av": "musav", "infer-test": "test"}
+"""The tracks a stage works on, where not the whole corpus (the ``tracks`` column)."""
+MB = 2 ** 20
+
+
+@dataclass
+class Measure:
+    """What one stage cost: the row of the table and of the JSON."""
+
+    stage: str
+    size: int
+    tracks: int
+    rc: int
+    wall_s: float
+    cpu_s: float
+    peak_rss_mb: float
+    max_process_rss_mb: float
+    disk_mb: float
+    extra: dict = field(default_factory=dict)
+    error: str = ""
+
+
+def moodscape_command(*args) -> list[str]:
+    """``python -m moodscape ARGS`` of this interpreter."""
+    return [sys.executable, "-m", "moodscape", *map(str, args)]
+
+
+def stage_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO / "src"), env.get("PYTHONPATH")]))
+    env.setdefault("NUMBA_CPU_NAME", "generic")
+    return env
+
+
+def folder_bytes(folder: Path) -> int:
+    """Bytes of the regular files under ``folder`` (0 when it does not exist)."""
+    total = 0
+    for path, _, names in os.walk(folder):
+        for name in names:
+            try:
+                total += os.lstat(os.path.join(path, name)).st_size
+            except OSError:
+                pass
+    return total
+
+
+def tree_rss(root_pid: int) -> int:
+    """Resident bytes of a process and all its descendants now (0 when gone)."""
+    import psutil
+
+    try:
+        root = psutil.Process(root_pid)
+        processes = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return 0
+    total = 0
+    for process in processes:
+        try:
+            total += process.memory_info().rss
+        except psutil.NoSuchProcess:
+            pass
+    return total
+
+
+def measured(command: list[str], log_path: Path, output: Path, sample_every: float,
+             timeout: float) -> tuple[int, float, float, float, float, float]:
+    """Run ``command``; return rc, wall s, CPU s, peak tree RSS MB, max process RSS MB, disk MB written.
+
+    The child is reaped with ``wait4``, whose usage covers every descendant it reaped in
+    turn (Dask's workers and nannies), so CPU time and the largest process's RSS are the
+    whole tree's; the tree's summed RSS is sampled while it runs.
+    """
+    before = folder_bytes(output)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "w") as log:
+        start = time.perf_counter()
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=stage_env(), cwd=REPO,
+                                   start_new_session=True)
+        peak = 0
+        while True:
+            pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+            if pid:
+                process.returncode = os.waitstatus_to_exitcode(status)
+                break
+            if time.perf_counter() - start > timeout:
+                os.killpg(process.pid, 9)
+                _, status, usage = os.wait4(process.pid, 0)
+                process.returncode = 124
+                break
+            peak = max(peak, tree_rss(process.pid))
+            time.sleep(sample_every)
+        wall = time.perf_counter() - start
+    disk = (folder_bytes(output) - before) / MB
+    max_process = usage.ru_maxrss / 1024  # KiB on Linux
+    return process.returncode, wall, usage.ru_utime + usage.ru_stime, max(peak / MB, max_process), max_process, disk
+
+
+def log_tail(path: Path, lines: int = 5) -> str:
+    try:
+        return " | ".join(path.read_text(errors="replace").strip().splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+def epoch_projection(stage: str, config: Path, work: Path, wall: float, epochs_run: int) -> dict:
+    """Seconds a training pass took and the stage's projected wall time at the configured epochs.
+
+    The projection adds a training pass per further epoch to the measured run; it leaves
+    out the validation after each epoch and stops no run early, so it is a rough upper
+    bound on training, a lower one on validation.
+    """
+    from moodscape.artifacts import Workdir, read_json
+    from moodscape.config import Settings
+
+    settings = Settings.load(config, {})
+    configured = settings.pretrain.epochs if stage == "pretrain" else settings.train.epochs
+    metrics = read_json(Workdir(work).pretrain_metrics if stage == "pretrain" else Workdir(work).classifier_metrics)
+    per_epoch = (metrics.get("history", metrics) if stage == "pretrain" else metrics)["train_seconds_per_epoch"]
+    return {"train_seconds_per_epoch": round(per_epoch, 1), "configured_epochs": configured,
+            "projected_s": round(wall + max(0, configured - epochs_run) * per_epoch, 1)}
+
+
+def corpus_counts(args, corpus: Path) -> dict[str, int]:
+    """Tracks of the corpus in all, in the train and test splits, of the MP3 sample and of MusAV."""
+    from moodscape.config import Settings
+    from moodscape.pipeline.collection import load_collection
+
+    tracks = load_collection(Settings.load(corpus / "moodscape.toml", {})).tracks
+    splits = tracks["split"].value_counts()
+    return {"all": len(tracks), "train": int(splits.get("train", 0)), "test": int(splits.get("test", 0)),
+            "mp3": args.mp3_sample, "musav": args.musav_tracks}
+
+
+def stage_commands(args, size: int, corpus: Path, work: Path) -> dict[str, tuple[list[str], Path]]:
+    """Each stage's command and the folder whose growth is its disk written."""
+    config = corpus / "moodscape.toml"
+    overrides = [f"--set={item}" for item in args.set]
+    common = ["--config", config, "--workdir", work, *overrides]
+    workers = ["--workers", args.workers] if args.workers else []
+    generate = ["demo-data", "--like-jamendo", args.metadata, "--out", corpus, "--limit", size,
+                "--mp3-sample", args.mp3_sample, "--musav-tracks", args.musav_tracks, "--seed", args.seed,
+                "--sample-rate", args.sample_rate, "--channels", args.channels, *workers]
+    if args.max_seconds:
+        generate += ["--max-seconds", args.max_seconds]
+    return {
+        "demo-data": (moodscape_command(*generate), corpus),
+        "features": (moodscape_command("features", *common, *workers), work),
+        "features-mp3": (moodscape_command("features", "--config", corpus / "moodscape-mp3-sample.toml",
+                                           "--workdir", work.with_name(work.name + "-mp3"), *overrides, *workers),
+                         work.with_name(work.name + "-mp3")),
+        "cluster": (moodscape_command("cluster", *common), work),
+        "label": (moodscape_command("label", *common), work),
+        "pretrain": (moodscape_command("pretrain", *common, "--epochs", args.epochs), work),
+        "train": (moodscape_command("train", *common, "--epochs", args.epochs), work),
+        "train-av": (moodscape_command("train-av", *common), work),
+        "infer-test": (moodscape_command("infer", *common, "--split", "test", *workers), work),
+        "infer-all": (moodscape_command("infer", *common, "--split", "all", *workers), work),
+        "report": (moodscape_command("report", *common), work),
+    }
+
+
+def serve_measure(args, size: int, work: Path, logs: Path) -> Measure:
+    """Start-up of ``moodscape serve`` on the run's bundle, and recommend latency under load.
+
+    Its RSS is the server's after the load; its CPU time the server's over start-up and load.
+    """
+    import asyncio
+
+    import psutil
+    from bench_serve import Server, _python_load, catalog_queries, paths_of
+
+    started = time.perf_counter()
+    try:
+        server = Server(work, 1, logs / "serve.log", args.stage_timeout)
+    except SystemExit as error:
+        return Measure("serve", size, size, 1, time.perf_counter() - started, 0.0, 0.0, 0.0, 0.0,
+                       error=str(error).splitlines()[0])
+    try:
+        extra = {"startup_s": round(server.startup_s, 3), "catalog": server.ready.get("tracks")}
+        queries = catalog_queries(work, args.seed)
+        for endpoint in ("mood", "seeds"):
+            load = asyncio.run(_python_load(server.port, paths_of(endpoint, queries, 10, args.seed), args.load_seconds,
+                                            args.connections, 2_000_000))
+            extra[endpoint] = {key: round(load[key], 2) for key in ("rps", "p50", "p99", "requests", "non2xx")}
+        rss = tree_rss(server.process.pid) / MB
+        cpu = server.cpu_seconds()
+        process_rss = psutil.Process(server.process.pid).memory_info().rss / MB
+    finally:
+        server.stop()
+    return Measure("serve", size, size, 0, time.perf_counter() - started, cpu, rss, process_rss, 0.0, extra)
+
+
+def run_size(args, size: int) -> list[Measure]:
+    """Every chosen stage on a corpus of ``size`` tracks, in order; stops at the first failure."""
+    base = args.out / f"n{size}"
+    corpus, work, logs = base / "corpus", base / "work", base / "logs"
+    if "demo-data" in args.stages:
+        for folder in (corpus, work, work.with_name(work.name + "-mp3")):
+            shutil.rmtree(folder, ignore_errors=True)
+    elif not (corpus / "moodscape.toml").is_file():
+        print(f"n={size}: no corpus at {corpus}; run the demo-data stage first")
+        return []
+    commands = stage_commands(args, size, corpus, work)
+    results, counts = [], None
+    for stage in (s for s in STAGES if s in args.stages):
+        print(f"n={size}: {stage} ...", flush=True)
+        if stage != "demo-data":
+            counts = counts or corpus_counts(args, corpus)
+        if stage == "serve":
+            results.append(serve_measure(args, size, work, logs))
+        else:
+            command, output = commands[stage]
+            rc, wall, cpu, peak, largest, disk = measured(command, logs / f"{stage}.log", output, args.sample_every,
+                                                          args.stage_timeout)
+            tracks = counts[STAGE_TRACKS.get(stage, "all")] if counts else size
+            measure = Measure(stage, size, tracks, rc, wall, cpu, peak, largest, disk,
+                              error="" if rc == 0 else log_tail(logs / f"{stage}.log"))
+            if stage == "features-mp3" and tracks:
+                measure.extra["projected_s"] = round(wall / tracks * counts["all"], 1)
+            if stage in ("pretrain", "train") and rc == 0:
+                measure.extra.update(epoch_projection(stage, corpus / "moodscape.toml", work, wall, args.epochs))
+            results.append(measure)
+        last = results[-1]
+        print(f"  rc {last.rc}, {last.wall_s:.1f} s wall, {last.cpu_s:.1f} s CPU, peak {last.peak_rss_mb:.0f} MB"
+              + (f": {last.error}" if last.error else ""), flush=True)
+        if last.rc != 0:
+            break
+    if not args.keep:
+        shutil.rmtree(base / "work-mp3", ignore_errors=True)
+    return results
+
+
+def growth(runs: dict[int, list[Measure]], key: str) -> dict[str, float]:
+    """Per stage, the slope of log ``key`` against log size between the smallest and largest size run."""
+    sizes = sorted(runs)
+    if len(sizes) < 2:
+        return {}
+    small = {m.stage: getattr(m, key) for m in runs[sizes[0]] if m.rc == 0}
+    large = {m.stage: getattr(m, key) for m in runs[sizes[-1]] if m.rc == 0}
+    ratio = math.log(sizes[-1] / sizes[0])
+    return {stage: round(math.log(large[stage] / small[stage]) / ratio, 2)
+            for stage in small if stage in large and small[stage] > 0 and large[stage] > 0}
+
+
+def print_tables(runs: dict[int, list[Measure]]) -> None:
+    for size, measures in runs.items():
+        print(f"\n### {size} tracks\n")
+        print("| stage | tracks | wall s | CPU s | peak RSS MB (tree) | largest process MB | disk MB | notes |")
+        print("|---|---:|---:|---:|---:|---:|---:|---|")
+        for m in measures:
+            notes = ", ".join(f"{k} {v}" for k, v in m.extra.items()) if m.rc == 0 else f"rc {m.rc}: {m.error}"
+            print(f"| {m.stage} | {m.tracks} | {m.wall_s:.1f} | {m.cpu_s:.1f} | {m.peak_rss_mb:.0f} | "
+                  f"{m.max_process_rss_mb:.0f} | {m.disk_mb:.2f} | {notes} |")
+    exponents = {key: growth(runs, key) for key in ("wall_s", "cpu_s", "peak_rss_mb")}
+    if exponents["wall_s"]:
+        print(f"\n### growth exponent (cost ∝ N^x, {min(runs)} → {max(runs)} tracks)\n")
+        print("| stage | wall | CPU | peak RSS |")
+        print("|---|---:|---:|---:|")
+        for stage in exponents["wall_s"]:
+            print(f"| {stage} | {exponents['wall_s'][stage]} | {exponents['cpu_s'].get(stage, '')} | "
+                  f"{exponents['peak_rss_mb'].get(stage, '')} |")
+
+
+def plot(runs: dict[int, list[Measure]], path: Path) -> None:
+    """Wall time and peak RSS against size, log-log, one line per stage."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(1, 2, figsize=(11, 4.5))
+    for key, axis, label in (("wall_s", axes[0], "wall time (s)"), ("peak_rss_mb", axes[1], "peak RSS of the tree (MB)")):
+        for stage in STAGES:
+            points = sorted((m.size, getattr(m, key)) for ms in runs.values() for m in ms
+                            if m.stage == stage and m.rc == 0 and getattr(m, key) > 0)
+            if len(points) > 1:
+                axis.plot(*zip(*points), marker="o", label=stage)
+                if key == "wall_s" and stage == "features":  # a line of slope 1 through it: linear growth
+                    (n0, y0), (n1, _) = points[0], points[-1]
+                    axis.plot([n0, n1], [y0, y0 * n1 / n0], color="grey", linestyle="--", label="∝ N")
+        axis.set(xscale="log", yscale="log", xlabel="tracks", ylabel=label)
+        axis.grid(True, which="both", alpha=0.3)
+    axes[0].legend(fontsize=7)
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=120)
+
+
+def machine() -> str:
+    from bench_serve import cpu_model
+
+    import psutil
+
+    return (f"{cpu_model()}, {os.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GiB, "
+            f"Python {platform.python_version()}, {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--metadata", type=Path, default=DEFAULT_METADATA, help="the MTG-Jamendo metadata folder")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 5000, 18486])
+    parser.add_argument("--stages", nargs="+", choices=STAGES, default=list(STAGES))
+    parser.add_argument("--out", type=Path, default=BENCH / "out" / "scale", help="corpora, work directories and logs")
+    parser.add_argument("--max-seconds", type=float, default=30.0, help="cap on track length (0: the real durations)")
+    parser.add_argument("--mp3-sample", type=int, default=100)
+    parser.add_argument("--musav-tracks", type=int, default=2092)
+    parser.add_argument("--sample-rate", type=int, default=44100, help="of the MP3 sample and previews")
+    parser.add_argument("--channels", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=None, help="generator processes and Dask workers (default: cores)")
+    parser.add_argument("--epochs", type=int, default=1, help="pretrain and train epochs (timed, then projected)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="a setting for every stage after demo-data (repeatable), e.g. label.min_size=1")
+    parser.add_argument("--connections", type=int, default=32, help="serve: concurrent connections")
+    parser.add_argument("--load-seconds", type=float, default=10.0, help="serve: seconds of load per endpoint")
+    parser.add_argument("--sample-every", type=float, default=0.2, help="seconds between RSS samples")
+    parser.add_argument("--stage-timeout", type=float, default=6 * 3600.0)
+    parser.add_argument("--json", type=Path, default=None, help="default: OUT/bench_scale.json")
+    parser.add_argument("--plot", type=Path, default=None, help="default: OUT/bench_scale.png (with several sizes)")
+    parser.add_argument("--keep", action="store_true", help="keep the MP3 sample's work directory")
+    args = parser.parse_args(argv)
+
+    if not (args.metadata / METADATA_FILE).is_file():
+        print(f"skipped: no MTG-Jamendo metadata at {args.metadata} ({METADATA_FILE} missing); "
+              "give --metadata PATH, the mtg-jamendo-dataset repository's data folder")
+        return 0
+    args.metadata = args.metadata.resolve()
+    args.out = args.out.resolve()
+    if not args.max_seconds:
+        args.max_seconds = None
+    runs = {size: run_size(args, size) for size in sorted(set(args.sizes))}
+    print(f"\nmachine: {machine()}")
+    print_tables(runs)
+    result = {
+        "machine": machine(), "settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+        "runs": {str(size): [asdict(m) for m in measures] for size, measures in runs.items()},
+        "growth_exponent": {key: growth(runs, key) for key in ("wall_s", "cpu_s", "peak_rss_mb")},
+    }
+    json_path = args.json or args.out / "bench_scale.json"
+    json_path.parent.mkdir(parents=True, exist_ok=True)
+    json_path.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"\nJSON: {json_path}")
+    if len(runs) > 1 or args.plot:
+        plot_path = args.plot or args.out / "bench_scale.png"
+        plot(runs, plot_path)
+        print(f"plot: {plot_path}")
+    return 0 if all(m.rc == 0 for ms in runs.values() for m in ms) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
