@@ -91,6 +91,24 @@ def finite(value, low=-math.inf, high=math.inf):
     return value is not None and math.isfinite(value) and low <= value <= high
 
 
+def test_tracks_in_no_split_are_left_out_of_training(demo_run, demo_corpus, tmp_path):
+    """MTG-Jamendo lists 504 tracks in no file of split 0 (split ""): train once stopped at them."""
+    import shutil
+
+    corpus = tmp_path / "corpus"
+    shutil.copytree(demo_corpus, corpus, ignore=shutil.ignore_patterns("audio"))
+    for folder in ("mtg-jamendo/audio", "musav/audio"):
+        (corpus / folder).symlink_to(demo_corpus / folder)
+    train_split = next((corpus / "mtg-jamendo" / "splits").rglob("autotagging_moodtheme-train.tsv"))
+    header, *rows = train_split.read_text().splitlines(keepends=True)
+    train_split.write_text(header + "".join(rows[5:]))  # five training tracks now belong to no split
+    workdir = copy_run(demo_run, tmp_path)
+    result = invoke("train", "--config", corpus / "moodscape.toml", "--workdir", workdir, "--set=train.epochs=1", *SMALL_TRAINING)
+    assert result.exit_code == 0, result.output
+    before, after = (read_metrics(run, "classifier")["n_tracks_per_split"]["train"] for run in (demo_run, workdir))
+    assert 1 <= before - after <= 5
+
+
 def test_ablation_compares_every_variant_on_the_same_splits(demo_run, demo_corpus, tmp_path):
     workdir = copy_run(demo_run, tmp_path)
     result = invoke("ablate", "--config", demo_corpus / "moodscape.toml", "--workdir", workdir,

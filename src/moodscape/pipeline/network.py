@@ -24,7 +24,7 @@ from .. import artifacts
 from ..artifacts import Workdir
 from ..audio import MEL_FMAX, MEL_HOP, MEL_N_BANDS, MEL_SR
 from ..config import Settings
-from ..datasets import jamendo
+from ..datasets import SPLITS, jamendo
 from ..errors import ArtifactError, DataError, MissingArtifactError, MoodscapeError
 from ..evaluation import tag_f1_macro, tagging_metrics
 from ..models.backbone import backbone_checkpoint, build_backbone, load_backbone_weights
@@ -255,7 +255,8 @@ def _labelled(settings: Settings, workdir: Workdir, show_progress: bool):
         raise ArtifactError(f"{workdir.track_labels} has labels missing from {workdir.label_to_idx}: {', '.join(unknown)}")
     if not workdir.backbone.exists():
         raise MissingArtifactError(workdir.backbone)
-    tracks = collection.tracks[collection.tracks["track_id"].isin(label_table["track_id"])]
+    in_split = collection.tracks["split"].isin(SPLITS)  # MTG-Jamendo lists tracks in no split
+    tracks = collection.tracks[collection.tracks["track_id"].isin(label_table["track_id"]) & in_split]
     mels, skipped = prepare_mels(settings, workdir, tracks, show_progress=show_progress)
     labels = {t: label_to_idx[name] for t, name in zip(label_table["track_id"], label_table["new_acoustic_label"]) if t in mels}
     splits = dict(zip(tracks["track_id"], tracks["split"]))
