@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import DataError, MoodscapeError
+from .playlists import path_under
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 6600
@@ -113,11 +114,11 @@ def mpd_uris(paths: Sequence[str | os.PathLike], music_directory: str | os.PathL
         name = str(path) if names is None else names[index]
         if not str(path):
             raise DataError(f"{name}: no audio file, so MPD cannot play it; leave it out")
-        resolved = Path(path).expanduser().resolve()
-        if not resolved.is_relative_to(root):
+        uri = path_under(Path(path).expanduser(), root)
+        if uri is None:
             raise DataError(f"{name}: outside MPD's music directory {music_directory}; "
                             "pass the music_directory of mpd.conf as --music-directory, or add the folder to it")
-        uris.append(resolved.relative_to(root).as_posix())
+        uris.append(uri)
     return uris
 
 

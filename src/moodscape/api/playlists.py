@@ -125,13 +125,19 @@ def file_locations(paths: Sequence[str], relative_to: str | os.PathLike | None =
     root = Path(relative_to).resolve()
     found: list[str | None] = []
     for index, path in enumerate(paths):
-        resolved = Path(path).resolve() if path else None
-        if resolved is not None and not resolved.is_relative_to(root):
+        location = path_under(path, root) if path else None
+        if path and location is None:
             name = str(path) if names is None else names[index]
             raise DataError(f"{name}: its file is outside {relative_to}; choose a base folder that holds "
                             "every track's file, or export absolute paths")
-        found.append(None if resolved is None else resolved.relative_to(root).as_posix())
+        found.append(location)
     return found
+
+
+def path_under(path: str | os.PathLike, root: Path) -> str | None:
+    """``path``, symbolic links resolved, relative to the resolved folder ``root`` (with ``/``); ``None`` when outside it."""
+    resolved = Path(path).resolve()
+    return resolved.relative_to(root).as_posix() if resolved.is_relative_to(root) else None
 
 
 def to_json(name: str, entries: Sequence[Mapping[str, Any]]) -> dict[str, Any]:

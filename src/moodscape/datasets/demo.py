@@ -42,6 +42,7 @@ from moodscape.datasets.demo_musav import (
     write_musav,
 )
 from moodscape.datasets.demo_synth import ARCHETYPES, TrackParams, draw_track_params, render_track, valence_arousal
+from moodscape.datasets.jamendo import SPLIT_TSV, TAG_PREFIX, TRACKS_TSV, VOCABULARY_TXT, tracks_tsv_bytes, vocabulary_text
 from moodscape.errors import AudioError, ConfigError
 
 __all__ = [
@@ -60,9 +61,6 @@ MOODTHEME_TAGS = (
 )
 """The 56 mood/theme tags of the official MTG-Jamendo splits, without the prefix."""
 
-TAG_PREFIX = "mood/theme---"
-
-_JAMENDO_HEADER = "TRACK_ID\tARTIST_ID\tALBUM_ID\tPATH\tDURATION\tTAGS"
 _SPLITS = {"train": 0.6, "validation": 0.2, "test": 0.2}
 # uploader tags: signature tags of the track's archetype, rarely those of others,
 # frequent tags on every kind of music, and now and then any tag at all
@@ -164,7 +162,7 @@ def generate_demo_corpus(
     durations = _render_all(jobs, seconds, sample_rate, channels, progress)
     _write_jamendo(corpus.jamendo_root, tracks, durations[:n_tracks], n_archetypes, jamendo_rng)
     write_musav(corpus.musav_root, corpus.musav_metadata_root, songs, seconds, musav_rng)
-    _write_truth(corpus.truth_path, tracks, songs, n_archetypes)
+    write_truth(corpus.truth_path, tracks, songs, n_archetypes)
     return corpus
 
 
@@ -277,24 +275,20 @@ def _split_by_artist(tracks: list[_JamendoTrack], n_archetypes: int, rng: np.ran
 
 def _write_tsv(path: Path, tracks: list[_JamendoTrack], durations: dict[str, float]) -> None:
     """One row per track, one TAGS column per tag, CRLF line ends as in the real files."""
-    rows = [_JAMENDO_HEADER] + [
-        "\t".join([t.track_id, f"artist_{t.artist:06d}", f"album_{t.album:06d}", t.path,
-                   f"{durations[t.track_id]:.1f}", *(TAG_PREFIX + tag for tag in t.tags)])
-        for t in tracks
-    ]
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(("\r\n".join(rows) + "\r\n").encode())
+    path.write_bytes(tracks_tsv_bytes((t.track_id, f"artist_{t.artist:06d}", f"album_{t.album:06d}", t.path,
+                                       durations[t.track_id], t.tags) for t in tracks))
 
 
 def _write_jamendo(root: Path, tracks, durations, n_archetypes, rng) -> None:
     duration_of = {t.track_id: d for t, d in zip(tracks, durations)}
-    _write_tsv(root / "autotagging_moodtheme.tsv", tracks, duration_of)
-    (root / "moodtheme_split.txt").write_text("".join(f"{TAG_PREFIX}{tag}\n" for tag in MOODTHEME_TAGS))
+    _write_tsv(root / TRACKS_TSV, tracks, duration_of)
+    (root / VOCABULARY_TXT).write_text(vocabulary_text(MOODTHEME_TAGS))
     for name, members in _split_by_artist(tracks, n_archetypes, rng).items():
-        _write_tsv(root / "splits" / "split-0" / f"autotagging_moodtheme-{name}.tsv", members, duration_of)
+        _write_tsv(root / SPLIT_TSV.format(split=0, name=name), members, duration_of)
 
 
-def _write_truth(path: Path, tracks: list[_JamendoTrack], songs: list[MusavSong], n_archetypes: int) -> None:
+def write_truth(path: Path, tracks: list[_JamendoTrack], songs: list[MusavSong], n_archetypes: int) -> None:
     """The planted truth: archetype, valence and arousal of every track, and the archetypes."""
     entries = {}
     for key, params, dataset in ([(t.track_id, t.params, "jamendo") for t in tracks]

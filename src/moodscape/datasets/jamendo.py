@@ -20,7 +20,7 @@ Every reader here returns a ``(table, problems)`` pair, ``problems`` being a
 """
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +36,27 @@ TSV_COLUMNS = ["track_id", "artist_id", "album_id", "path", "duration", "tags"]
 TRACKS_TSV = "autotagging_moodtheme.tsv"
 VOCABULARY_TXT = "moodtheme_split.txt"
 SPLIT_TSV = "splits/split-{split}/autotagging_moodtheme-{name}.tsv"
+
+
+def tracks_tsv_bytes(rows: Iterable[tuple[str, str, str, str, float, Sequence[str]]]) -> bytes:
+    """An MTG-Jamendo tracks TSV as the real files are written: :data:`TSV_HEADER`, then per track
+    ``TRACK_ID, ARTIST_ID, ALBUM_ID, PATH, DURATION`` (one decimal) and one TAGS column per tag, CRLF line ends.
+
+    Parameters
+    ----------
+    rows : iterable of (track_id, artist_id, album_id, path, duration, tags)
+        ``tags`` without :data:`TAG_PREFIX`.
+    """
+    lines = ["\t".join(TSV_HEADER)] + [
+        "\t".join([track_id, artist_id, album_id, path, f"{duration:.1f}", *(TAG_PREFIX + tag for tag in tags)])
+        for track_id, artist_id, album_id, path, duration, tags in rows
+    ]
+    return ("\r\n".join(lines) + "\r\n").encode()
+
+
+def vocabulary_text(tags: Iterable[str]) -> str:
+    """The tag vocabulary file (:data:`VOCABULARY_TXT`): one prefixed tag per line."""
+    return "".join(f"{TAG_PREFIX}{tag}\n" for tag in tags)
 
 
 class _MalformedRow(ValueError):

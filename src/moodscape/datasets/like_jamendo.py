@@ -56,10 +56,12 @@ import threadpoolctl
 from moodscape import artifacts
 from moodscape.audio import MEL_HOP, MEL_N_BANDS, MEL_SR, log_mel_spectrogram
 from moodscape.datasets import SPLITS
-from moodscape.datasets.demo import _write_truth
+from moodscape.datasets.demo import write_truth
 from moodscape.datasets.demo_musav import draw_musav_songs, write_musav
 from moodscape.datasets.demo_synth import ARCHETYPES, TrackParams, draw_track_params, render_track
-from moodscape.datasets.jamendo import SPLIT_TSV, TAG_PREFIX, TRACKS_TSV, TSV_HEADER, VOCABULARY_TXT, read_tag_vocabulary, read_tracks_tsv
+from moodscape.datasets.jamendo import (
+    SPLIT_TSV, TRACKS_TSV, VOCABULARY_TXT, read_tag_vocabulary, read_tracks_tsv, tracks_tsv_bytes, vocabulary_text,
+)
 from moodscape.errors import AudioError, ConfigError
 
 __all__ = ["LikeJamendoCorpus", "archetype_weights", "track_mel", "track_params", "write_like_jamendo", "write_track_mp3"]
@@ -335,16 +337,12 @@ def _write_tables(root: Path, rows: list[dict], splits: dict[str, list[dict]], v
                   kept: set[str], durations: dict[str, float]) -> None:
     """The metadata's three files, restricted to ``kept`` tracks, with the written durations (CRLF, as the real ones)."""
     def write(path: Path, records: list[dict]) -> None:
-        lines = ["\t".join(TSV_HEADER)] + [
-            "\t".join([r["track_id"], r["artist_id"], r["album_id"], r["path"], f"{durations[r['track_id']]:.1f}",
-                       *(TAG_PREFIX + tag for tag in r["tags"])])
-            for r in records if r["track_id"] in kept
-        ]
         with artifacts.atomic_path(path) as tmp:
-            tmp.write_bytes(("\r\n".join(lines) + "\r\n").encode())
+            tmp.write_bytes(tracks_tsv_bytes((r["track_id"], r["artist_id"], r["album_id"], r["path"],
+                                              durations[r["track_id"]], r["tags"]) for r in records if r["track_id"] in kept))
 
     with artifacts.atomic_path(root / VOCABULARY_TXT) as tmp:
-        tmp.write_text("".join(f"{TAG_PREFIX}{tag}\n" for tag in vocabulary))
+        tmp.write_text(vocabulary_text(vocabulary))
     for name, members in splits.items():
         write(root / SPLIT_TSV.format(split=SPLIT, name=name), members)
     write(root / TRACKS_TSV, rows)
@@ -440,7 +438,7 @@ def write_like_jamendo(
     _run_jobs(jobs, settings, root / _SETTINGS_JSON, workers or os.cpu_count() or 1, progress)
 
     write_musav(corpus.musav_root, corpus.musav_metadata_root, songs, preview_seconds, np.random.default_rng([seed, 2]))
-    _write_truth(corpus.truth_path, planted, songs, len(ARCHETYPES))
+    write_truth(corpus.truth_path, planted, songs, len(ARCHETYPES))
     kept_ids = set(durations)
     _write_tables(corpus.sample_root, rows, splits, vocabulary, sample, durations)
     _write_tables(jamendo_root, rows, splits, vocabulary, kept_ids, durations)
