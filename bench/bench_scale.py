@@ -21,6 +21,14 @@ infer-all       stage 5 on every track (the serving catalog)
 report          the run report
 serve           ``moodscape serve`` start-up (process start → /ready) and recommend
                 latency under ``--connections`` connections for ``--load-seconds``
+features-dask   features again, on a real cluster: ``dask scheduler`` and
+                ``--dask-workers`` ``dask worker`` processes on 127.0.0.1, as a user
+                starts them on hosts (``--scheduler tcp://127.0.0.1:PORT``); its table is
+                compared with the local run's, value for value
+infer-dask      infer-all again on that cluster, in a copy of the work directory; the
+                lookup and embeddings compared likewise
+train-ddp       train again under ``torchrun`` (``--nproc`` processes, ``moodscape
+                train --nproc``), in a copy; its epoch time against the one-process run's
 ==============  ==============================================================
 
 Per stage: wall time; CPU time (user + system of the whole process tree, from ``wait4``,
@@ -41,6 +49,7 @@ Run: ``PYTHONPATH=src python bench/bench_scale.py --sizes 1000 5000 18486 [--max
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import json
 import math
@@ -59,9 +68,13 @@ sys.path.insert(0, str(BENCH))
 
 DEFAULT_METADATA = Path(os.environ.get("MOODSCAPE_SHARED_DATA") or REPO.parent / "shared" / "data") / "mtg-jamendo"
 STAGES = ("demo-data", "features", "features-mp3", "cluster", "label", "pretrain", "train", "train-av",
-          "infer-test", "infer-all", "report", "serve")
+          "infer-test", "infer-all", "infer-mp3", "report", "serve", "features-dask", "infer-dask", "train-ddp")
+COPIES = {"infer-mp3": "mp3-infer", "infer-dask": "dask", "train-ddp": "ddp"}
+"""The comparison stages that run in a copy of the run's work directory, and the copy's suffix."""
+DASK_STAGES = ("features-dask", "infer-dask")
 METADATA_FILE = "autotagging_moodtheme.tsv"
-STAGE_TRACKS = {"features-mp3": "mp3", "pretrain": "train", "train": "train", "train-av": "musav", "infer-test": "test"}
+STAGE_TRACKS = {"features-mp3": "mp3", "pretrain": "train", "train": "train", "train-av": "musav", "infer-test": "test",
+                "infer-mp3": "mp3", "train-ddp": "train"}
 """The tracks a stage works on, where not the whole corpus (the ``tracks`` column)."""
 MB = 2 ** 20
 
@@ -125,15 +138,38 @@ def tree_rss(root_pid: int) -> int:
     return total
 
 
+def tree_cpu(pids: list[int]) -> float:
+    """User + system seconds of the live processes of the trees rooted at ``pids``."""
+    import psutil
+
+    total = 0.0
+    for pid in pids:
+        try:
+            root = psutil.Process(pid)
+            processes = [root, *root.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            continue
+        for process in processes:
+            try:
+                times = process.cpu_times()
+                total += times.user + times.system
+            except psutil.NoSuchProcess:
+                pass
+    return total
+
+
 def measured(command: list[str], log_path: Path, output: Path, sample_every: float,
-             timeout: float) -> tuple[int, float, float, float, float, float]:
+             timeout: float, also: list[int] = ()) -> tuple[int, float, float, float, float, float]:
     """Run ``command``; return rc, wall s, CPU s, peak tree RSS MB, max process RSS MB, disk MB written.
 
     The child is reaped with ``wait4``, whose usage covers every descendant it reaped in
     turn (Dask's workers and nannies), so CPU time and the largest process's RSS are the
-    whole tree's; the tree's summed RSS is sampled while it runs.
+    whole tree's; the tree's summed RSS is sampled while it runs. The process trees of
+    ``also`` (a Dask cluster's scheduler and workers) count too: their RSS in the samples,
+    their CPU time over the run.
     """
     before = folder_bytes(output)
+    also_cpu = tree_cpu(list(also))
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "w") as log:
         start = time.perf_counter()
@@ -150,12 +186,13 @@ def measured(command: list[str], log_path: Path, output: Path, sample_every: flo
                 _, status, usage = os.wait4(process.pid, 0)
                 process.returncode = 124
                 break
-            peak = max(peak, tree_rss(process.pid))
+            peak = max(peak, tree_rss(process.pid) + sum(map(tree_rss, also)))
             time.sleep(sample_every)
         wall = time.perf_counter() - start
     disk = (folder_bytes(output) - before) / MB
     max_process = usage.ru_maxrss / 1024  # KiB on Linux
-    return process.returncode, wall, usage.ru_utime + usage.ru_stime, max(peak / MB, max_process), max_process, disk
+    cpu = usage.ru_utime + usage.ru_stime + tree_cpu(list(also)) - also_cpu
+    return process.returncode, wall, cpu, max(peak / MB, max_process), max_process, disk
 
 
 def log_tail(path: Path, lines: int = 5) -> str:
@@ -194,8 +231,8 @@ def corpus_counts(args, corpus: Path) -> dict[str, int]:
             "mp3": args.mp3_sample, "musav": args.musav_tracks}
 
 
-def stage_commands(args, size: int, corpus: Path, work: Path) -> dict[str, tuple[list[str], Path]]:
-    """Each stage's command and the folder whose growth is its disk written."""
+def stage_commands(args, size: int, corpus: Path, work: Path, scheduler: str = "") -> dict[str, tuple[list[str], Path]]:
+    """Each stage's command and the folder whose growth is its disk written (``scheduler``: the Dask cluster's)."""
     config = corpus / "moodscape.toml"
     overrides = [f"--set={item}" for item in args.set]
     common = ["--config", config, "--workdir", work, *overrides]
@@ -205,12 +242,14 @@ def stage_commands(args, size: int, corpus: Path, work: Path) -> dict[str, tuple
                 "--sample-rate", args.sample_rate, "--channels", args.channels, *workers]
     if args.max_seconds:
         generate += ["--max-seconds", args.max_seconds]
+    if args.full_length_mp3:
+        generate += ["--full-length-mp3"]
     return {
         "demo-data": (moodscape_command(*generate), corpus),
         "features": (moodscape_command("features", *common, *workers), work),
         "features-mp3": (moodscape_command("features", "--config", corpus / "moodscape-mp3-sample.toml",
-                                           "--workdir", work.with_name(work.name + "-mp3"), *overrides, *workers),
-                         work.with_name(work.name + "-mp3")),
+                                           "--workdir", sibling(work, "mp3"), *overrides, *workers),
+                         sibling(work, "mp3")),
         "cluster": (moodscape_command("cluster", *common), work),
         "label": (moodscape_command("label", *common), work),
         "pretrain": (moodscape_command("pretrain", *common, "--epochs", args.epochs), work),
@@ -218,8 +257,53 @@ def stage_commands(args, size: int, corpus: Path, work: Path) -> dict[str, tuple
         "train-av": (moodscape_command("train-av", *common), work),
         "infer-test": (moodscape_command("infer", *common, "--split", "test", *workers), work),
         "infer-all": (moodscape_command("infer", *common, "--split", "all", *workers), work),
+        "infer-mp3": (moodscape_command("infer", "--config", corpus / "moodscape-mp3-sample.toml", "--workdir",
+                                        sibling(work, "mp3-infer"), *overrides, "--split", "all", "--replace", *workers),
+                      sibling(work, "mp3-infer")),
         "report": (moodscape_command("report", *common), work),
+        "features-dask": (moodscape_command("features", "--config", config, "--workdir", sibling(work, "dask"),
+                                            *overrides, "--scheduler", scheduler), sibling(work, "dask")),
+        "infer-dask": (moodscape_command("infer", "--config", config, "--workdir", sibling(work, "dask"), *overrides,
+                                         "--split", "all", "--scheduler", scheduler), sibling(work, "dask")),
+        "train-ddp": (moodscape_command("train", "--config", config, "--workdir", sibling(work, "ddp"), *overrides,
+                                        "--epochs", args.epochs, "--nproc", args.nproc), sibling(work, "ddp")),
     }
+
+
+def sibling(work: Path, name: str) -> Path:
+    """Another work directory beside ``work`` (``work-dask``, ``work-ddp``, ``work-mp3``)."""
+    return work.with_name(f"{work.name}-{name}")
+
+
+def prepare(stage: str, work: Path) -> None:
+    """Set up the work directory of a comparison stage before it is measured.
+
+    features-dask starts from nothing; the others (:data:`COPIES`) from a copy of the
+    run's work directory (its cached mels are links, so the copy is small).
+    """
+    target = sibling(work, COPIES.get(stage, "dask"))
+    shutil.rmtree(target, ignore_errors=True)
+    if stage in COPIES:
+        shutil.copytree(work, target, symlinks=True, ignore=shutil.ignore_patterns(".chunks", "report"))
+
+
+def compare(stage: str, work: Path) -> dict:
+    """How a comparison stage's result compares with the run's: the same rows and values, or the epoch times."""
+    from moodscape.artifacts import Workdir, read_json
+
+    local = Workdir(work)
+    if stage == "features-dask":
+        return {"vs_local": same_tables(local.features, Workdir(sibling(work, "dask")).features)}
+    if stage == "infer-dask":
+        other = Workdir(sibling(work, "dask"))
+        return {"vs_local": same_tables(local.inference_lookup, other.inference_lookup),
+                "embeddings_vs_local": same_tables(local.embeddings, other.embeddings)}
+    ddp = read_json(Workdir(sibling(work, "ddp")).classifier_metrics)
+    single = read_json(local.classifier_metrics)
+    return {"train_seconds_per_epoch": round(ddp["train_seconds_per_epoch"], 1),
+            "one_process_s_per_epoch": round(single["train_seconds_per_epoch"], 1),
+            "speed_up": round(single["train_seconds_per_epoch"] / ddp["train_seconds_per_epoch"], 2),
+            "world_size": ddp.get("world_size")}
 
 
 def serve_measure(args, size: int, work: Path, logs: Path) -> Measure:
@@ -253,44 +337,180 @@ def serve_measure(args, size: int, work: Path, logs: Path) -> Measure:
     return Measure("serve", size, size, 0, time.perf_counter() - started, cpu, rss, process_rss, 0.0, extra)
 
 
+DASK_CONFIG = """\
+distributed:
+  nanny:
+    pre-spawn-environ:
+      MALLOC_TRIM_THRESHOLD_: null
+  scheduler:
+    worker-saturation: 1.0
+"""
+"""The Dask settings ``scheduler="local"`` uses (see ``moodscape.pipeline.parallel``), as a
+user's cluster gets them: ``DASK_CONFIG`` names a folder with this file."""
+
+
+class DaskCluster:
+    """``dask scheduler`` and ``n_workers`` ``dask worker`` processes on 127.0.0.1, as a user starts them on hosts.
+
+    Each worker is one single-threaded process (``--nthreads 1``, ``OMP_NUM_THREADS=1``
+    and the like), as the local cluster's are. Use as a context manager; ``address`` is
+    what ``--scheduler`` takes, ``pids`` the processes whose CPU time and RSS count.
+    """
+
+    def __init__(self, n_workers: int, logs: Path) -> None:
+        from bench_serve import free_port
+
+        from moodscape.pipeline.parallel import SINGLE_THREAD_ENV
+
+        logs.mkdir(parents=True, exist_ok=True)
+        (logs / "dask-config").mkdir(exist_ok=True)
+        (logs / "dask-config" / "moodscape.yaml").write_text(DASK_CONFIG)
+        self.env = {**stage_env(), **SINGLE_THREAD_ENV, "DASK_CONFIG": str(logs / "dask-config")}
+        port = free_port()
+        self.address = f"tcp://127.0.0.1:{port}"
+        dask = [sys.executable, "-m", "dask"]
+        self.processes = [self._start(dask + ["scheduler", "--host", "127.0.0.1", "--port", str(port),
+                                              "--no-dashboard"], logs / "dask-scheduler.log")]
+        self.processes += [self._start(dask + ["worker", self.address, "--nworkers", "1", "--nthreads", "1",
+                                               "--no-dashboard", "--memory-limit", "0", "--name", f"worker-{i}",
+                                               "--preload", "moodscape.pipeline.parallel"],
+                                       logs / f"dask-worker-{i}.log") for i in range(n_workers)]
+        self.pids = [process.pid for process in self.processes]
+        try:
+            self._wait_for_workers(n_workers)
+        except BaseException:
+            self.close()
+            raise
+
+    def _start(self, command: list[str], log: Path) -> subprocess.Popen:
+        with open(log, "w") as stream:
+            return subprocess.Popen(command, stdout=stream, stderr=subprocess.STDOUT, env=self.env, cwd=REPO,
+                                    start_new_session=True)
+
+    def _wait_for_workers(self, n_workers: int) -> None:
+        from dask.distributed import Client
+
+        with Client(self.address, timeout="60s") as client:
+            client.wait_for_workers(n_workers, timeout=120)
+
+    def close(self) -> None:
+        for process in self.processes:
+            if process.poll() is None:
+                os.killpg(process.pid, 15)
+        for process in self.processes:
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, 9)
+                process.wait()
+
+    def __enter__(self) -> "DaskCluster":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def same_tables(local: Path, other: Path, key: str = "track_id") -> dict:
+    """Whether two stage tables hold the same rows (in any order) and the same values, exactly."""
+    import numpy as np
+    from moodscape.artifacts import read_table
+
+    a, b = (read_table(path).sort_values(key).reset_index(drop=True) for path in (local, other))
+    if list(a.columns) != list(b.columns) or len(a) != len(b) or not a[key].equals(b[key]):
+        return {"identical": False, "rows": [len(a), len(b)]}
+    numeric = [c for c in a.columns if a[c].dtype.kind in "fiu"]
+    others = [c for c in a.columns if c not in numeric]
+    largest = max((float(np.nanmax(np.abs(a[c].to_numpy(float) - b[c].to_numpy(float))))
+                   for c in numeric if len(a)), default=0.0)
+    identical = a[numeric].equals(b[numeric]) and a[others].astype(str).equals(b[others].astype(str))
+    return {"identical": bool(identical), "rows": len(a), "largest_difference": largest}
+
+
+def reuse_files(args, corpus: Path) -> None:
+    """Hard-link another size's MusAV previews and MP3 sample into ``corpus``: the same seed writes the same files.
+
+    The previews (2,092 at every size) and the sample (the first tracks of one seeded
+    order, so the same at every size) are then rendered once per bench run: demo-data
+    keeps the whole files it finds when its settings file matches. Their bytes count as
+    already there, not written.
+    """
+    from moodscape.datasets.like_jamendo import SETTINGS_JSON
+
+    earlier = [path.parent for path in sorted(args.out.glob(f"n*/corpus/{SETTINGS_JSON}")) if path.parent != corpus]
+    if not earlier:
+        return
+    for folder in ("musav", "mtg-jamendo/audio"):
+        if (earlier[0] / folder).is_dir():
+            shutil.copytree(earlier[0] / folder, corpus / folder, copy_function=os.link)
+    shutil.copy2(earlier[0] / SETTINGS_JSON, corpus / SETTINGS_JSON)
+
+
 def run_size(args, size: int) -> list[Measure]:
     """Every chosen stage on a corpus of ``size`` tracks, in order; stops at the first failure."""
     base = args.out / f"n{size}"
     corpus, work, logs = base / "corpus", base / "work", base / "logs"
     if "demo-data" in args.stages:
-        for folder in (corpus, work, work.with_name(work.name + "-mp3")):
+        for folder in (corpus, work, *(sibling(work, name) for name in ("mp3", *COPIES.values()))):
             shutil.rmtree(folder, ignore_errors=True)
+        reuse_files(args, corpus)
     elif not (corpus / "moodscape.toml").is_file():
         print(f"n={size}: no corpus at {corpus}; run the demo-data stage first")
         return []
-    commands = stage_commands(args, size, corpus, work)
     results, counts = [], None
-    for stage in (s for s in STAGES if s in args.stages):
-        print(f"n={size}: {stage} ...", flush=True)
-        if stage != "demo-data":
-            counts = counts or corpus_counts(args, corpus)
-        if stage == "serve":
-            results.append(serve_measure(args, size, work, logs))
-        else:
-            command, output = commands[stage]
-            rc, wall, cpu, peak, largest, disk = measured(command, logs / f"{stage}.log", output, args.sample_every,
-                                                          args.stage_timeout)
-            tracks = counts[STAGE_TRACKS.get(stage, "all")] if counts else size
-            measure = Measure(stage, size, tracks, rc, wall, cpu, peak, largest, disk,
-                              error="" if rc == 0 else log_tail(logs / f"{stage}.log"))
-            if stage == "features-mp3" and tracks:
-                measure.extra["projected_s"] = round(wall / tracks * counts["all"], 1)
-            if stage in ("pretrain", "train") and rc == 0:
-                measure.extra.update(epoch_projection(stage, corpus / "moodscape.toml", work, wall, args.epochs))
-            results.append(measure)
-        last = results[-1]
-        print(f"  rc {last.rc}, {last.wall_s:.1f} s wall, {last.cpu_s:.1f} s CPU, peak {last.peak_rss_mb:.0f} MB"
-              + (f": {last.error}" if last.error else ""), flush=True)
-        if last.rc != 0:
-            break
+    with contextlib.ExitStack() as stack:
+        cluster = None
+        for stage in (s for s in STAGES if s in args.stages):
+            print(f"n={size}: {stage} ...", flush=True)
+            if stage != "demo-data":
+                counts = counts or corpus_counts(args, corpus)
+            if stage in DASK_STAGES and cluster is None:  # started when first needed, stopped after the size
+                cluster = stack.enter_context(DaskCluster(args.dask_workers, logs))
+            command = stage_commands(args, size, corpus, work, cluster.address if cluster else "").get(stage)
+            results.append(serve_measure(args, size, work, logs) if stage == "serve"
+                           else stage_measure(args, stage, size, corpus, work, logs, command, counts,
+                                              cluster.pids if stage in DASK_STAGES else []))
+            last = results[-1]
+            print(f"  rc {last.rc}, {last.wall_s:.1f} s wall, {last.cpu_s:.1f} s CPU, peak {last.peak_rss_mb:.0f} MB"
+                  + (f": {last.error}" if last.error else "")
+                  + (f" {last.extra}" if last.extra else ""), flush=True)
+            if last.rc != 0:
+                break
     if not args.keep:
-        shutil.rmtree(base / "work-mp3", ignore_errors=True)
+        for name in ("mp3", *COPIES.values()):
+            shutil.rmtree(sibling(work, name), ignore_errors=True)
+    mp3_throughput(results)
     return results
+
+
+def stage_measure(args, stage: str, size: int, corpus: Path, work: Path, logs: Path,
+                  command_output: tuple[list[str], Path], counts: dict | None, cluster_pids: list[int]) -> Measure:
+    """Run one stage's command, measured, and what the bench learns from it besides."""
+    command, output = command_output
+    if stage == "features-dask" or stage in COPIES:
+        prepare(stage, work)
+    rc, wall, cpu, peak, largest, disk = measured(command, logs / f"{stage}.log", output, args.sample_every,
+                                                  args.stage_timeout, cluster_pids)
+    tracks = counts[STAGE_TRACKS.get(stage, "all")] if counts else size
+    measure = Measure(stage, size, tracks, rc, wall, cpu, peak, largest, disk,
+                      error="" if rc == 0 else log_tail(logs / f"{stage}.log"))
+    if rc != 0:
+        return measure
+    if stage == "features-mp3" and tracks:
+        measure.extra["projected_s"] = round(wall / tracks * counts["all"], 1)
+    if stage in ("pretrain", "train"):
+        measure.extra.update(epoch_projection(stage, corpus / "moodscape.toml", work, wall, args.epochs))
+    if stage in ("features-dask", "infer-dask", "train-ddp"):
+        measure.extra.update(compare(stage, work))
+    return measure
+
+
+def mp3_throughput(measures: list[Measure]) -> None:
+    """Tracks analysed from MP3 (features + infer) per core-minute, noted on the infer-mp3 row."""
+    by_stage = {m.stage: m for m in measures if m.rc == 0}
+    if "features-mp3" in by_stage and "infer-mp3" in by_stage and by_stage["infer-mp3"].tracks:
+        cpu = by_stage["features-mp3"].cpu_s + by_stage["infer-mp3"].cpu_s
+        by_stage["infer-mp3"].extra["tracks_per_core_minute"] = round(60 * by_stage["infer-mp3"].tracks / cpu, 1)
 
 
 def growth(runs: dict[int, list[Measure]], key: str) -> dict[str, float]:
@@ -358,6 +578,25 @@ def machine() -> str:
             f"Python {platform.python_version()}, {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC")
 
 
+def merged_tables(args) -> int:
+    """The tables, growth exponents and plot of the runs recorded in ``args.from_json`` (later files win a size)."""
+    runs, machines = {}, []
+    for path in args.from_json:
+        result = json.loads(path.read_text())
+        machines.append(result["machine"])
+        for size, measures in result["runs"].items():
+            runs[int(size)] = [Measure(**measure) for measure in measures]
+    runs = dict(sorted(runs.items()))
+    for line in dict.fromkeys(machines):
+        print(f"machine: {line}")
+    print_tables(runs)
+    if len(runs) > 1 or args.plot:
+        plot_path = args.plot or args.out / "bench_scale.png"
+        plot(runs, plot_path)
+        print(f"plot: {plot_path}")
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--metadata", type=Path, default=DEFAULT_METADATA, help="the MTG-Jamendo metadata folder")
@@ -366,11 +605,15 @@ def main(argv=None) -> int:
     parser.add_argument("--out", type=Path, default=BENCH / "out" / "scale", help="corpora, work directories and logs")
     parser.add_argument("--max-seconds", type=float, default=30.0, help="cap on track length (0: the real durations)")
     parser.add_argument("--mp3-sample", type=int, default=100)
+    parser.add_argument("--full-length-mp3", action=argparse.BooleanOptionalAction, default=True,
+                        help="the MP3 sample at the tracks' real durations (219 s on average), not capped")
     parser.add_argument("--musav-tracks", type=int, default=2092)
     parser.add_argument("--sample-rate", type=int, default=44100, help="of the MP3 sample and previews")
     parser.add_argument("--channels", type=int, default=2)
     parser.add_argument("--workers", type=int, default=None, help="generator processes and Dask workers (default: cores)")
     parser.add_argument("--epochs", type=int, default=1, help="pretrain and train epochs (timed, then projected)")
+    parser.add_argument("--dask-workers", type=int, default=2, help="dask worker processes of the cluster stages")
+    parser.add_argument("--nproc", type=int, default=2, help="train-ddp: torchrun processes")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="a setting for every stage after demo-data (repeatable), e.g. label.min_size=1")
@@ -381,8 +624,12 @@ def main(argv=None) -> int:
     parser.add_argument("--json", type=Path, default=None, help="default: OUT/bench_scale.json")
     parser.add_argument("--plot", type=Path, default=None, help="default: OUT/bench_scale.png (with several sizes)")
     parser.add_argument("--keep", action="store_true", help="keep the MP3 sample's work directory")
+    parser.add_argument("--from-json", type=Path, nargs="+", default=None, metavar="JSON",
+                        help="run nothing: print the tables (and plot) of earlier runs' JSON files, merged")
     args = parser.parse_args(argv)
 
+    if args.from_json:
+        return merged_tables(args)
     if not (args.metadata / METADATA_FILE).is_file():
         print(f"skipped: no MTG-Jamendo metadata at {args.metadata} ({METADATA_FILE} missing); "
               "give --metadata PATH, the mtg-jamendo-dataset repository's data folder")

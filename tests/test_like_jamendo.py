@@ -28,6 +28,7 @@ from moodscape.datasets.jamendo import load_jamendo, read_tracks_tsv
 from moodscape.datasets.like_jamendo import track_mel, track_params, write_like_jamendo, write_track_mp3
 from moodscape.features import features_from_mel
 from moodscape.pipeline.collection import load_collection
+from moodscape.pipeline.network import prepare_mels
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("MOODSCAPE_SHARED_DATA") or REPO.parent / "shared" / "data")
@@ -123,6 +124,28 @@ def test_the_mels_load_as_the_product_reads_them(corpus):
         mel = load_mel(path)  # the stage's own reader: shape, frames, finite values
         assert mel.dtype == np.float32 and mel.shape[0] == MEL_N_BANDS
         assert -201 < mel.min() and mel.max() < 120, "20·log10 power decibels, as the released files"
+
+
+def test_released_mels_are_linked_into_the_training_cache_not_copied(corpus, tmp_path):
+    """The training stages memory-map the float32 files where they lie; anything else is stored as float32."""
+    settings = Settings.load(corpus.root / "moodscape.toml", {"features": {"scheduler": "synchronous"}})
+    tracks = load_collection(settings).tracks
+    odd = tmp_path / "odd.npy"  # a float64, Fortran-order mel, as another tool may write it
+    np.save(odd, np.asfortranarray(np.load(tracks["mel_path"].iloc[0]).astype(np.float64)))
+    tracks.loc[tracks.index[0], "mel_path"] = str(odd)
+    workdir = Workdir(tmp_path / "work")
+    mels, skipped = prepare_mels(settings, workdir, tracks, show_progress=False)
+    assert not skipped and len(mels) == N_TRACKS
+    by_id = tracks.set_index("track_id")["mel_path"]
+    for track_id, path in mels.items():
+        if by_id[track_id] == str(odd):
+            assert not path.is_symlink() and np.load(path).dtype == np.float32
+            np.testing.assert_allclose(np.load(path), np.load(odd), rtol=1e-6)
+        else:
+            assert path.is_symlink() and path.resolve() == Path(by_id[track_id]).resolve()
+    assert sum(p.stat().st_size for p in workdir.mel_cache.iterdir() if not p.is_symlink()) < 2 * odd.stat().st_size
+    again, _ = prepare_mels(settings, workdir, tracks, show_progress=False)
+    assert again == mels
 
 
 def test_the_content_follows_the_tags(corpus):
@@ -223,6 +246,19 @@ def test_the_mp3_sample_and_the_musav_previews(corpus, metadata):
     assert sum(t["dataset"] == "jamendo" for t in truth.values()) == N_TRACKS
 
 
+def test_a_full_length_mp3_sample_keeps_the_real_durations_and_the_mels_their_cap(metadata, tmp_path):
+    limit, cap = 12, 5.0
+    written = write_like_jamendo(metadata, tmp_path, **{**SMALL, "mp3_sample": 4, "n_musav": 3, "max_seconds": cap},
+                                 limit=limit, full_length_mp3=True)
+    sample, _ = load_jamendo(written.sample_root, audio_root=written.jamendo_audio_root, vocabulary="all")
+    real = read_tracks_tsv(metadata / "autotagging_moodtheme.tsv")[0].set_index("track_id")["duration"]
+    assert len(sample) == 4 and (sample["duration"].to_numpy() == real[sample["track_id"]].to_numpy()).all()
+    assert (sample["duration"] > cap).sum() >= 2
+    for row in sample.itertuples():
+        assert sf.info(row.audio_path).duration == pytest.approx(row.duration, abs=0.1)
+    assert_matches_metadata(written.jamendo_root, written.melspec_root, metadata, cap, limit)
+
+
 @pytest.mark.slow
 def test_features_from_the_mels_and_cluster_run_on_the_corpus(metadata, tmp_path):
     out, work = tmp_path / "corpus", tmp_path / "work"
@@ -262,20 +298,26 @@ def bench(*args) -> subprocess.CompletedProcess:
 
 @pytest.mark.slow
 def test_the_scale_bench_measures_each_stage(metadata, tmp_path):
-    done = bench("--metadata", metadata, "--sizes", 40, "--stages", "demo-data", "features", "cluster", "--out", tmp_path,
-                 "--max-seconds", 6, "--mp3-sample", 0, "--musav-tracks", 3, "--workers", 1,
+    """Three stages of the bench at 40 tracks, the features again on a real ``dask scheduler`` and two ``dask worker``s."""
+    done = bench("--metadata", metadata, "--sizes", 40, "--stages", "demo-data", "features", "cluster", "features-dask",
+                 "--out", tmp_path, "--max-seconds", 6, "--mp3-sample", 0, "--musav-tracks", 3, "--workers", 1,
                  "--set", "features.scheduler=synchronous", "--sample-every", 0.05)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "| stage | tracks | wall s | CPU s | peak RSS MB (tree) | largest process MB | disk MB | notes |" in done.stdout
     result = json.loads((tmp_path / "bench_scale.json").read_text())
     stages = result["runs"]["40"]
-    assert [s["stage"] for s in stages] == ["demo-data", "features", "cluster"]
+    assert [s["stage"] for s in stages] == ["demo-data", "features", "cluster", "features-dask"]
     for stage in stages:
         assert stage["rc"] == 0 and stage["size"] == 40 and stage["tracks"] == 40
         assert stage["wall_s"] > 0 and stage["cpu_s"] > 0
         assert stage["peak_rss_mb"] >= stage["max_process_rss_mb"] > 50, "a Python process with numpy is > 50 MB"
     assert stages[0]["disk_mb"] > 40 * MEL_N_BANDS * frames_of(4.0) * 4 / 2**20, "the corpus's mels at least"
     assert stages[1]["disk_mb"] > 0
+    cluster = stages[3]
+    assert cluster["extra"]["vs_local"] == {"identical": True, "rows": 40, "largest_difference": 0.0}
+    assert cluster["peak_rss_mb"] > 3 * 50, "the scheduler's and the workers' memory counts"
+    workers = [(tmp_path / "n40" / "logs" / f"dask-worker-{i}.log").read_text() for i in range(2)]
+    assert all("Starting established connection" in log or "Registered to" in log for log in workers)
     assert result["settings"]["sizes"] == [40] and result["machine"]
 
 

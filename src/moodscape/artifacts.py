@@ -23,6 +23,7 @@ import shutil
 import sys
 import tempfile
 import time as _time
+import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -619,6 +620,29 @@ def write_array(path: Path, array: Any) -> None:
 
     with atomic_path(path) as tmp, open(tmp, "wb") as stream:
         np.save(stream, array)
+
+
+def link_file(path: Path, target: str | os.PathLike) -> bool:
+    """Make ``path`` a symbolic link to the file ``target`` (absolute), atomically.
+
+    Returns False, leaving ``path`` as it was, where the file system has no symbolic
+    links (the caller then writes a copy).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}{TEMPORARY_SUFFIX}")
+    try:
+        os.symlink(os.path.abspath(target), tmp)
+    except (NotImplementedError, PermissionError):
+        return False
+    except OSError as error:
+        raise StorageError(write_failure(path, error)) from None
+    try:
+        os.replace(tmp, path)
+    except OSError as error:
+        tmp.unlink(missing_ok=True)
+        raise StorageError(write_failure(path, error)) from None
+    return True
 
 
 def write_json(path: Path, obj: Any) -> None:

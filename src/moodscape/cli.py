@@ -174,6 +174,8 @@ def demo_data(
     max_seconds: Annotated[float | None, typer.Option(min=2.0, help="--like-jamendo: cap each track's length.")] = None,
     limit: Annotated[int | None, typer.Option(min=1, help="--like-jamendo: keep this many tracks (a seeded subset).")] = None,
     mp3_sample: Annotated[int, typer.Option(min=0, help="--like-jamendo: tracks also written as MP3.")] = 0,
+    full_length_mp3: Annotated[bool, typer.Option(help="--like-jamendo: the MP3 sample at the real durations, "
+                                                       "not capped by --max-seconds.")] = False,
     workers: Annotated[int | None, typer.Option(min=1, help="--like-jamendo: processes (default: one per core).")] = None,
 ) -> None:
     """Stage 0: synthesise a demo corpus with planted structure, in the real dataset formats."""
@@ -181,7 +183,8 @@ def demo_data(
 
     if like_jamendo is not None:
         return _like_jamendo_data(like_jamendo, out, max_seconds=max_seconds, limit=limit, mp3_sample=mp3_sample,
-                                  n_musav=musav_tracks, seed=seed, sample_rate=sample_rate, channels=channels, workers=workers)
+                                  full_length_mp3=full_length_mp3, n_musav=musav_tracks, seed=seed,
+                                  sample_rate=sample_rate, channels=channels, workers=workers)
     musav_tracks = 600 if musav_tracks is None else musav_tracks
     with _progress("demo corpus") as progress:
         corpus = generate_demo_corpus(

@@ -75,7 +75,7 @@ LOOP_SECONDS = 15.0
 (one to three progressions: 15 to 18 s at the archetypes' tempi)."""
 SPLIT = 0
 
-_SETTINGS_JSON = ".like-jamendo.json"  # what the files were written with: a rerun keeps them only when it matches
+SETTINGS_JSON = ".like-jamendo.json"  # what the files were written with: a rerun keeps them only when it matches
 _FORMAT = 1  # raised whenever the same settings would write other content
 _MARGIN_SECONDS = 0.5  # rendered around the loop so that its frames lie clear of the render's fades
 # uploader tags: the archetype's signature tags vote 1 for it; these vote besides (a tag's
@@ -364,6 +364,7 @@ def write_like_jamendo(
     max_seconds: float | None = None,
     limit: int | None = None,
     mp3_sample: int = 0,
+    full_length_mp3: bool = False,
     n_musav: int = MUSAV_PREVIEWS,
     seed: int = 0,
     sample_rate: int = 22050,
@@ -388,6 +389,9 @@ def write_like_jamendo(
         give subsets); None keeps all.
     mp3_sample : int
         Tracks (the first kept) also written as MP3 at ``sample_rate`` with ``channels``.
+    full_length_mp3 : bool
+        Write the MP3 sample at the tracks' real durations, not capped (the sample's
+        metadata says so), to measure analysis from audio as users' files cost.
     n_musav : int
         MusAV-style previews of :data:`PREVIEW_SECONDS` (capped by ``max_seconds``).
     seed : int
@@ -425,22 +429,28 @@ def write_like_jamendo(
     kept = sorted(rows, key=lambda row: _digest(seed, row["track_id"]))[:limit]
     sample = {row["track_id"] for row in kept[:mp3_sample]}
     durations = {row["track_id"]: min(row["duration"], max_seconds or math.inf) for row in kept}
+    mp3_durations = {row["track_id"]: row["duration"] if full_length_mp3 else durations[row["track_id"]]
+                     for row in kept if row["track_id"] in sample}
     planted = [_Planted(row["track_id"], track_params(row["track_id"], row["tags"], seed)) for row in kept]
-    jobs = [_Job(track.params, durations[track.track_id],
-                 corpus.melspec_root / Path(row["path"]).with_suffix(".npy"),
-                 corpus.jamendo_audio_root / row["path"] if track.track_id in sample else None)
-            for track, row in zip(planted, kept)]
+    jobs = []
+    for track, row in zip(planted, kept):
+        mel, mp3 = corpus.melspec_root / Path(row["path"]).with_suffix(".npy"), corpus.jamendo_audio_root / row["path"]
+        if mp3_durations.get(track.track_id, durations[track.track_id]) == durations[track.track_id]:
+            jobs.append(_Job(track.params, durations[track.track_id], mel, mp3 if track.track_id in sample else None))
+        else:
+            jobs += [_Job(track.params, durations[track.track_id], mel, None),
+                     _Job(track.params, mp3_durations[track.track_id], None, mp3)]
     preview_seconds = min(PREVIEW_SECONDS, max_seconds or math.inf)
     songs = draw_musav_songs(np.sort(np.arange(n_musav) % len(ARCHETYPES)), np.random.default_rng([seed, 1]))
     jobs += [_Job(song.params, preview_seconds, None, corpus.musav_audio_root / f"{song.path}.mp3") for song in songs]
     settings = {"format": _FORMAT, "seed": seed, "max_seconds": max_seconds, "sample_rate": sample_rate,
-                "channels": channels, "loop_seconds": LOOP_SECONDS}
-    _run_jobs(jobs, settings, root / _SETTINGS_JSON, workers or os.cpu_count() or 1, progress)
+                "channels": channels, "loop_seconds": LOOP_SECONDS, "full_length_mp3": full_length_mp3}
+    _run_jobs(jobs, settings, root / SETTINGS_JSON, workers or os.cpu_count() or 1, progress)
 
     write_musav(corpus.musav_root, corpus.musav_metadata_root, songs, preview_seconds, np.random.default_rng([seed, 2]))
     write_truth(corpus.truth_path, planted, songs, len(ARCHETYPES))
     kept_ids = set(durations)
-    _write_tables(corpus.sample_root, rows, splits, vocabulary, sample, durations)
+    _write_tables(corpus.sample_root, rows, splits, vocabulary, sample, mp3_durations)
     _write_tables(jamendo_root, rows, splits, vocabulary, kept_ids, durations)
     _write_configs(corpus, seed)
     return dataclasses.replace(corpus, n_tracks=len(kept), n_mp3=len(sample), seconds=sum(durations.values()),

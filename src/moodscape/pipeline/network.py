@@ -55,14 +55,24 @@ MEL_CACHE_FORMAT = f"float32 dB, sr={MEL_SR}, hop={MEL_HOP}, bands={MEL_N_BANDS}
 def cache_mel(task: tuple[str, str, str]) -> dict[str, int]:
     """Compute one track's log-mel spectrogram and store it (float32, as inference reads it) in the cache.
 
-    Top-level so that Dask can send it to worker processes.
+    A released mel file that is already float32 in C order is checked and linked, not
+    copied: the training stages memory-map it where it lies, so the full MTG-Jamendo
+    (73 GB of mels) is not stored twice. Top-level so that Dask can send it to worker
+    processes.
     """
     from ..audio import load_mel, mel_from_audio
 
     kind, source, target = task
     mel_db = load_mel(source) if kind == "mel" else mel_from_audio(source)
-    artifacts.write_array(Path(target), mel_db.astype(np.float32))
+    if not (kind == "mel" and _memory_mappable(source) and artifacts.link_file(Path(target), source)):
+        artifacts.write_array(Path(target), mel_db.astype(np.float32))
     return {"frames": int(mel_db.shape[1])}
+
+
+def _memory_mappable(path: str) -> bool:
+    """Whether a ``.npy`` file holds float32 in C order, as the training crops read it."""
+    header = np.load(path, mmap_mode="r")
+    return header.dtype == np.float32 and header.flags.c_contiguous
 
 
 def mel_source_key(kind: str, source: str) -> str:
