@@ -421,8 +421,8 @@ def same_tables(local: Path, other: Path, key: str = "track_id") -> dict:
         return {"identical": False, "rows": [len(a), len(b)]}
     numeric = [c for c in a.columns if a[c].dtype.kind in "fiu"]
     others = [c for c in a.columns if c not in numeric]
-    largest = max((float(np.nanmax(np.abs(a[c].to_numpy(float) - b[c].to_numpy(float))))
-                   for c in numeric if len(a)), default=0.0)
+    largest = max((float(np.fmax.reduce(np.abs(a[c].to_numpy(float) - b[c].to_numpy(float)), initial=0.0))
+                   for c in numeric), default=0.0)  # fmax passes over NaN (a feature NaN in both runs)
     identical = a[numeric].equals(b[numeric]) and a[others].astype(str).equals(b[others].astype(str))
     return {"identical": bool(identical), "rows": len(a), "largest_difference": largest}
 
@@ -437,13 +437,14 @@ def reuse_files(args, corpus: Path) -> None:
     """
     from moodscape.datasets.like_jamendo import SETTINGS_JSON
 
-    earlier = [path.parent for path in sorted(args.out.glob(f"n*/corpus/{SETTINGS_JSON}")) if path.parent != corpus]
-    if not earlier:
+    stamps = [path for path in args.out.glob(f"n*/corpus/{SETTINGS_JSON}") if path.parent != corpus]
+    if not stamps:
         return
+    latest = max(stamps, key=lambda path: path.stat().st_mtime).parent
     for folder in ("musav", "mtg-jamendo/audio"):
-        if (earlier[0] / folder).is_dir():
-            shutil.copytree(earlier[0] / folder, corpus / folder, copy_function=os.link)
-    shutil.copy2(earlier[0] / SETTINGS_JSON, corpus / SETTINGS_JSON)
+        if (latest / folder).is_dir():
+            shutil.copytree(latest / folder, corpus / folder, copy_function=os.link)
+    shutil.copy2(latest / SETTINGS_JSON, corpus / SETTINGS_JSON)
 
 
 def run_size(args, size: int) -> list[Measure]:
