@@ -226,7 +226,7 @@ class TrainingSettings(_Section):
     n_eval_crops: int = Field(4, ge=1)
     device: Literal["auto", "cpu", "cuda"] = "auto"
     amp: bool = True
-    num_workers: int = Field(0, ge=0)
+    num_workers: int | None = Field(None, ge=0)
 
 
 class ClassifierSettings(TrainingSettings):

@@ -70,3 +70,12 @@ def test_the_loader_delivers_crops_at_least_five_times_faster_than_the_cpu_train
     assert load_rate >= LEAST_RATIO * train_rate, (
         f"the loader gives {load_rate:.0f} crops/s, training takes {train_rate:.0f}/s: "
         f"only {load_rate / train_rate:.1f}× (at least {LEAST_RATIO:g}× wanted)")
+
+
+def test_loader_workers_default_to_none_on_cpu_and_several_on_cuda():
+    from moodscape.training.loop import CUDA_LOADER_WORKERS, TrainingConfig
+
+    assert TrainingConfig().loader_workers(torch.device("cpu")) == 0
+    assert 1 <= TrainingConfig().loader_workers(torch.device("cuda")) <= CUDA_LOADER_WORKERS
+    assert TrainingConfig(num_workers=3).loader_workers(torch.device("cuda")) == 3
+    assert TrainingConfig(num_workers=2).loader_workers(torch.device("cpu")) == 2

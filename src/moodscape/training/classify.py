@@ -220,7 +220,7 @@ def _train(
         train_set,
         batch_size=config.batch_size,
         sampler=sampler,
-        num_workers=config.num_workers,
+        num_workers=config.loader_workers(device),
         pin_memory=device.type == "cuda",
     )
 

@@ -268,7 +268,7 @@ def pretrain_contrastive(
         drop_last=len(train_set) > config.batch_size,  # a last batch of one pair has no negatives
         collate_fn=pair_batch,
         generator=torch.Generator().manual_seed(config.seed),
-        num_workers=config.num_workers,
+        num_workers=config.loader_workers(device),
         pin_memory=device.type == "cuda",
     )
 

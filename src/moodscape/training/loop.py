@@ -31,6 +31,10 @@ from moodscape.models.checkpoint import resolve_device
 
 
 PROCESS_GROUP_TIMEOUT = timedelta(hours=2)
+CUDA_LOADER_WORKERS = 8
+"""Default DataLoader workers on CUDA: one process reads ~3,000 crops/s from memory-mapped
+mels (``tests/training/test_loader_rate.py``), so eight keep a GPU training ~10,000 a
+second fed, with room for a cold page cache."""
 """How long a rank waits at a collective: long enough for rank 0 to fill a collection's mel cache."""
 
 
@@ -59,13 +63,21 @@ class TrainingConfig(TrainingSettings, CallOptions):
         ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``.
     amp : bool
         Mixed precision (float16 autocast + GradScaler), used on CUDA only.
-    num_workers : int
-        DataLoader worker processes.
+    num_workers : int or None
+        DataLoader worker processes; None: none on CPU (the main process reads crops far
+        faster than the CPU trains on them), up to :data:`CUDA_LOADER_WORKERS` on CUDA
+        (:meth:`loader_workers`).
     seed : int
         Seeds initialisation, shuffling, crops and dropout.
     progress : bool
         Show a progress bar per epoch (rank 0 only).
     """
+
+    def loader_workers(self, device: torch.device) -> int:
+        """DataLoader worker processes on ``device``: ``num_workers``, or the default for the device."""
+        if self.num_workers is not None:
+            return self.num_workers
+        return min(CUDA_LOADER_WORKERS, os.cpu_count() or 1) if device.type == "cuda" else 0
 
     @property
     def evaluation(self) -> dict[str, int]:

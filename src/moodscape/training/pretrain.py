@@ -155,7 +155,7 @@ def pretrain_backbone(
         batch_size=config.batch_size,
         shuffle=True,
         generator=torch.Generator().manual_seed(config.seed),
-        num_workers=config.num_workers,
+        num_workers=config.loader_workers(device),
         pin_memory=device.type == "cuda",
     )
 
