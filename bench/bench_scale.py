@@ -468,9 +468,13 @@ def run_size(args, size: int) -> list[Measure]:
             if stage in DASK_STAGES and cluster is None:  # started when first needed, stopped after the size
                 cluster = stack.enter_context(DaskCluster(args.dask_workers, logs))
             command = stage_commands(args, size, corpus, work, cluster.address if cluster else "").get(stage)
-            results.append(serve_measure(args, size, work, logs) if stage == "serve"
-                           else stage_measure(args, stage, size, corpus, work, logs, command, counts,
-                                              cluster.pids if stage in DASK_STAGES else []))
+            try:
+                results.append(serve_measure(args, size, work, logs) if stage == "serve"
+                               else stage_measure(args, stage, size, corpus, work, logs, command, counts,
+                                                  cluster.pids if stage in DASK_STAGES else []))
+            except Exception as error:  # the bench's own failure: recorded, and the measures so far are kept
+                results.append(Measure(stage, size, 0, 1, 0.0, 0.0, 0.0, 0.0, 0.0,
+                                       error=f"bench: {type(error).__name__}: {error}"))
             last = results[-1]
             print(f"  rc {last.rc}, {last.wall_s:.1f} s wall, {last.cpu_s:.1f} s CPU, peak {last.peak_rss_mb:.0f} MB"
                   + (f": {last.error}" if last.error else "")
@@ -579,15 +583,27 @@ def machine() -> str:
             f"Python {platform.python_version()}, {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC")
 
 
+def write_json(args, runs: dict[int, list[Measure]], path: Path) -> None:
+    result = {
+        "machine": machine(), "settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+        "runs": {str(size): [asdict(m) for m in measures] for size, measures in runs.items()},
+        "growth_exponent": {key: growth(runs, key) for key in ("wall_s", "cpu_s", "peak_rss_mb")},
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2) + "\n")
+
+
 def merged_tables(args) -> int:
-    """The tables, growth exponents and plot of the runs recorded in ``args.from_json`` (later files win a size)."""
-    runs, machines = {}, []
+    """The tables, growth exponents and plot of the runs recorded in ``args.from_json`` (a later file's stage wins)."""
+    stages, machines = {}, []
     for path in args.from_json:
         result = json.loads(path.read_text())
         machines.append(result["machine"])
         for size, measures in result["runs"].items():
-            runs[int(size)] = [Measure(**measure) for measure in measures]
-    runs = dict(sorted(runs.items()))
+            for measure in measures:
+                stages.setdefault(int(size), {})[measure["stage"]] = Measure(**measure)
+    runs = {size: sorted(by_stage.values(), key=lambda m: STAGES.index(m.stage))
+            for size, by_stage in sorted(stages.items())}
     for line in dict.fromkeys(machines):
         print(f"machine: {line}")
     print_tables(runs)
@@ -639,17 +655,13 @@ def main(argv=None) -> int:
     args.out = args.out.resolve()
     if not args.max_seconds:
         args.max_seconds = None
-    runs = {size: run_size(args, size) for size in sorted(set(args.sizes))}
+    json_path = args.json or args.out / "bench_scale.json"
+    runs = {}
+    for size in sorted(set(args.sizes)):
+        runs[size] = run_size(args, size)
+        write_json(args, runs, json_path)  # after each size, so that a later failure keeps it
     print(f"\nmachine: {machine()}")
     print_tables(runs)
-    result = {
-        "machine": machine(), "settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
-        "runs": {str(size): [asdict(m) for m in measures] for size, measures in runs.items()},
-        "growth_exponent": {key: growth(runs, key) for key in ("wall_s", "cpu_s", "peak_rss_mb")},
-    }
-    json_path = args.json or args.out / "bench_scale.json"
-    json_path.parent.mkdir(parents=True, exist_ok=True)
-    json_path.write_text(json.dumps(result, indent=2) + "\n")
     print(f"\nJSON: {json_path}")
     if len(runs) > 1 or args.plot:
         plot_path = args.plot or args.out / "bench_scale.png"

@@ -316,7 +316,8 @@ def catalog_queries(bundle: Path, seed: int) -> dict[str, list[str]]:
     import pyarrow.csv as pa_csv
 
     table = pa_csv.read_csv(bundle / "inference_lookup.csv", convert_options=pa_csv.ConvertOptions(
-        include_columns=["track_id", "valence", "arousal"], column_types={"track_id": "string"}))
+        include_columns=["track_id", "valence", "arousal"],
+        column_types={"track_id": "string", "valence": "float64", "arousal": "float64"}))  # empty without train-av
     ids = table.column("track_id").to_pylist()
     rng = np.random.default_rng(seed)
     sample = rng.choice(len(ids), size=min(MAX_SEED_IDS, len(ids)), replace=False)
