@@ -309,25 +309,37 @@ def compare(stage: str, work: Path) -> dict:
 def serve_measure(args, size: int, work: Path, logs: Path) -> Measure:
     """Start-up of ``moodscape serve`` on the run's bundle, and recommend latency under load.
 
-    Its RSS is the server's after the load; its CPU time the server's over start-up and load.
+    ``--serve-workers`` server processes (``make serve`` starts one per core); the load
+    comes from ``wrk`` when it is installed (it costs the shared cores little), else from
+    bench_serve's asyncio client. Its RSS is the server's after the load; its CPU time
+    the server's over start-up and load.
     """
     import asyncio
 
     import psutil
-    from bench_serve import Server, _python_load, catalog_queries, paths_of
+    from bench_serve import Server, _python_load, catalog_queries, paths_of, run_wrk
 
     started = time.perf_counter()
     try:
-        server = Server(work, 1, logs / "serve.log", args.stage_timeout)
+        server = Server(work, args.serve_workers, logs / "serve.log", args.stage_timeout)
     except SystemExit as error:
         return Measure("serve", size, size, 1, time.perf_counter() - started, 0.0, 0.0, 0.0, 0.0,
                        error=str(error).splitlines()[0])
     try:
-        extra = {"startup_s": round(server.startup_s, 3), "catalog": server.ready.get("tracks")}
+        client = "wrk" if shutil.which("wrk") else "python"
+        extra = {"startup_s": round(server.startup_s, 3), "catalog": server.ready.get("tracks"),
+                 "server_processes": args.serve_workers, "client": client}
         queries = catalog_queries(work, args.seed)
+        files = {endpoint: logs / f"serve-{endpoint}.txt" for endpoint in ("mood", "seeds")}
+        for endpoint, path in files.items():
+            path.write_text("\n".join(queries[endpoint]) + "\n")
+        wrk_options = argparse.Namespace(threads=2, connections=args.connections, limit=10)
         for endpoint in ("mood", "seeds"):
-            load = asyncio.run(_python_load(server.port, paths_of(endpoint, queries, 10, args.seed), args.load_seconds,
-                                            args.connections, 2_000_000))
+            if client == "wrk":
+                load = run_wrk(server.port, endpoint, wrk_options, args.load_seconds, files)
+            else:
+                load = asyncio.run(_python_load(server.port, paths_of(endpoint, queries, 10, args.seed),
+                                                args.load_seconds, args.connections, 2_000_000))
             extra[endpoint] = {key: round(load[key], 2) for key in ("rps", "p50", "p99", "requests", "non2xx")}
         rss = tree_rss(server.process.pid) / MB
         cpu = server.cpu_seconds()
@@ -518,16 +530,23 @@ def mp3_throughput(measures: list[Measure]) -> None:
         by_stage["infer-mp3"].extra["tracks_per_core_minute"] = round(60 * by_stage["infer-mp3"].tracks / cpu, 1)
 
 
-def growth(runs: dict[int, list[Measure]], key: str) -> dict[str, float]:
-    """Per stage, the slope of log ``key`` against log size between the smallest and largest size run."""
+def growth(runs: dict[int, list[Measure]], key: str, last_two: bool = False) -> dict[str, float]:
+    """Per stage, the slope of log ``key`` against log size between the smallest and largest
+    size run (``last_two``: the two largest, where fixed start-up costs weigh least)."""
     sizes = sorted(runs)
     if len(sizes) < 2:
         return {}
-    small = {m.stage: getattr(m, key) for m in runs[sizes[0]] if m.rc == 0}
-    large = {m.stage: getattr(m, key) for m in runs[sizes[-1]] if m.rc == 0}
-    ratio = math.log(sizes[-1] / sizes[0])
+    first, last = (sizes[-2], sizes[-1]) if last_two else (sizes[0], sizes[-1])
+    small = {m.stage: getattr(m, key) for m in runs[first] if m.rc == 0}
+    large = {m.stage: getattr(m, key) for m in runs[last] if m.rc == 0}
+    ratio = math.log(last / first)
     return {stage: round(math.log(large[stage] / small[stage]) / ratio, 2)
             for stage in small if stage in large and small[stage] > 0 and large[stage] > 0}
+
+
+def known(value: float, spec: str) -> str:
+    """``value`` formatted, or a dash where it was not measured (NaN)."""
+    return "—" if math.isnan(value) else format(value, spec)
 
 
 def print_tables(runs: dict[int, list[Measure]]) -> None:
@@ -538,15 +557,19 @@ def print_tables(runs: dict[int, list[Measure]]) -> None:
         for m in measures:
             notes = ", ".join(f"{k} {v}" for k, v in m.extra.items()) if m.rc == 0 else f"rc {m.rc}: {m.error}"
             print(f"| {m.stage} | {m.tracks} | {m.wall_s:.1f} | {m.cpu_s:.1f} | {m.peak_rss_mb:.0f} | "
-                  f"{m.max_process_rss_mb:.0f} | {m.disk_mb:.2f} | {notes} |")
+                  f"{known(m.max_process_rss_mb, '.0f')} | {known(m.disk_mb, '.2f')} | {notes} |")
     exponents = {key: growth(runs, key) for key in ("wall_s", "cpu_s", "peak_rss_mb")}
     if exponents["wall_s"]:
-        print(f"\n### growth exponent (cost ∝ N^x, {min(runs)} → {max(runs)} tracks)\n")
-        print("| stage | wall | CPU | peak RSS |")
-        print("|---|---:|---:|---:|")
+        sizes = sorted(runs)
+        late = {key: growth(runs, key, last_two=True) for key in ("wall_s", "cpu_s")}
+        print("\n### growth exponent (cost ∝ N^x)\n")
+        print(f"| stage | wall {sizes[0]} → {sizes[-1]} | CPU {sizes[0]} → {sizes[-1]} | peak RSS | "
+              f"wall {sizes[-2]} → {sizes[-1]} | CPU {sizes[-2]} → {sizes[-1]} |")
+        print("|---|---:|---:|---:|---:|---:|")
         for stage in exponents["wall_s"]:
             print(f"| {stage} | {exponents['wall_s'][stage]} | {exponents['cpu_s'].get(stage, '')} | "
-                  f"{exponents['peak_rss_mb'].get(stage, '')} |")
+                  f"{exponents['peak_rss_mb'].get(stage, '')} | {late['wall_s'].get(stage, '')} | "
+                  f"{late['cpu_s'].get(stage, '')} |")
 
 
 def plot(runs: dict[int, list[Measure]], path: Path) -> None:
@@ -566,9 +589,12 @@ def plot(runs: dict[int, list[Measure]], path: Path) -> None:
                 if key == "wall_s" and stage == "features":  # a line of slope 1 through it: linear growth
                     (n0, y0), (n1, _) = points[0], points[-1]
                     axis.plot([n0, n1], [y0, y0 * n1 / n0], color="grey", linestyle="--", label="∝ N")
+        if key == "peak_rss_mb":
+            axis.axhline(8 * 1024, color="red", linestyle=":", label="8 GB target")
         axis.set(xscale="log", yscale="log", xlabel="tracks", ylabel=label)
         axis.grid(True, which="both", alpha=0.3)
     axes[0].legend(fontsize=7)
+    axes[1].legend(handles=axes[1].get_lines()[-1:], fontsize=7, loc="lower right")
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=120)
@@ -635,6 +661,7 @@ def main(argv=None) -> int:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="a setting for every stage after demo-data (repeatable), e.g. label.min_size=1")
     parser.add_argument("--connections", type=int, default=32, help="serve: concurrent connections")
+    parser.add_argument("--serve-workers", type=int, default=2, help="serve: server processes (moodscape serve --workers)")
     parser.add_argument("--load-seconds", type=float, default=10.0, help="serve: seconds of load per endpoint")
     parser.add_argument("--sample-every", type=float, default=0.2, help="seconds between RSS samples")
     parser.add_argument("--stage-timeout", type=float, default=6 * 3600.0)
