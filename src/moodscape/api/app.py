@@ -32,6 +32,7 @@ from .limits import BODY_TIMEOUT_SECONDS, AnalysisSlots, BodyLimit
 from .names import NameStore
 from .projections import ProjectionCache
 from .ranges import IgnoreInvalidRange
+from .ann import EXACT_BELOW
 from .recommender import Recommender
 from .routes import analyze, health, labels, maps, mpd, playlists, recommend, tracks
 from .strict_json import validation_error_handler
@@ -40,10 +41,6 @@ from .subsonic import router as subsonic_router
 
 STATIC = Path(__file__).parent / "static"
 API_PREFIX = "/api/v1"
-EXACT_BELOW = 50_000
-"""Catalogs of at least this many tracks get an approximate nearest-neighbour index (faiss)."""
-
-
 def create_app(bundle_dir: str | os.PathLike, *, exact_below: int = EXACT_BELOW,
                max_upload_bytes: int = MAX_UPLOAD_BYTES, upload_timeout: float = BODY_TIMEOUT_SECONDS,
                max_analyses: int = MAX_CONCURRENT_ANALYSES, mpd_hosts: Iterable[str] = LOOPBACK_HOSTS,

@@ -39,7 +39,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from moodscape.api.ann import NeighborIndex
+from moodscape.api.ann import EXACT_BELOW, NeighborIndex
 
 _NO_ROWS = np.empty(0, dtype=np.int64)
 _NO_ROWS.flags.writeable = False
@@ -212,7 +212,8 @@ class Recommender:
         Where the faiss index is cached between runs.
     """
 
-    def __init__(self, embeddings, valence, arousal, probabilities, label_of, *, exact_below: int = 50_000, cache_dir=None):
+    def __init__(self, embeddings, valence, arousal, probabilities, label_of, *, exact_below: int = EXACT_BELOW,
+                 cache_dir=None):
         self.embeddings = np.ascontiguousarray(embeddings, dtype=np.float32)
         n = len(self.embeddings)
         self.valence = np.asarray(valence, dtype=np.float64)
