@@ -579,25 +579,26 @@ def plot(runs: dict[int, list[Measure]], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, axes = plt.subplots(1, 2, figsize=(11, 4.5))
+    figure, axes = plt.subplots(1, 2, figsize=(13, 5))
+    colours = plt.cm.tab20(range(len(STAGES)))
     for key, axis, label in (("wall_s", axes[0], "wall time (s)"), ("peak_rss_mb", axes[1], "peak RSS of the tree (MB)")):
-        for stage in STAGES:
+        for colour, marker, stage in zip(colours, "osD^v<>pP*Xhd" * 2, STAGES):
             points = sorted((m.size, getattr(m, key)) for ms in runs.values() for m in ms
                             if m.stage == stage and m.rc == 0 and getattr(m, key) > 0)
             if len(points) > 1:
-                axis.plot(*zip(*points), marker="o", label=stage)
-                if key == "wall_s" and stage == "features":  # a line of slope 1 through it: linear growth
-                    (n0, y0), (n1, _) = points[0], points[-1]
-                    axis.plot([n0, n1], [y0, y0 * n1 / n0], color="grey", linestyle="--", label="∝ N")
-        if key == "peak_rss_mb":
+                axis.plot(*zip(*points), marker=marker, color=colour, label=stage)
+        if key == "wall_s":  # a line of slope 1: linear growth
+            sizes = sorted(runs)
+            axis.plot([sizes[0], sizes[-1]], [10, 10 * sizes[-1] / sizes[0]], color="grey", linestyle="--", label="∝ N")
+        else:
             axis.axhline(8 * 1024, color="red", linestyle=":", label="8 GB target")
         axis.set(xscale="log", yscale="log", xlabel="tracks", ylabel=label)
         axis.grid(True, which="both", alpha=0.3)
-    axes[0].legend(fontsize=7)
-    axes[1].legend(handles=axes[1].get_lines()[-1:], fontsize=7, loc="lower right")
+    axes[1].legend(handles=[*axes[0].get_lines(), axes[1].get_lines()[-1]], fontsize=7, loc="upper left",
+                   bbox_to_anchor=(1.01, 1.0))
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=120)
+    figure.savefig(path, dpi=110, bbox_inches="tight")
 
 
 def machine() -> str:
