@@ -26,13 +26,13 @@ from moodscape.artifacts import Workdir
 from moodscape.config import SubsonicSettings
 
 from .analyze import MAX_CONCURRENT_ANALYSES, MAX_UPLOAD_BYTES
+from .ann import EXACT_BELOW
 from .catalog import load_catalog
 from .deps import LOOPBACK_HOSTS, Services
 from .limits import BODY_TIMEOUT_SECONDS, AnalysisSlots, BodyLimit
 from .names import NameStore
 from .projections import ProjectionCache
 from .ranges import IgnoreInvalidRange
-from .ann import EXACT_BELOW
 from .recommender import Recommender
 from .routes import analyze, health, labels, maps, mpd, playlists, recommend, tracks
 from .strict_json import validation_error_handler
@@ -41,6 +41,8 @@ from .subsonic import router as subsonic_router
 
 STATIC = Path(__file__).parent / "static"
 API_PREFIX = "/api/v1"
+
+
 def create_app(bundle_dir: str | os.PathLike, *, exact_below: int = EXACT_BELOW,
                max_upload_bytes: int = MAX_UPLOAD_BYTES, upload_timeout: float = BODY_TIMEOUT_SECONDS,
                max_analyses: int = MAX_CONCURRENT_ANALYSES, mpd_hosts: Iterable[str] = LOOPBACK_HOSTS,

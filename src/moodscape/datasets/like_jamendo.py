@@ -435,11 +435,11 @@ def write_like_jamendo(
     jobs = []
     for track, row in zip(planted, kept):
         mel, mp3 = corpus.melspec_root / Path(row["path"]).with_suffix(".npy"), corpus.jamendo_audio_root / row["path"]
-        if mp3_durations.get(track.track_id, durations[track.track_id]) == durations[track.track_id]:
-            jobs.append(_Job(track.params, durations[track.track_id], mel, mp3 if track.track_id in sample else None))
+        seconds, mp3_seconds = durations[track.track_id], mp3_durations.get(track.track_id)
+        if mp3_seconds in (None, seconds):  # the mel and its MP3 (if any) from one render
+            jobs.append(_Job(track.params, seconds, mel, None if mp3_seconds is None else mp3))
         else:
-            jobs += [_Job(track.params, durations[track.track_id], mel, None),
-                     _Job(track.params, mp3_durations[track.track_id], None, mp3)]
+            jobs += [_Job(track.params, seconds, mel, None), _Job(track.params, mp3_seconds, None, mp3)]
     preview_seconds = min(PREVIEW_SECONDS, max_seconds or math.inf)
     songs = draw_musav_songs(np.sort(np.arange(n_musav) % len(ARCHETYPES)), np.random.default_rng([seed, 1]))
     jobs += [_Job(song.params, preview_seconds, None, corpus.musav_audio_root / f"{song.path}.mp3") for song in songs]

@@ -31,11 +31,11 @@ from moodscape.models.checkpoint import resolve_device
 
 
 PROCESS_GROUP_TIMEOUT = timedelta(hours=2)
+"""How long a rank waits at a collective: long enough for rank 0 to fill a collection's mel cache."""
 CUDA_LOADER_WORKERS = 8
 """Default DataLoader workers on CUDA: one process reads ~3,000 crops/s from memory-mapped
 mels (``tests/training/test_loader_rate.py``), so eight keep a GPU training ~10,000 a
 second fed, with room for a cold page cache."""
-"""How long a rank waits at a collective: long enough for rank 0 to fill a collection's mel cache."""
 
 
 class TrainingConfig(TrainingSettings, CallOptions):
