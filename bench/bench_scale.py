@@ -72,6 +72,8 @@ STAGES = ("demo-data", "features", "features-mp3", "cluster", "label", "pretrain
 COPIES = {"infer-mp3": "mp3-infer", "infer-dask": "dask", "train-ddp": "ddp"}
 """The comparison stages that run in a copy of the run's work directory, and the copy's suffix."""
 DASK_STAGES = ("features-dask", "infer-dask")
+COMPARED = (*DASK_STAGES, "train-ddp")
+"""The stages that repeat one of the run's on another cluster or launcher, compared with it."""
 METADATA_FILE = "autotagging_moodtheme.tsv"
 STAGE_TRACKS = {"features-mp3": "mp3", "pretrain": "train", "train": "train", "train-av": "musav", "infer-test": "test",
                 "infer-mp3": "mp3", "train-ddp": "train"}
@@ -122,40 +124,16 @@ def folder_bytes(folder: Path) -> int:
 
 def tree_rss(root_pid: int) -> int:
     """Resident bytes of a process and all its descendants now (0 when gone)."""
-    import psutil
+    from bench_serve import tree_total
 
-    try:
-        root = psutil.Process(root_pid)
-        processes = [root, *root.children(recursive=True)]
-    except psutil.NoSuchProcess:
-        return 0
-    total = 0
-    for process in processes:
-        try:
-            total += process.memory_info().rss
-        except psutil.NoSuchProcess:
-            pass
-    return total
+    return tree_total(root_pid, lambda process: process.memory_info().rss)
 
 
 def tree_cpu(pids: list[int]) -> float:
     """User + system seconds of the live processes of the trees rooted at ``pids``."""
-    import psutil
+    from bench_serve import cpu_seconds, tree_total
 
-    total = 0.0
-    for pid in pids:
-        try:
-            root = psutil.Process(pid)
-            processes = [root, *root.children(recursive=True)]
-        except psutil.NoSuchProcess:
-            continue
-        for process in processes:
-            try:
-                times = process.cpu_times()
-                total += times.user + times.system
-            except psutil.NoSuchProcess:
-                pass
-    return total
+    return sum(tree_total(pid, cpu_seconds) for pid in pids)
 
 
 def measured(command: list[str], log_path: Path, output: Path, sample_every: float,
@@ -504,7 +482,7 @@ def stage_measure(args, stage: str, size: int, corpus: Path, work: Path, logs: P
                   command_output: tuple[list[str], Path], counts: dict | None, cluster_pids: list[int]) -> Measure:
     """Run one stage's command, measured, and what the bench learns from it besides."""
     command, output = command_output
-    if stage == "features-dask" or stage in COPIES:
+    if stage == "features-dask" or stage in COPIES:  # the stages with a work directory of their own
         prepare(stage, work)
     rc, wall, cpu, peak, largest, disk = measured(command, logs / f"{stage}.log", output, args.sample_every,
                                                   args.stage_timeout, cluster_pids)
@@ -517,7 +495,7 @@ def stage_measure(args, stage: str, size: int, corpus: Path, work: Path, logs: P
         measure.extra["projected_s"] = round(wall / tracks * counts["all"], 1)
     if stage in ("pretrain", "train"):
         measure.extra.update(epoch_projection(stage, corpus / "moodscape.toml", work, wall, args.epochs))
-    if stage in ("features-dask", "infer-dask", "train-ddp"):
+    if stage in COMPARED:
         measure.extra.update(compare(stage, work))
     return measure
 

@@ -95,6 +95,30 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def tree_total(pid: int, measure) -> float:
+    """``measure(process)`` summed over a process and its live descendants (0 when it is gone)."""
+    import psutil
+
+    try:
+        root = psutil.Process(pid)
+        processes = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return 0
+    total = 0
+    for process in processes:
+        try:
+            total += measure(process)
+        except psutil.NoSuchProcess:
+            pass
+    return total
+
+
+def cpu_seconds(process) -> float:
+    """User + system CPU seconds of one ``psutil.Process``."""
+    times = process.cpu_times()
+    return times.user + times.system
+
+
 def server_command(bundle: Path, port: int, workers: int) -> list[str]:
     """``moodscape serve`` of this venv (``python -m moodscape serve`` when the script is not installed)."""
     script = Path(sys.executable).with_name("moodscape")
@@ -153,20 +177,7 @@ class Server:
 
     def cpu_seconds(self) -> float:
         """User + system CPU seconds of the server's processes so far (uvicorn workers included)."""
-        import psutil
-
-        total = 0.0
-        try:
-            root = psutil.Process(self.process.pid)
-            for process in [root, *root.children(recursive=True)]:
-                try:
-                    times = process.cpu_times()
-                    total += times.user + times.system
-                except psutil.NoSuchProcess:
-                    pass
-        except psutil.NoSuchProcess:
-            pass
-        return total
+        return tree_total(self.process.pid, cpu_seconds)
 
     def stop(self) -> None:
         if self.process.poll() is None:
